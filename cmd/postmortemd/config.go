@@ -1,0 +1,368 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"gopkg.in/yaml.v3"
+
+	"github.com/postmortemd/postmortemd/receiver"
+)
+
+// envPrefix starts every environment variable postmortemd reads.
+const envPrefix = "POSTMORTEMD_"
+
+// Config is every setting, filled in this order, later winning: defaults, the YAML file named by
+// --config, POSTMORTEMD_* environment variables, flags.
+type Config struct {
+	Listen   string `yaml:"listen"`
+	RedisURL string `yaml:"redis_url"`
+	// Redis configures Sentinel or Cluster (and standalone options a URL cannot say).
+	Redis           RedisConfig        `yaml:"redis"`
+	KeyPrefix       string             `yaml:"key_prefix"`
+	DraftsDir       string             `yaml:"drafts_dir"`
+	MaxBodyBytes    ByteSize           `yaml:"max_body_size"`
+	StoreTimeout    time.Duration      `yaml:"store_timeout"`
+	ShutdownTimeout time.Duration      `yaml:"shutdown_timeout"`
+	LogLevel        string             `yaml:"log_level"`
+	LogFormat       string             `yaml:"log_format"`
+	Alertmanager    AlertmanagerConfig `yaml:"alertmanager"`
+}
+
+// RedisConfig is the YAML file's redis block: go-redis's universal client options.
+type RedisConfig struct {
+	// Mode is standalone (default), sentinel or cluster.
+	Mode string `yaml:"mode"`
+	// Addrs are host:port pairs: Sentinel addresses in sentinel mode, seed nodes in cluster mode.
+	Addrs            []string `yaml:"addrs"`
+	MasterName       string   `yaml:"master_name"`
+	Username         string   `yaml:"username"`
+	Password         string   `yaml:"password"`
+	SentinelUsername string   `yaml:"sentinel_username"`
+	SentinelPassword string   `yaml:"sentinel_password"`
+	DB               int      `yaml:"db"`
+	TLS              bool     `yaml:"tls"`
+}
+
+// AlertmanagerConfig is how Alertmanager deliveries authenticate (its http_config).
+type AlertmanagerConfig struct {
+	BearerToken     string `yaml:"bearer_token"`
+	BearerTokenFile string `yaml:"bearer_token_file"`
+	Username        string `yaml:"username"`
+	Password        string `yaml:"password"`
+	PasswordFile    string `yaml:"password_file"`
+}
+
+// ByteSize is a size in bytes that reads "16MiB", "512KiB", "1GB" or a plain number.
+type ByteSize int64
+
+// UnmarshalYAML reads a ByteSize from a number or a string with a unit.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parseByteSize(n.Value)
+	if err != nil {
+		return err
+	}
+	*b = v
+	return nil
+}
+
+func parseByteSize(s string) (ByteSize, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("want a size such as 16MiB or 1048576, got %q", s)
+	}
+	return ByteSize(n * mult), nil
+}
+
+func defaultConfig() Config {
+	return Config{
+		Listen:          ":9095",
+		KeyPrefix:       "{pm}",
+		DraftsDir:       "drafts",
+		MaxBodyBytes:    receiver.DefaultMaxBodyBytes,
+		StoreTimeout:    5 * time.Second,
+		ShutdownTimeout: 15 * time.Second,
+		LogLevel:        "info",
+		LogFormat:       "text",
+	}
+}
+
+// setting is one flag with its environment variable.
+type setting struct {
+	name, usage string
+	set         func(c *Config, v string) error
+	def         func(c Config) string
+	secret      bool
+}
+
+func (s setting) env() string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(s.name, "-", "_"))
+}
+
+func str(p func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *p(c) = v; return nil }
+}
+
+func dur(p func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("want a duration such as 5s or 1m, got %q", v)
+		}
+		*p(c) = d
+		return nil
+	}
+}
+
+var settings = []setting{
+	{name: "listen", usage: "address to serve HTTP on", set: str(func(c *Config) *string { return &c.Listen }),
+		def: func(c Config) string { return c.Listen }},
+	{name: "redis-url", usage: "standalone Redis as redis:// or rediss:// URL; empty starts an embedded in-memory Redis (data lost on exit). Sentinel and Cluster: see the config file's redis block",
+		set: str(func(c *Config) *string { return &c.RedisURL }), def: func(c Config) string { return c.RedisURL }},
+	{name: "redis-key-prefix", usage: "prefix of every Redis key (a Cluster hash tag); lets deployments share a Redis",
+		set: str(func(c *Config) *string { return &c.KeyPrefix }), def: func(c Config) string { return c.KeyPrefix }},
+	{name: "drafts-dir", usage: "directory for draft postmortems", set: str(func(c *Config) *string { return &c.DraftsDir }),
+		def: func(c Config) string { return c.DraftsDir }},
+	{name: "max-body-size", usage: "largest webhook body accepted (e.g. 16MiB); larger gets 413",
+		set: func(c *Config, v string) error {
+			b, err := parseByteSize(v)
+			c.MaxBodyBytes = b
+			return err
+		}, def: func(c Config) string { return strconv.FormatInt(int64(c.MaxBodyBytes), 10) }},
+	{name: "store-timeout", usage: "longest a webhook waits for Redis before answering 503",
+		set: dur(func(c *Config) *time.Duration { return &c.StoreTimeout }), def: func(c Config) string { return c.StoreTimeout.String() }},
+	{name: "shutdown-timeout", usage: "longest graceful shutdown waits for in-flight requests",
+		set: dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout }), def: func(c Config) string { return c.ShutdownTimeout.String() }},
+	{name: "log-level", usage: "debug, info, warn or error", set: str(func(c *Config) *string { return &c.LogLevel }),
+		def: func(c Config) string { return c.LogLevel }},
+	{name: "log-format", usage: "text or json", set: str(func(c *Config) *string { return &c.LogFormat }),
+		def: func(c Config) string { return c.LogFormat }},
+	{name: "alertmanager-bearer-token", usage: "require this bearer token on Alertmanager webhooks (http_config.authorization)", secret: true,
+		set: str(func(c *Config) *string { return &c.Alertmanager.BearerToken }), def: func(Config) string { return "" }},
+	{name: "alertmanager-bearer-token-file", usage: "read the Alertmanager bearer token from this file",
+		set: str(func(c *Config) *string { return &c.Alertmanager.BearerTokenFile }), def: func(Config) string { return "" }},
+	{name: "alertmanager-username", usage: "require basic auth with this user on Alertmanager webhooks (http_config.basic_auth)",
+		set: str(func(c *Config) *string { return &c.Alertmanager.Username }), def: func(Config) string { return "" }},
+	{name: "alertmanager-password", usage: "the basic auth password", secret: true,
+		set: str(func(c *Config) *string { return &c.Alertmanager.Password }), def: func(Config) string { return "" }},
+	{name: "alertmanager-password-file", usage: "read the basic auth password from this file",
+		set: str(func(c *Config) *string { return &c.Alertmanager.PasswordFile }), def: func(Config) string { return "" }},
+}
+
+// errHelp and errVersion end start-up without an error after printing what was asked.
+var (
+	errHelp    = errors.New("help requested")
+	errVersion = errors.New("version requested")
+)
+
+// loadConfig reads flags, the environment and the optional YAML file into a validated Config.
+func loadConfig(args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("postmortemd", flag.ContinueOnError)
+	fs.SetOutput(out)
+	flagVals := map[string]string{}
+	for _, s := range settings {
+		name := s.name
+		fs.Func(name, s.usage, func(v string) error { flagVals[name] = v; return nil })
+	}
+	configFile := fs.String("config", getenv(envPrefix+"CONFIG"), "YAML configuration file (env "+envPrefix+"CONFIG)")
+	version := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() { usage(fs, out) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, errHelp
+		}
+		return cfg, err
+	}
+	if *version {
+		return cfg, errVersion
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q (settings are flags: see --help)", fs.Arg(0))
+	}
+	if *configFile != "" {
+		raw, err := os.ReadFile(*configFile)
+		if err != nil {
+			return cfg, fmt.Errorf("config file: %w", err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(raw)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return cfg, fmt.Errorf("config file %s: %w", *configFile, err)
+		}
+	}
+	for _, s := range settings {
+		if v := getenv(s.env()); v != "" {
+			if err := s.set(&cfg, v); err != nil {
+				return cfg, fmt.Errorf("%s: %w", s.env(), err)
+			}
+		}
+	}
+	for _, s := range settings {
+		if v, ok := flagVals[s.name]; ok {
+			if err := s.set(&cfg, v); err != nil {
+				return cfg, fmt.Errorf("--%s: %w", s.name, err)
+			}
+		}
+	}
+	if err := cfg.readSecretFiles(); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+func (c *Config) readSecretFiles() error {
+	read := func(name, path string, dst *string) error {
+		if path == "" {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		*dst = strings.TrimSpace(string(b))
+		return nil
+	}
+	if err := read("alertmanager-bearer-token-file", c.Alertmanager.BearerTokenFile, &c.Alertmanager.BearerToken); err != nil {
+		return err
+	}
+	return read("alertmanager-password-file", c.Alertmanager.PasswordFile, &c.Alertmanager.Password)
+}
+
+// Validate names the first bad setting.
+func (c Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen: %q is not host:port: %w", c.Listen, err)
+	}
+	if c.RedisURL != "" {
+		if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			return fmt.Errorf("redis-url: %w", err)
+		}
+		if c.Redis.Mode != "" && c.Redis.Mode != "standalone" {
+			return fmt.Errorf("redis-url: a URL is standalone Redis; remove it to use redis.mode %q", c.Redis.Mode)
+		}
+	}
+	switch c.Redis.Mode {
+	case "", "standalone":
+		if c.RedisURL == "" && len(c.Redis.Addrs) > 1 {
+			return errors.New("redis.addrs: several addresses need redis.mode sentinel or cluster")
+		}
+	case "sentinel":
+		if c.Redis.MasterName == "" {
+			return errors.New("redis.master_name: required in sentinel mode")
+		}
+		if len(c.Redis.Addrs) == 0 {
+			return errors.New("redis.addrs: sentinel mode needs the Sentinel addresses")
+		}
+	case "cluster":
+		if len(c.Redis.Addrs) == 0 {
+			return errors.New("redis.addrs: cluster mode needs at least one node address")
+		}
+	default:
+		return fmt.Errorf("redis.mode: want standalone, sentinel or cluster, got %q", c.Redis.Mode)
+	}
+	if c.KeyPrefix == "" {
+		return errors.New("redis-key-prefix: must not be empty")
+	}
+	if c.MaxBodyBytes < 1024 {
+		return fmt.Errorf("max-body-size: %d bytes is too small for any webhook (minimum 1KiB)", c.MaxBodyBytes)
+	}
+	if c.StoreTimeout <= 0 {
+		return errors.New("store-timeout: must be positive")
+	}
+	if c.ShutdownTimeout <= 0 {
+		return errors.New("shutdown-timeout: must be positive")
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log-level: want debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("log-format: want text or json, got %q", c.LogFormat)
+	}
+	if (c.Alertmanager.Username == "") != (c.Alertmanager.Password == "") {
+		return errors.New("alertmanager-username: basic auth needs both a username and a password")
+	}
+	return nil
+}
+
+// embedded reports whether no Redis is configured, so an in-process one is started.
+func (c Config) embedded() bool { return c.RedisURL == "" && len(c.Redis.Addrs) == 0 }
+
+// redisOptions is the universal client's configuration for the configured Redis.
+func (c Config) redisOptions() (*redis.UniversalOptions, error) {
+	if c.RedisURL != "" {
+		o, err := redis.ParseURL(c.RedisURL)
+		if err != nil {
+			return nil, err
+		}
+		return &redis.UniversalOptions{Addrs: []string{o.Addr}, Username: o.Username, Password: o.Password,
+			DB: o.DB, TLSConfig: o.TLSConfig, Protocol: o.Protocol}, nil
+	}
+	r := c.Redis
+	o := &redis.UniversalOptions{Addrs: r.Addrs, Username: r.Username, Password: r.Password, DB: r.DB,
+		MasterName: r.MasterName, SentinelUsername: r.SentinelUsername, SentinelPassword: r.SentinelPassword,
+		IsClusterMode: r.Mode == "cluster"}
+	if r.Mode == "standalone" || r.Mode == "" {
+		o.MasterName = ""
+	}
+	if r.TLS {
+		o.TLSConfig = tlsConfig()
+	}
+	return o, nil
+}
+
+func usage(fs *flag.FlagSet, out io.Writer) {
+	fmt.Fprintf(out, `postmortemd records Alertmanager and PagerDuty webhooks as a fact-only, role-based incident
+timeline in Redis and serves it over HTTP.
+
+Usage: postmortemd [flags]
+
+Every flag can also be set with the environment variable shown, or in the YAML file given by
+--config (keys in the README). Flags win over the environment, which wins over the file.
+
+`)
+	def := defaultConfig()
+	names := make([]string, 0, len(settings))
+	byName := map[string]setting{}
+	for _, s := range settings {
+		names = append(names, s.name)
+		byName[s.name] = s
+	}
+	sort.Strings(names)
+	fmt.Fprintf(out, "  --config FILE\n        YAML configuration file (env %sCONFIG)\n", envPrefix)
+	for _, n := range names {
+		s := byName[n]
+		d := s.def(def)
+		if d != "" && !s.secret {
+			d = fmt.Sprintf(" (default %q)", d)
+		} else {
+			d = ""
+		}
+		fmt.Fprintf(out, "  --%s VALUE\n        %s%s (env %s)\n", n, s.usage, d, s.env())
+	}
+	fmt.Fprintf(out, "  --version\n        print the version and exit\n  --help\n        print this help\n")
+	_ = fs
+}

@@ -1,0 +1,202 @@
+// Command postmortemd receives Alertmanager webhooks, keeps each incident's fact-only timeline in
+// Redis and serves it over HTTP.
+//
+// This is the only place that reads the environment, chooses the Redis (or starts the embedded one),
+// wires concrete stores into their consumers and handles signals.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/postmortemd/postmortemd/internal/web"
+	"github.com/postmortemd/postmortemd/receiver"
+	"github.com/postmortemd/postmortemd/timeline"
+	"github.com/postmortemd/postmortemd/timeline/redisstore"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// The consumers' interfaces, satisfied by the Redis store.
+var (
+	_ timeline.Recorder = (*redisstore.Store)(nil)
+	_ timeline.Reader   = (*redisstore.Store)(nil)
+	_ web.Pinger        = (*redisstore.Store)(nil)
+	_ web.Webhooks      = (*receiver.Handler)(nil)
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "postmortemd:", err)
+		os.Exit(1)
+	}
+}
+
+// run starts the service and blocks until ctx is done, then shuts down in order: stop accepting,
+// finish in-flight requests (bounded by the shutdown timeout), close the store.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(args, getenv, stdout)
+	switch {
+	case errors.Is(err, errHelp):
+		return nil
+	case errors.Is(err, errVersion):
+		fmt.Fprintf(stdout, "postmortemd %s\n", version)
+		return nil
+	case err != nil:
+		return err
+	}
+	log := newLogger(cfg, stderr)
+
+	rdb, closeRedis, err := openRedis(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeRedis()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	storeLatency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "postmortemd_store_duration_seconds",
+		Help:    "Latency of store operations by operation and result.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+	}, []string{"op", "result"})
+	reg.MustRegister(storeLatency)
+
+	store := redisstore.New(rdb, redisstore.Options{
+		Prefix: cfg.KeyPrefix,
+		Observe: func(op string, d time.Duration, err error) {
+			result := "ok"
+			switch {
+			case errors.Is(err, timeline.ErrUnavailable):
+				result = "unavailable"
+			case errors.Is(err, timeline.ErrNotFound):
+				result = "not_found"
+			case err != nil:
+				result = "error"
+			}
+			storeLatency.WithLabelValues(op, result).Observe(d.Seconds())
+		},
+	})
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err = store.Ping(pingCtx)
+	cancel()
+	if err != nil {
+		// Start anyway: /-/ready says not ready and webhooks answer 503 until Redis is back, so
+		// senders retry rather than lose anything.
+		log.Error("redis does not answer yet; serving 503 until it does", "err", err)
+	}
+
+	rcv := receiver.New(receiver.Options{
+		Store:        store,
+		Logger:       log,
+		Metrics:      receiver.NewMetrics(reg),
+		MaxBodyBytes: int64(cfg.MaxBodyBytes),
+		StoreTimeout: cfg.StoreTimeout,
+		Alertmanager: receiver.Auth{BearerToken: cfg.Alertmanager.BearerToken,
+			Username: cfg.Alertmanager.Username, Password: cfg.Alertmanager.Password},
+	})
+	if cfg.Alertmanager.BearerToken == "" && cfg.Alertmanager.Username == "" {
+		log.Warn("Alertmanager webhooks are not authenticated; set --alertmanager-bearer-token or basic auth in production")
+	}
+	handler := web.New(web.Options{Store: store, Ready: store, Webhooks: rcv, Logger: log,
+		Registry: reg, Version: version})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("postmortemd listening", "addr", ln.Addr().String(), "version", version)
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// openRedis connects to the configured Redis, or starts the embedded in-memory one when none is
+// configured. It never falls back from a configured Redis to the embedded one.
+func openRedis(cfg Config, log *slog.Logger) (redis.UniversalClient, func(), error) {
+	timeouts := func(o *redis.UniversalOptions) {
+		o.DialTimeout = 2 * time.Second
+		o.ReadTimeout = 3 * time.Second
+		o.WriteTimeout = 3 * time.Second
+		o.MaxRetries = 1
+	}
+	if cfg.embedded() {
+		mr := miniredis.NewMiniRedis()
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, nil, fmt.Errorf("start embedded redis: %w", err)
+		}
+		log.Warn("NO REDIS CONFIGURED: using an embedded in-memory Redis. Every incident and timeline is LOST when postmortemd stops. Set --redis-url (or POSTMORTEMD_REDIS_URL) for real use.",
+			"embedded_addr", mr.Addr())
+		o := &redis.UniversalOptions{Addrs: []string{mr.Addr()}}
+		timeouts(o)
+		rdb := redis.NewUniversalClient(o)
+		return rdb, func() { _ = rdb.Close(); mr.Close() }, nil
+	}
+	o, err := cfg.redisOptions()
+	if err != nil {
+		return nil, nil, err
+	}
+	timeouts(o)
+	rdb := redis.NewUniversalClient(o)
+	log.Info("using redis", "mode", redisMode(cfg), "addrs", strings.Join(o.Addrs, ","))
+	return rdb, func() { _ = rdb.Close() }, nil
+}
+
+func redisMode(cfg Config) string {
+	if cfg.RedisURL != "" || cfg.Redis.Mode == "" {
+		return "standalone"
+	}
+	return cfg.Redis.Mode
+}
+
+func tlsConfig() *tls.Config { return &tls.Config{MinVersion: tls.VersionTLS12} }
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,382 @@
+package receiver
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/postmortemd/postmortemd/timeline"
+)
+
+// amMessage is Alertmanager's webhook payload, version "4" (notify/webhook.Message with the embedded
+// template.Data). Unknown fields are ignored, so newer Alertmanagers' additions pass; fields that
+// older ones lack (notification_reason before 0.32, routeLabels before 0.34) are optional.
+type amMessage struct {
+	Version            string            `json:"version"`
+	GroupKey           string            `json:"groupKey"`
+	TruncatedAlerts    uint64            `json:"truncatedAlerts"`
+	Receiver           string            `json:"receiver"`
+	Status             string            `json:"status"`
+	Alerts             []amAlert         `json:"alerts"`
+	GroupLabels        map[string]string `json:"groupLabels"`
+	CommonLabels       map[string]string `json:"commonLabels"`
+	CommonAnnotations  map[string]string `json:"commonAnnotations"`
+	ExternalURL        string            `json:"externalURL"`
+	NotificationReason string            `json:"notification_reason"`
+	RouteLabels        map[string]string `json:"routeLabels"`
+}
+
+type amAlert struct {
+	Status       string            `json:"status"`
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations"`
+	StartsAt     time.Time         `json:"startsAt"`
+	EndsAt       time.Time         `json:"endsAt"`
+	GeneratorURL string            `json:"generatorURL"`
+	Fingerprint  string            `json:"fingerprint"`
+}
+
+const (
+	amFiring   = "firing"
+	amResolved = "resolved"
+)
+
+// decodeAlertmanager parses and validates a payload. Every error wraps timeline.ErrInvalid and names
+// the field that is wrong.
+func decodeAlertmanager(body []byte) (*amMessage, error) {
+	var m amMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("%w: body is not an Alertmanager webhook payload: %s", timeline.ErrInvalid, jsonError(body, err))
+	}
+	if m.Version != "4" {
+		return nil, fmt.Errorf("%w: version: want \"4\" (Alertmanager webhook payload), got %q", timeline.ErrInvalid, m.Version)
+	}
+	if m.GroupKey == "" {
+		return nil, fmt.Errorf("%w: groupKey: missing", timeline.ErrInvalid)
+	}
+	if m.Status != amFiring && m.Status != amResolved {
+		return nil, fmt.Errorf("%w: status: want \"firing\" or \"resolved\", got %q", timeline.ErrInvalid, m.Status)
+	}
+	if len(m.Alerts) == 0 {
+		return nil, fmt.Errorf("%w: alerts: empty", timeline.ErrInvalid)
+	}
+	for i := range m.Alerts {
+		a := &m.Alerts[i]
+		if a.Status != amFiring && a.Status != amResolved {
+			return nil, fmt.Errorf("%w: alerts[%d].status: want \"firing\" or \"resolved\", got %q", timeline.ErrInvalid, i, a.Status)
+		}
+		if len(a.Labels) == 0 {
+			return nil, fmt.Errorf("%w: alerts[%d].labels: empty", timeline.ErrInvalid, i)
+		}
+		if a.StartsAt.IsZero() {
+			return nil, fmt.Errorf("%w: alerts[%d].startsAt: missing", timeline.ErrInvalid, i)
+		}
+		if a.Fingerprint == "" {
+			a.Fingerprint = fingerprint(a.Labels)
+		}
+	}
+	return &m, nil
+}
+
+// jsonError says where in the body decoding failed.
+func jsonError(body []byte, err error) string {
+	var off int64 = -1
+	switch e := err.(type) {
+	case *json.SyntaxError:
+		off = e.Offset
+	case *json.UnmarshalTypeError:
+		return fmt.Sprintf("field %q: cannot use JSON %s as %s (offset %d)", e.Field, e.Value, e.Type, e.Offset)
+	}
+	if off >= 0 {
+		line := 1 + strings.Count(string(body[:min(off, int64(len(body)))]), "\n")
+		return fmt.Sprintf("%v (line %d, offset %d)", err, line, off)
+	}
+	return err.Error()
+}
+
+// fingerprint is Prometheus' label-set fingerprint (FNV-1a 64 over sorted name/value pairs, each
+// followed by 0xff), used only for payloads that lack Alertmanager's own.
+func fingerprint(labels map[string]string) string {
+	names := make([]string, 0, len(labels))
+	for n := range labels {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := fnv.New64a()
+	for _, n := range names {
+		h.Write([]byte(n))
+		h.Write([]byte{0xff})
+		h.Write([]byte(labels[n]))
+		h.Write([]byte{0xff})
+	}
+	return fmt.Sprintf("%016x", h.Sum64())
+}
+
+// amAttributes is what an Alertmanager fact keeps beside its sentence, for the draft and for people
+// following the links.
+type amAttributes struct {
+	Fingerprint  string            `json:"fingerprint"`
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+	StartsAt     time.Time         `json:"starts_at"`
+	EndsAt       *time.Time        `json:"ends_at,omitempty"`
+	GeneratorURL string            `json:"generator_url,omitempty"`
+}
+
+// batch turns a valid payload into the timeline batch it means (see timeline.Batch for the rules).
+func (h *Handler) batch(m *amMessage, received time.Time) (timeline.Batch, error) {
+	received = received.UTC()
+	receiver := unquoteMeta(m.Receiver)
+	role := timeline.Role("Alertmanager (receiver " + receiver + ")")
+	b := timeline.Batch{
+		Source:      timeline.SourceAlertmanager,
+		Group:       m.GroupKey,
+		Occurrences: make([]timeline.Occurrence, 0, len(m.Alerts)),
+	}
+	var (
+		started, lastEnd time.Time
+		services         []string
+		worst            string
+		worstRank        = -1
+	)
+	for _, a := range m.Alerts {
+		key := a.Fingerprint + ":" + strconv.FormatInt(a.StartsAt.UnixNano(), 10)
+		attrs := amAttributes{Fingerprint: a.Fingerprint, Labels: a.Labels, StartsAt: a.StartsAt.UTC(),
+			GeneratorURL: a.GeneratorURL}
+		ev := timeline.Event{RecordedAt: received, Source: timeline.SourceAlertmanager,
+			Kind: timeline.KindFact, Role: role}
+		state := timeline.OccurrenceFiring
+		if a.Status == amFiring {
+			ev.Type = timeline.TypeAlertFiring
+			ev.At = a.StartsAt.UTC()
+			ev.Fact = alertFact(a, "started firing")
+			attrs.Annotations = a.Annotations
+			if started.IsZero() || a.StartsAt.Before(started) {
+				started = a.StartsAt
+			}
+			if r := severityRank(a.Labels["severity"]); r > worstRank {
+				worst, worstRank = a.Labels["severity"], r
+			}
+		} else {
+			state = timeline.OccurrenceResolved
+			ev.Type = timeline.TypeAlertResolved
+			ev.At = received
+			if !a.EndsAt.IsZero() {
+				ev.At = a.EndsAt.UTC()
+				end := a.EndsAt.UTC()
+				attrs.EndsAt = &end
+			}
+			if ev.At.After(lastEnd) {
+				lastEnd = ev.At
+			}
+			ev.Fact = alertFact(a, "resolved")
+		}
+		if s := a.Labels["service"]; s != "" && !slices.Contains(services, s) {
+			services = append(services, s)
+		}
+		ev.ID = timeline.EventID(timeline.SourceAlertmanager, m.GroupKey+"\x00"+key+"\x00"+string(state))
+		raw, err := json.Marshal(attrs)
+		if err != nil {
+			return b, err
+		}
+		ev.Attributes = raw
+		b.Occurrences = append(b.Occurrences, timeline.Occurrence{Key: key, Alias: a.Fingerprint, State: state, Event: ev})
+	}
+	if started.IsZero() { // nothing firing: an incident opened by this batch starts at its earliest alert
+		for _, a := range m.Alerts {
+			if started.IsZero() || a.StartsAt.Before(started) {
+				started = a.StartsAt
+			}
+		}
+	}
+	if sev := m.CommonLabels["severity"]; sev != "" {
+		worst, worstRank = sev, severityRank(sev)
+	}
+	if worstRank < 0 {
+		worstRank = 0
+	}
+	sort.Strings(services)
+	title := incidentTitle(m)
+	b.Open = timeline.Incident{
+		ID:        h.newID(started, title),
+		Title:     title,
+		Severity:  worst,
+		StartedAt: started.UTC(),
+		Services:  services,
+		Labels:    m.CommonLabels,
+		Sources: map[string]string{
+			timeline.SourceKeyAlertmanagerGroupKey: m.GroupKey,
+			timeline.SourceKeyAlertmanagerReceiver: receiver,
+		},
+	}
+	if m.ExternalURL != "" {
+		b.Open.Sources[timeline.SourceKeyAlertmanagerExternal] = m.ExternalURL
+	}
+	b.SeverityRank = worstRank
+	if m.TruncatedAlerts > 0 {
+		n := strconv.FormatUint(m.TruncatedAlerts, 10)
+		b.Events = append(b.Events, timeline.KeyedEvent{
+			DedupeKey: "truncated:" + n,
+			Event: timeline.Event{
+				ID:     timeline.EventID(timeline.SourceAlertmanager, m.GroupKey+"\x00truncated:"+n),
+				At:     received, RecordedAt: received, Source: timeline.SourceAlertmanager,
+				Type: timeline.TypeAlertsTruncated, Kind: timeline.KindFact, Role: role,
+				Fact: fmt.Sprintf("Alertmanager left %s alerts of this group out of its notification (max_alerts); "+
+					"the timeline lacks their facts", n),
+			},
+		})
+	}
+	// With alerts left out, "resolved" speaks only of the alerts that were sent: wait for a
+	// notification that covers the whole group.
+	if m.Status == amResolved && m.TruncatedAlerts == 0 {
+		if lastEnd.IsZero() {
+			lastEnd = received
+		}
+		b.Resolve = true
+		b.ResolvedAt = lastEnd
+		b.Resolution = timeline.Event{
+			ID:     timeline.EventID(timeline.SourceAlertmanager, m.GroupKey+"\x00resolved:"+lastEnd.Format(time.RFC3339Nano)),
+			At:     lastEnd, RecordedAt: received, Source: timeline.SourceAlertmanager,
+			Type: timeline.TypeIncidentResolved, Kind: timeline.KindFact, Role: role,
+			Fact: fmt.Sprintf("Alertmanager reported every alert of the group resolved (%d %s)",
+				len(m.Alerts), plural(len(m.Alerts), "alert", "alerts")),
+		}
+	}
+	return b, nil
+}
+
+// identityLabels lead a fact's label list, in this order; the rest follow by name.
+var identityLabels = []string{"service", "job", "instance"}
+
+// alertFact states what Alertmanager reported about one alert, e.g. "Alert HighLatency started
+// firing for service=checkout, instance=inst-1 (severity critical): p99 latency above 2s".
+func alertFact(a amAlert, what string) string {
+	var sb strings.Builder
+	sb.WriteString("Alert ")
+	name := a.Labels["alertname"]
+	if name == "" {
+		name = "(unnamed)"
+	}
+	sb.WriteString(name)
+	sb.WriteString(" ")
+	sb.WriteString(what)
+	var pairs []string
+	for _, n := range identityLabels {
+		if v, ok := a.Labels[n]; ok {
+			pairs = append(pairs, n+"="+v)
+		}
+	}
+	rest := make([]string, 0, len(a.Labels))
+	for n := range a.Labels {
+		if n != "alertname" && n != "severity" && !slices.Contains(identityLabels, n) {
+			rest = append(rest, n)
+		}
+	}
+	sort.Strings(rest)
+	for _, n := range rest {
+		pairs = append(pairs, n+"="+a.Labels[n])
+	}
+	if len(pairs) > 0 {
+		sb.WriteString(" for ")
+		sb.WriteString(strings.Join(pairs, ", "))
+	}
+	if sev := a.Labels["severity"]; sev != "" {
+		sb.WriteString(" (severity ")
+		sb.WriteString(sev)
+		sb.WriteString(")")
+	}
+	if s := alertSummary(a.Annotations); s != "" && a.Status == amFiring {
+		sb.WriteString(": ")
+		sb.WriteString(s)
+	}
+	return truncate(sb.String(), 1000)
+}
+
+func alertSummary(ann map[string]string) string {
+	for _, k := range []string{"summary", "message", "description"} {
+		if v := strings.TrimSpace(ann[k]); v != "" {
+			return truncate(strings.Join(strings.Fields(v), " "), 300)
+		}
+	}
+	return ""
+}
+
+func incidentTitle(m *amMessage) string {
+	name := m.CommonLabels["alertname"]
+	if name == "" {
+		name = m.GroupLabels["alertname"]
+	}
+	if name == "" {
+		pairs := make([]string, 0, len(m.GroupLabels))
+		for k, v := range m.GroupLabels {
+			pairs = append(pairs, k+"="+v)
+		}
+		sort.Strings(pairs)
+		name = strings.Join(pairs, ", ")
+	}
+	if name == "" {
+		name = "Alertmanager group " + m.GroupKey
+	}
+	if s := alertSummary(m.CommonAnnotations); s != "" {
+		return truncate(name+": "+s, 200)
+	}
+	return truncate(name, 200)
+}
+
+// severityRank orders common severity label values so an incident shows the worst one seen.
+func severityRank(s string) int {
+	switch strings.ToLower(s) {
+	case "":
+		return 0
+	case "page", "emergency", "fatal", "p1":
+		return 6
+	case "critical", "crit", "p2":
+		return 5
+	case "error", "high", "major", "p3":
+		return 4
+	case "warning", "warn", "medium", "minor", "p4":
+		return 3
+	case "info", "informational", "low", "notice", "p5":
+		return 2
+	}
+	return 1
+}
+
+// unquoteMeta undoes the regexp.QuoteMeta that Alertmanager applies to the receiver name.
+func unquoteMeta(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var sb strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+		}
+		sb.WriteByte(s[i])
+	}
+	return sb.String()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

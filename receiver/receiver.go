@@ -1,0 +1,309 @@
+// Package receiver is postmortemd's edge for senders: it authenticates webhook deliveries, reads them
+// with a size limit, decodes them strictly into private wire structs, and turns them into timeline
+// batches with roles in place of people.
+//
+// It imports timeline and Echo only: it never talks to Redis directly, renders drafts or serves the
+// read side. Names of people must not travel past this package.
+package receiver
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/postmortemd/postmortemd/timeline"
+)
+
+// DefaultMaxBodyBytes is the default body limit: 16 MiB takes a 5,000-alert Alertmanager storm.
+const DefaultMaxBodyBytes = 16 << 20
+
+// Options configure a Handler.
+type Options struct {
+	// Store applies batches.
+	Store timeline.Recorder
+	// Logger is scoped with component=receiver.
+	Logger *slog.Logger
+	// Metrics counts deliveries; nil counts nothing.
+	Metrics *Metrics
+	// MaxBodyBytes caps a delivery's body; larger ones get 413. Default DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Alertmanager authenticates Alertmanager deliveries.
+	Alertmanager Auth
+	// Now is the receive clock. Default time.Now.
+	Now func() time.Time
+	// StoreTimeout bounds one store call, so a hung Redis answers 503 before the sender gives up.
+	// Default 5s.
+	StoreTimeout time.Duration
+}
+
+// Auth is what Alertmanager's http_config may send: a bearer token, basic auth, or both accepted.
+// With neither set, deliveries are not authenticated.
+type Auth struct {
+	BearerToken string
+	Username    string
+	Password    string
+}
+
+func (a Auth) enabled() bool { return a.BearerToken != "" || a.Username != "" }
+
+// check compares credentials in constant time.
+func (a Auth) check(r *http.Request) bool {
+	if !a.enabled() {
+		return true
+	}
+	h := r.Header.Get("Authorization")
+	if a.BearerToken != "" {
+		if tok, ok := strings.CutPrefix(h, "Bearer "); ok &&
+			subtle.ConstantTimeCompare([]byte(tok), []byte(a.BearerToken)) == 1 {
+			return true
+		}
+	}
+	if a.Username != "" {
+		if u, p, ok := r.BasicAuth(); ok {
+			uok := subtle.ConstantTimeCompare([]byte(u), []byte(a.Username))
+			pok := subtle.ConstantTimeCompare([]byte(p), []byte(a.Password))
+			if uok&pok == 1 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Handler receives webhooks. Its methods are Echo handlers.
+type Handler struct {
+	store        timeline.Recorder
+	log          *slog.Logger
+	metrics      *Metrics
+	maxBody      int64
+	amAuth       Auth
+	now          func() time.Time
+	storeTimeout time.Duration
+}
+
+// New returns a Handler.
+func New(o Options) *Handler {
+	h := &Handler{store: o.Store, log: o.Logger, metrics: o.Metrics, maxBody: o.MaxBodyBytes,
+		amAuth: o.Alertmanager, now: o.Now, storeTimeout: o.StoreTimeout}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	h.log = h.log.With("component", "receiver")
+	if h.maxBody <= 0 {
+		h.maxBody = DefaultMaxBodyBytes
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.storeTimeout <= 0 {
+		h.storeTimeout = 5 * time.Second
+	}
+	if h.metrics == nil {
+		h.metrics = NewMetrics(nil)
+	}
+	return h
+}
+
+// Alertmanager handles POST /webhook/alertmanager.
+func (h *Handler) Alertmanager(c echo.Context) error {
+	const src = timeline.SourceAlertmanager
+	log := h.log.With("source", src)
+	received := h.now()
+	if !h.amAuth.check(c.Request()) {
+		h.metrics.outcome(src, outcomeUnauthorized)
+		log.Warn("webhook rejected: bad or missing credentials", "remote", c.RealIP())
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Basic realm="postmortemd", Bearer`)
+		return echo.NewHTTPError(http.StatusUnauthorized, "missing or invalid credentials")
+	}
+	body, err := h.readBody(c.Request())
+	if err != nil {
+		return h.fail(log, src, err)
+	}
+	m, err := decodeAlertmanager(body)
+	if err != nil {
+		return h.fail(log, src, err)
+	}
+	b, err := h.batch(m, received)
+	if err != nil {
+		return h.fail(log, src, fmt.Errorf("alertmanager batch: %w", err))
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), h.storeTimeout)
+	defer cancel()
+	res, err := h.store.Record(ctx, b)
+	if err != nil {
+		return h.fail(log, src, fmt.Errorf("record alertmanager notification: %w", err))
+	}
+	h.metrics.recorded(src, res)
+	if res.Opened || res.Resolved || res.Appended > 0 {
+		log.Info("notification recorded", "incident_id", res.IncidentID, "group_key", m.GroupKey,
+			"opened", res.Opened, "resolved", res.Resolved, "appended", res.Appended, "duplicates", res.Duplicates)
+	} else {
+		log.Debug("duplicate notification", "incident_id", res.IncidentID, "group_key", m.GroupKey,
+			"duplicates", res.Duplicates)
+	}
+	return c.JSON(http.StatusOK, deliveryResponse{Status: "ok", IncidentID: res.IncidentID,
+		Opened: res.Opened, Resolved: res.Resolved, Appended: res.Appended, Duplicates: res.Duplicates})
+}
+
+// deliveryResponse tells a sender (and a person testing with curl) what a delivery changed.
+type deliveryResponse struct {
+	Status     string `json:"status"`
+	IncidentID string `json:"incident_id,omitempty"`
+	Opened     bool   `json:"opened"`
+	Resolved   bool   `json:"resolved"`
+	Appended   int    `json:"appended"`
+	Duplicates int    `json:"duplicates"`
+}
+
+var errTooLarge = errors.New("body too large")
+
+func (h *Handler) readBody(r *http.Request) ([]byte, error) {
+	if r.ContentLength > h.maxBody {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", errTooLarge, r.ContentLength, h.maxBody)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, h.maxBody))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, fmt.Errorf("%w: over the limit of %d bytes", errTooLarge, h.maxBody)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading body: %v", timeline.ErrInvalid, err)
+	}
+	return body, nil
+}
+
+// fail counts and logs a failed delivery and returns the error for the HTTP error handler to map.
+func (h *Handler) fail(log *slog.Logger, src timeline.Source, err error) error {
+	switch {
+	case errors.Is(err, errTooLarge):
+		h.metrics.outcome(src, outcomeTooLarge)
+		log.Warn("webhook rejected: body too large", "err", err)
+		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, err.Error()).SetInternal(err)
+	case errors.Is(err, timeline.ErrInvalid):
+		h.metrics.outcome(src, outcomeInvalid)
+		log.Warn("webhook rejected: malformed payload", "err", err)
+	case errors.Is(err, timeline.ErrUnavailable):
+		h.metrics.outcome(src, outcomeUnavailable)
+		log.Error("webhook not stored: store unavailable; the sender will retry", "err", err)
+	default:
+		h.metrics.outcome(src, outcomeError)
+		log.Error("webhook not stored", "err", err)
+	}
+	return err
+}
+
+// newID makes an incident id that is URL-safe, sorts by day and says what it is about, e.g.
+// "20261122-highlatency-9f86d081".
+func (h *Handler) newID(t time.Time, title string) string {
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	name, _, _ := strings.Cut(title, ":")
+	s := slug(name, 40)
+	if s == "" {
+		s = "incident"
+	}
+	return t.UTC().Format("20060102") + "-" + s + "-" + hex.EncodeToString(rnd[:])
+}
+
+// slug keeps lowercase ASCII letters and digits, joining runs of anything else with one hyphen.
+func slug(s string, max int) string {
+	var sb strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			if dash && sb.Len() > 0 {
+				sb.WriteByte('-')
+			}
+			dash = false
+			sb.WriteRune(r)
+			if sb.Len() >= max {
+				break
+			}
+		} else {
+			dash = true
+		}
+	}
+	return sb.String()
+}
+
+// Metrics counts what the receiver does, in Prometheus' conventions.
+type Metrics struct {
+	webhooks   *prometheus.CounterVec
+	appended   *prometheus.CounterVec
+	duplicates *prometheus.CounterVec
+	opened     *prometheus.CounterVec
+	resolved   *prometheus.CounterVec
+}
+
+// Delivery outcomes, the values of the outcome label.
+const (
+	outcomeStored       = "stored"
+	outcomeDuplicate    = "duplicate"
+	outcomeInvalid      = "invalid"
+	outcomeUnauthorized = "unauthorized"
+	outcomeTooLarge     = "too_large"
+	outcomeUnavailable  = "unavailable"
+	outcomeError        = "error"
+)
+
+// NewMetrics creates the receiver's metrics and registers them with reg (none when reg is nil).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "postmortemd_webhooks_received_total",
+			Help: "Webhook deliveries received, by source and outcome (stored, duplicate, invalid, unauthorized, too_large, unavailable, error).",
+		}, []string{"source", "outcome"}),
+		appended: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "postmortemd_events_appended_total",
+			Help: "Timeline events stored, by source.",
+		}, []string{"source"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "postmortemd_duplicates_dropped_total",
+			Help: "Events dropped because they were already stored (retries, repeats, HA peers), by source.",
+		}, []string{"source"}),
+		opened: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "postmortemd_incidents_opened_total",
+			Help: "Incidents opened, by source.",
+		}, []string{"source"}),
+		resolved: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "postmortemd_incidents_resolved_total",
+			Help: "Incidents resolved, by source.",
+		}, []string{"source"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.webhooks, m.appended, m.duplicates, m.opened, m.resolved)
+	}
+	return m
+}
+
+func (m *Metrics) outcome(src timeline.Source, outcome string) {
+	m.webhooks.WithLabelValues(string(src), outcome).Inc()
+}
+
+func (m *Metrics) recorded(src timeline.Source, r timeline.Result) {
+	s := string(src)
+	if r.Appended > 0 || r.Opened || r.Resolved {
+		m.outcome(src, outcomeStored)
+	} else {
+		m.outcome(src, outcomeDuplicate)
+	}
+	m.appended.WithLabelValues(s).Add(float64(r.Appended))
+	m.duplicates.WithLabelValues(s).Add(float64(r.Duplicates))
+	if r.Opened {
+		m.opened.WithLabelValues(s).Inc()
+	}
+	if r.Resolved {
+		m.resolved.WithLabelValues(s).Inc()
+	}
+}

@@ -1,0 +1,98 @@
+package timeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+)
+
+// Batch is what one delivery from a sender says about one correlation group. A store applies a
+// batch atomically, and applying the same batch any number of times, from any number of replicas,
+// has the effect of applying it once.
+//
+// The lifecycle rules a store implements:
+//
+//   - A group has at most one open incident. A batch opens one only when the group has none and at
+//     least one of its occurrences starts firing for the first time; a late or duplicated "firing"
+//     of an occurrence that is already known (firing or resolved) never opens or reopens anything.
+//   - An occurrence is identified by its Key and moves firing -> resolved once. Resolved is
+//     terminal: a later "firing" for the same Key is a duplicate. A resolution whose Key was never
+//     seen resolves the group's active occurrence with the same Alias, if any (senders that re-post
+//     a resolved alert without its start time change the Key but not the Alias).
+//   - Extra events (Batch.Events) are appended to the group's open incident once per DedupeKey.
+//   - When Resolve is set and the group has an open incident after the batch, the incident
+//     resolves at ResolvedAt and the group has no open incident any more; the next first-time
+//     firing occurrence opens a new incident.
+type Batch struct {
+	Source Source
+	// Group identifies the correlation group across deliveries (Alertmanager's groupKey).
+	Group string
+	// Open is the incident to create when the batch opens one. Its ID must be unique; Status,
+	// ResolvedAt and the counters are set by the store.
+	Open Incident
+	// SeverityRank orders Open.Severity against the incident's current severity: a higher rank
+	// replaces a lower one, so an incident shows the worst severity seen.
+	SeverityRank int
+	// Occurrences are the alert occurrences the delivery reports, in delivery order.
+	Occurrences []Occurrence
+	// Events are further facts about the group's incident, each kept once per DedupeKey.
+	Events []KeyedEvent
+	// Resolve asks to resolve the group's open incident at ResolvedAt once the batch is applied.
+	Resolve    bool
+	ResolvedAt time.Time
+	// Resolution is the event recorded when Resolve resolves an incident.
+	Resolution Event
+}
+
+// OccurrenceState is where one alert occurrence is.
+type OccurrenceState string
+
+// The states of an occurrence.
+const (
+	OccurrenceFiring   OccurrenceState = "firing"
+	OccurrenceResolved OccurrenceState = "resolved"
+)
+
+// Occurrence is one alert occurrence's state as a delivery reports it, with the fact to record if
+// this is news.
+type Occurrence struct {
+	// Key identifies the occurrence (Alertmanager: fingerprint and startsAt).
+	Key string
+	// Alias identifies the alert across its occurrences (Alertmanager: fingerprint).
+	Alias string
+	State OccurrenceState
+	Event Event
+}
+
+// KeyedEvent is an event with the key that makes appending it idempotent.
+type KeyedEvent struct {
+	DedupeKey string
+	Event     Event
+}
+
+// Result says what applying a batch changed.
+type Result struct {
+	// IncidentID is the group's incident the batch applied to, or "" when it changed nothing and the
+	// group has no open incident.
+	IncidentID string
+	Opened     bool
+	Resolved   bool
+	// Appended counts events stored; Duplicates counts events already stored before.
+	Appended   int
+	Duplicates int
+}
+
+// Recorder applies batches. It is what a sender's receiver needs from a store.
+type Recorder interface {
+	// Record applies b atomically and idempotently. It returns an error wrapping ErrUnavailable when
+	// the store cannot be reached, so the sender can be asked to retry.
+	Record(ctx context.Context, b Batch) (Result, error)
+}
+
+// EventID derives a stable event id from the source and the event's identity, so the same fact gets
+// the same id on every replica and every retry.
+func EventID(source Source, identity string) string {
+	sum := sha256.Sum256([]byte(string(source) + "\x00" + identity))
+	return hex.EncodeToString(sum[:10])
+}

@@ -1,0 +1,42 @@
+package redisstore
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+)
+
+// Key layout. Every key starts with the store's prefix, which is a Redis Cluster hash tag ("{pm}" by
+// default), so one Lua script may touch an incident, its group and the indexes in one slot. In a
+// Cluster this buys availability, not sharding: postmortemd's data is small.
+//
+//	{pm}:g:<hash(source, group)>  HASH   cur -> id of the group's open incident
+//	                                     o:<occurrence key> -> "f" (firing) | "r" (resolved)
+//	                                     a:<alias> -> occurrence key of the alias's firing occurrence
+//	                                     expires GroupTTL after its last write
+//	{pm}:i:<id>                   HASH   the incident's fields (see incidentFields)
+//	{pm}:i:<id>:e                 STREAM one entry per event: t -> Unix nanoseconds, e -> event JSON
+//	{pm}:i:<id>:s                 SET    services
+//	{pm}:i:<id>:d                 HASH   dedupe keys of keyed events already appended
+//	{pm}:x:all                    ZSET   every incident id, scored by start (Unix ms)
+//	{pm}:x:active                 ZSET   unresolved incident ids, scored by start
+//	{pm}:x:resolved               ZSET   resolved incident ids, scored by start
+//
+// The Lua script in script.go builds the per-incident keys from the prefix with the same suffixes;
+// keep the two in step.
+
+func (s *Store) groupKey(source, group string) string {
+	sum := sha256.Sum256([]byte(source + "\x00" + group))
+	return s.prefix + ":g:" + hex.EncodeToString(sum[:16])
+}
+
+func (s *Store) incidentKey(id string) string { return s.prefix + ":i:" + id }
+func (s *Store) eventsKey(id string) string   { return s.prefix + ":i:" + id + ":e" }
+func (s *Store) servicesKey(id string) string { return s.prefix + ":i:" + id + ":s" }
+func (s *Store) indexKey(name string) string  { return s.prefix + ":x:" + name }
+
+// Index names, as used by indexKey and by the script.
+const (
+	indexAll      = "all"
+	indexActive   = "active"
+	indexResolved = "resolved"
+)

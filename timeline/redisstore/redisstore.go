@@ -1,0 +1,360 @@
+// Package redisstore keeps timelines in Redis with go-redis v9: incidents as hashes, each incident's
+// events as one stream, and the per-group state that makes every append idempotent.
+//
+// It imports timeline and go-redis only. It turns redis.Nil into timeline.ErrNotFound and
+// connection failures into timeline.ErrUnavailable; it knows nothing of HTTP or of any sender.
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/postmortemd/postmortemd/timeline"
+)
+
+// DefaultPrefix is the key prefix (a Cluster hash tag) used when Options.Prefix is empty.
+const DefaultPrefix = "{pm}"
+
+// timeLayout is fixed-width so that stored times compare as strings inside the Lua script.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// Options tune a Store.
+type Options struct {
+	// Prefix starts every key; tests sharing a server use their own. Default DefaultPrefix.
+	Prefix string
+	// GroupTTL is how long a group's dedupe state outlives its last delivery. Default 30 days: a
+	// late duplicate must still find the occurrence it repeats.
+	GroupTTL time.Duration
+	// Now is the store's clock for created_at and updated_at. Default time.Now.
+	Now func() time.Time
+	// Observe, if set, is told the duration and outcome of every store operation (for metrics).
+	Observe func(op string, d time.Duration, err error)
+}
+
+// Store is a timeline store on Redis. It is safe for concurrent use, and several processes may
+// share one Redis.
+type Store struct {
+	rdb      redis.UniversalClient
+	prefix   string
+	groupTTL time.Duration
+	now      func() time.Time
+	observe  func(string, time.Duration, error)
+}
+
+// New returns a Store using rdb. The caller owns rdb and closes it.
+func New(rdb redis.UniversalClient, o Options) *Store {
+	s := &Store{rdb: rdb, prefix: o.Prefix, groupTTL: o.GroupTTL, now: o.Now, observe: o.Observe}
+	if s.prefix == "" {
+		s.prefix = DefaultPrefix
+	}
+	if s.groupTTL <= 0 {
+		s.groupTTL = 30 * 24 * time.Hour
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.observe == nil {
+		s.observe = func(string, time.Duration, error) {}
+	}
+	return s
+}
+
+// Ping checks that Redis answers; it returns an error wrapping timeline.ErrUnavailable otherwise.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.wrap("ping", s.rdb.Ping(ctx).Err())
+}
+
+// Record applies b atomically and idempotently (see timeline.Batch).
+func (s *Store) Record(ctx context.Context, b timeline.Batch) (res timeline.Result, err error) {
+	defer s.timed("record", &err)()
+	if b.Group == "" {
+		return res, fmt.Errorf("record: %w: empty group", timeline.ErrInvalid)
+	}
+	args, err := s.recordArgs(b)
+	if err != nil {
+		return res, fmt.Errorf("record: %w", err)
+	}
+	keys := []string{s.groupKey(string(b.Source), b.Group), s.indexKey(indexAll),
+		s.indexKey(indexActive), s.indexKey(indexResolved)}
+	out, err := recordScript.Run(ctx, s.rdb, keys, args...).Slice()
+	if err != nil {
+		return res, s.wrap("record", err)
+	}
+	if len(out) != 5 {
+		return res, fmt.Errorf("record: unexpected script reply %v", out)
+	}
+	res.IncidentID, _ = out[0].(string)
+	res.Opened = asInt(out[1]) == 1
+	res.Resolved = asInt(out[2]) == 1
+	res.Appended = asInt(out[3])
+	res.Duplicates = asInt(out[4])
+	return res, nil
+}
+
+func (s *Store) recordArgs(b timeline.Batch) ([]any, error) {
+	labels, err := json.Marshal(nonNilMap(b.Open.Labels))
+	if err != nil {
+		return nil, err
+	}
+	sources, err := json.Marshal(nonNilMap(b.Open.Sources))
+	if err != nil {
+		return nil, err
+	}
+	args := make([]any, 0, 16+len(b.Open.Services)+5*len(b.Occurrences)+3*len(b.Events))
+	args = append(args, s.prefix, s.now().UTC().Format(timeLayout), b.Open.ID, b.Open.Title,
+		b.Open.Severity, b.SeverityRank, b.Open.StartedAt.UTC().Format(timeLayout),
+		b.Open.StartedAt.UnixMilli(), labels, sources, int64(s.groupTTL/time.Second),
+		len(b.Open.Services))
+	for _, svc := range b.Open.Services {
+		args = append(args, svc)
+	}
+	args = append(args, len(b.Occurrences))
+	for _, o := range b.Occurrences {
+		st := "f"
+		if o.State == timeline.OccurrenceResolved {
+			st = "r"
+		}
+		e, err := json.Marshal(o.Event)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, o.Key, o.Alias, st, o.Event.At.UnixNano(), e)
+	}
+	args = append(args, len(b.Events))
+	for _, ke := range b.Events {
+		e, err := json.Marshal(ke.Event)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, ke.DedupeKey, ke.Event.At.UnixNano(), e)
+	}
+	if b.Resolve {
+		e, err := json.Marshal(b.Resolution)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "1", b.ResolvedAt.UTC().Format(timeLayout), b.Resolution.At.UnixNano(), e)
+	} else {
+		args = append(args, "0", "", 0, "")
+	}
+	return args, nil
+}
+
+// Incident returns one incident, or an error wrapping timeline.ErrNotFound.
+func (s *Store) Incident(ctx context.Context, id string) (inc timeline.Incident, err error) {
+	defer s.timed("incident", &err)()
+	pipe := s.rdb.Pipeline()
+	h := pipe.HGetAll(ctx, s.incidentKey(id))
+	svc := pipe.SMembers(ctx, s.servicesKey(id))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return inc, s.wrap("incident "+id, err)
+	}
+	return decodeIncident(id, h.Val(), svc.Val())
+}
+
+// Incidents lists incidents newest first (by start time).
+func (s *Store) Incidents(ctx context.Context, o timeline.ListOptions) (incs []timeline.Incident, err error) {
+	defer s.timed("incidents", &err)()
+	index := indexAll
+	switch o.Status {
+	case "":
+	case timeline.StatusOpen:
+		index = indexActive
+	case timeline.StatusResolved:
+		index = indexResolved
+	case timeline.StatusAcknowledged:
+		index = indexActive
+	default:
+		return nil, fmt.Errorf("list incidents: %w: unknown status %q", timeline.ErrInvalid, o.Status)
+	}
+	if o.Limit <= 0 {
+		o.Limit = 100
+	}
+	ids, err := s.rdb.ZRevRange(ctx, s.indexKey(index), int64(o.Offset), int64(o.Offset+o.Limit-1)).Result()
+	if err != nil {
+		return nil, s.wrap("list incidents", err)
+	}
+	if len(ids) == 0 {
+		return []timeline.Incident{}, nil
+	}
+	pipe := s.rdb.Pipeline()
+	hs := make([]*redis.MapStringStringCmd, len(ids))
+	ss := make([]*redis.StringSliceCmd, len(ids))
+	for i, id := range ids {
+		hs[i] = pipe.HGetAll(ctx, s.incidentKey(id))
+		ss[i] = pipe.SMembers(ctx, s.servicesKey(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, s.wrap("list incidents", err)
+	}
+	incs = make([]timeline.Incident, 0, len(ids))
+	for i, id := range ids {
+		inc, err := decodeIncident(id, hs[i].Val(), ss[i].Val())
+		if errors.Is(err, timeline.ErrNotFound) {
+			continue // expired between the index read and the fetch
+		}
+		if err != nil {
+			return nil, err
+		}
+		if o.Status == timeline.StatusAcknowledged && inc.Status != timeline.StatusAcknowledged {
+			continue
+		}
+		incs = append(incs, inc)
+	}
+	return incs, nil
+}
+
+// Entries returns an incident's events in arrival order, or an error wrapping timeline.ErrNotFound.
+func (s *Store) Entries(ctx context.Context, id string) (es []timeline.Entry, err error) {
+	defer s.timed("entries", &err)()
+	pipe := s.rdb.Pipeline()
+	exists := pipe.Exists(ctx, s.incidentKey(id))
+	rng := pipe.Do(ctx, "XRANGE", s.eventsKey(id), "-", "+")
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, s.wrap("entries "+id, err)
+	}
+	if exists.Val() == 0 {
+		return nil, fmt.Errorf("incident %q: %w", id, timeline.ErrNotFound)
+	}
+	raw, _ := rng.Val().([]any)
+	es = make([]timeline.Entry, 0, len(raw))
+	for _, r := range raw {
+		e, ok := decodeEntry(r)
+		if !ok {
+			return nil, fmt.Errorf("entries %s: malformed stream entry %v", id, r)
+		}
+		es = append(es, e)
+	}
+	return es, nil
+}
+
+// decodeEntry reads one raw XRANGE reply item ([id, [field, value, ...]]) without building a map
+// per entry: a long timeline is read often while an incident is live.
+func decodeEntry(r any) (timeline.Entry, bool) {
+	pair, ok := r.([]any)
+	if !ok || len(pair) != 2 {
+		return timeline.Entry{}, false
+	}
+	var e timeline.Entry
+	e.Cursor, _ = pair[0].(string)
+	fields, _ := pair[1].([]any)
+	for k := 0; k+1 < len(fields); k += 2 {
+		name, _ := fields[k].(string)
+		val, _ := fields[k+1].(string)
+		switch name {
+		case "t":
+			e.At, _ = strconv.ParseInt(val, 10, 64)
+		case "e":
+			e.JSON = []byte(val)
+		}
+	}
+	return e, e.Cursor != "" && e.JSON != nil
+}
+
+func decodeIncident(id string, h map[string]string, services []string) (timeline.Incident, error) {
+	if len(h) == 0 {
+		return timeline.Incident{}, fmt.Errorf("incident %q: %w", id, timeline.ErrNotFound)
+	}
+	inc := timeline.Incident{
+		ID:       id,
+		Title:    h["title"],
+		Status:   timeline.Status(h["status"]),
+		Severity: h["severity"],
+		Services: services,
+	}
+	var err error
+	inc.EventCount, _ = strconv.ParseInt(h["events"], 10, 64)
+	if inc.StartedAt, err = parseTime(h["started_at"]); err != nil {
+		return inc, fmt.Errorf("incident %q: started_at: %w", id, err)
+	}
+	if h["resolved_at"] != "" {
+		t, err := parseTime(h["resolved_at"])
+		if err != nil {
+			return inc, fmt.Errorf("incident %q: resolved_at: %w", id, err)
+		}
+		inc.ResolvedAt = &t
+	}
+	inc.CreatedAt, _ = parseTime(h["created_at"])
+	inc.UpdatedAt, _ = parseTime(h["updated_at"])
+	if err := json.Unmarshal([]byte(h["labels"]), &inc.Labels); err != nil {
+		return inc, fmt.Errorf("incident %q: labels: %w", id, err)
+	}
+	if err := json.Unmarshal([]byte(h["sources"]), &inc.Sources); err != nil {
+		return inc, fmt.Errorf("incident %q: sources: %w", id, err)
+	}
+	if inc.Services == nil {
+		inc.Services = []string{}
+	}
+	slices.Sort(inc.Services)
+	return inc, nil
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+// wrap classifies a go-redis error: redis.Nil is not found, a connection or timeout failure is
+// unavailable (retryable), anything else is returned as it is, with context.
+func (s *Store) wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, redis.Nil) {
+		return fmt.Errorf("%s: %w", op, timeline.ErrNotFound)
+	}
+	if unavailable(err) {
+		return fmt.Errorf("%s: %w: %v", op, timeline.ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func unavailable(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, redis.ErrClosed) ||
+		errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	msg := err.Error()
+	for _, p := range []string{"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN",
+		"connection refused", "connection reset", "broken pipe", "EOF", "i/o timeout"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Store) timed(op string, err *error) func() {
+	start := time.Now()
+	return func() { s.observe(op, time.Since(start), *err) }
+}
+
+func asInt(v any) int {
+	switch n := v.(type) {
+	case int64:
+		return int(n)
+	case string:
+		i, _ := strconv.Atoi(n)
+		return i
+	}
+	return 0
+}
+
+func nonNilMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}

@@ -1,0 +1,112 @@
+// Package timeline owns postmortemd's domain: incidents, the fact-only events on their timelines, the
+// roles that stand in for people, and the lifecycle rules that decide when an incident opens and
+// resolves.
+//
+// It is plain types and pure logic on the standard library only: it must not import storage, HTTP or
+// any sender's wire format. Adapters (timeline/redisstore) and edges (receiver, internal/web) depend
+// on it, never the other way round.
+package timeline
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Status is where an incident is in its lifecycle.
+type Status string
+
+// The statuses an incident moves through. An incident that resolves and later fires again is a new
+// incident (see Batch), except when a sender reopens it explicitly.
+const (
+	StatusOpen         Status = "open"
+	StatusAcknowledged Status = "acknowledged"
+	StatusResolved     Status = "resolved"
+)
+
+// Valid reports whether s is one of the known statuses.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusOpen, StatusAcknowledged, StatusResolved:
+		return true
+	}
+	return false
+}
+
+// Source names the system an event came from.
+type Source string
+
+// The sources postmortemd records. Manual is a person adding context through the API.
+const (
+	SourceAlertmanager Source = "alertmanager"
+	SourcePagerDuty    Source = "pagerduty"
+	SourceManual       Source = "manual"
+)
+
+// Kind separates what systems reported (facts) from what people said about it (context), so a
+// timeline reader and the draft postmortem never mix the two.
+type Kind string
+
+// The two kinds of event.
+const (
+	KindFact    Kind = "fact"
+	KindContext Kind = "context"
+)
+
+// Type says what an event records.
+type Type string
+
+// Event types recorded from Alertmanager.
+const (
+	TypeAlertFiring      Type = "alert_firing"
+	TypeAlertResolved    Type = "alert_resolved"
+	TypeAlertsTruncated  Type = "alerts_truncated"
+	TypeIncidentResolved Type = "incident_resolved"
+)
+
+// Role is how a timeline names an actor: a monitoring system or a duty ("primary on-call for
+// checkout-api"), never a person's name or address.
+type Role string
+
+// Event is one entry on an incident's timeline.
+//
+// At is when it happened by the source's clock; RecordedAt is when postmortemd received it. The
+// timeline is ordered by At, so late deliveries land where they belong.
+type Event struct {
+	ID         string          `json:"id"`
+	At         time.Time       `json:"at"`
+	RecordedAt time.Time       `json:"recorded_at"`
+	Source     Source          `json:"source"`
+	Type       Type            `json:"type"`
+	Kind       Kind            `json:"kind"`
+	Role       Role            `json:"role"`
+	Fact       string          `json:"fact"`
+	Attributes json.RawMessage `json:"attributes,omitempty"`
+}
+
+// Incident is one occurrence of an outage as postmortemd tracks it.
+type Incident struct {
+	ID         string            `json:"id"`
+	Title      string            `json:"title"`
+	Status     Status            `json:"status"`
+	Severity   string            `json:"severity"`
+	StartedAt  time.Time         `json:"started_at"`
+	ResolvedAt *time.Time        `json:"resolved_at"`
+	Services   []string          `json:"services"`
+	Labels     map[string]string `json:"labels"`
+	Sources    map[string]string `json:"sources"`
+	// EventCount is the number of events on the timeline.
+	EventCount int64 `json:"event_count"`
+	// CreatedAt and UpdatedAt are postmortemd's own clock: when the incident was opened here and
+	// when its record last changed.
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Source keys used in Incident.Sources.
+const (
+	SourceKeyAlertmanagerGroupKey  = "alertmanager.group_key"
+	SourceKeyAlertmanagerReceiver  = "alertmanager.receiver"
+	SourceKeyAlertmanagerExternal  = "alertmanager.external_url"
+	SourceKeyPagerDutyIncidentID   = "pagerduty.incident_id"
+	SourceKeyPagerDutyIncidentHTML = "pagerduty.html_url"
+)
