@@ -99,7 +99,7 @@ func defaultConfig() Config {
 	return Config{
 		Listen:          ":9095",
 		KeyPrefix:       "{pm}",
-		DraftsDir:       "drafts",
+		DraftsDir:       "postmortems",
 		MaxBodyBytes:    receiver.DefaultMaxBodyBytes,
 		StoreTimeout:    5 * time.Second,
 		ShutdownTimeout: 15 * time.Second,
