@@ -47,7 +47,8 @@ for j = 1, nocc do
   else
     local ak = redis.call('HGET', gk, 'a:' .. alias)
     if ak and occ(ak) == 'f' then
-      trans[#trans+1] = {ak, alias, 'r', t, e}; state[ak] = 'r'
+      -- Remember the key it arrived with too, so a repeat of this delivery is a duplicate.
+      trans[#trans+1] = {ak, alias, 'r', t, e, key}; state[ak] = 'r'; state[key] = 'r'
     else
       trans[#trans+1] = {key, alias, 'r', t, e}; state[key] = 'r'
     end
@@ -79,6 +80,7 @@ local appended = 0
 for _, tr in ipairs(trans) do
   local key, alias, st = tr[1], tr[2], tr[3]
   redis.call('HSET', gk, 'o:' .. key, st)
+  if tr[6] then redis.call('HSET', gk, 'o:' .. tr[6], 'r') end
   if st == 'f' then
     redis.call('HSET', gk, 'a:' .. alias, key)
   elseif redis.call('HGET', gk, 'a:' .. alias) == key then

@@ -1,0 +1,321 @@
+package redisstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/postmortemd/postmortemd/internal/testenv"
+	"github.com/postmortemd/postmortemd/timeline"
+	"github.com/postmortemd/postmortemd/timeline/redisstore"
+)
+
+// backends runs f against the embedded Redis (miniredis) and a real redis-server, each with a key
+// prefix of its own, so the two implementations of the Lua script cannot drift apart unnoticed.
+func backends(t *testing.T, f func(t *testing.T, s *redisstore.Store, rdb redis.UniversalClient)) {
+	t.Run("miniredis", func(t *testing.T) {
+		mr := miniredis.RunT(t)
+		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		t.Cleanup(func() { rdb.Close() })
+		f(t, redisstore.New(rdb, redisstore.Options{Prefix: testPrefix()}), rdb)
+	})
+	t.Run("redis-server", func(t *testing.T) {
+		srv := testenv.StartRedis(t)
+		opt, err := redis.ParseURL(srv.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rdb := redis.NewClient(opt)
+		t.Cleanup(func() { rdb.Close() })
+		f(t, redisstore.New(rdb, redisstore.Options{Prefix: testPrefix()}), rdb)
+	})
+}
+
+func testPrefix() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "{pmtest-" + hex.EncodeToString(b[:]) + "}"
+}
+
+var t0 = time.Date(2026, 11, 22, 10, 5, 1, 700637419, time.UTC)
+
+// firing and resolved build the occurrences a delivery reports.
+func firing(fp string, starts time.Time) timeline.Occurrence {
+	key := fmt.Sprintf("%s:%d", fp, starts.UnixNano())
+	return timeline.Occurrence{Key: key, Alias: fp, State: timeline.OccurrenceFiring,
+		Event: event(timeline.TypeAlertFiring, starts, "alert "+fp+" firing")}
+}
+
+func resolved(fp string, starts, ends time.Time) timeline.Occurrence {
+	key := fmt.Sprintf("%s:%d", fp, starts.UnixNano())
+	return timeline.Occurrence{Key: key, Alias: fp, State: timeline.OccurrenceResolved,
+		Event: event(timeline.TypeAlertResolved, ends, "alert "+fp+" resolved")}
+}
+
+func event(typ timeline.Type, at time.Time, fact string) timeline.Event {
+	return timeline.Event{ID: timeline.EventID(timeline.SourceAlertmanager, fact+at.String()), At: at,
+		RecordedAt: at.Add(time.Second), Source: timeline.SourceAlertmanager, Type: typ,
+		Kind: timeline.KindFact, Role: "Alertmanager (receiver test)", Fact: fact}
+}
+
+var idSeq int
+
+func batch(group string, occ ...timeline.Occurrence) timeline.Batch {
+	idSeq++
+	started := time.Time{}
+	for _, o := range occ {
+		if started.IsZero() || o.Event.At.Before(started) {
+			started = o.Event.At
+		}
+	}
+	return timeline.Batch{Source: timeline.SourceAlertmanager, Group: group, Occurrences: occ,
+		Open: timeline.Incident{ID: fmt.Sprintf("inc-%d", idSeq), Title: "HighLatency", Severity: "warning",
+			StartedAt: started, Services: []string{"checkout"},
+			Labels:  map[string]string{"alertname": "HighLatency"},
+			Sources: map[string]string{timeline.SourceKeyAlertmanagerGroupKey: group}},
+		SeverityRank: 3}
+}
+
+func withResolve(b timeline.Batch, at time.Time) timeline.Batch {
+	b.Resolve, b.ResolvedAt = true, at
+	b.Resolution = event(timeline.TypeIncidentResolved, at, "group resolved")
+	return b
+}
+
+func mustRecord(t *testing.T, s *redisstore.Store, b timeline.Batch) timeline.Result {
+	t.Helper()
+	res, err := s.Record(context.Background(), b)
+	if err != nil {
+		t.Fatalf("Record: %v", err)
+	}
+	return res
+}
+
+func mustIncidents(t *testing.T, s *redisstore.Store, status timeline.Status) []timeline.Incident {
+	t.Helper()
+	incs, err := s.Incidents(context.Background(), timeline.ListOptions{Status: status})
+	if err != nil {
+		t.Fatalf("Incidents: %v", err)
+	}
+	return incs
+}
+
+func facts(t *testing.T, s *redisstore.Store, id string) []string {
+	t.Helper()
+	es, err := s.Entries(context.Background(), id)
+	if err != nil {
+		t.Fatalf("Entries(%s): %v", id, err)
+	}
+	timeline.SortEntries(es)
+	out := make([]string, len(es))
+	for i, e := range es {
+		var ev timeline.Event
+		if err := json.Unmarshal(e.JSON, &ev); err != nil {
+			t.Fatal(err)
+		}
+		out[i] = ev.Fact
+	}
+	return out
+}
+
+func TestLifecycle(t *testing.T) {
+	const g = `{}:{alertname="HighLatency"}`
+	t1, t2, t3 := t0.Add(time.Minute), t0.Add(10*time.Minute), t0.Add(time.Hour)
+
+	backends(t, func(t *testing.T, s *redisstore.Store, _ redis.UniversalClient) {
+		t.Run("first firing opens one incident and a repeat changes nothing", func(t *testing.T) {
+			b := batch(g+"a", firing("aa", t0))
+			r1 := mustRecord(t, s, b)
+			r2 := mustRecord(t, s, batch(g+"a", firing("aa", t0))) // another replica's candidate id
+			if !r1.Opened || r1.Appended != 1 || r2.Opened || r2.Appended != 0 || r2.Duplicates != 1 {
+				t.Fatalf("first %+v, repeat %+v", r1, r2)
+			}
+			if r2.IncidentID != r1.IncidentID {
+				t.Fatalf("repeat went to %q, want %q", r2.IncidentID, r1.IncidentID)
+			}
+			inc, err := s.Incident(context.Background(), r1.IncidentID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if inc.Status != timeline.StatusOpen || inc.ResolvedAt != nil || inc.EventCount != 1 ||
+				!inc.StartedAt.Equal(t0) || inc.Services[0] != "checkout" {
+				t.Fatalf("incident %+v", inc)
+			}
+		})
+
+		t.Run("alerts joining and leaving a live group are facts on the same incident", func(t *testing.T) {
+			r1 := mustRecord(t, s, batch(g+"b", firing("b1", t0)))
+			r2 := mustRecord(t, s, batch(g+"b", firing("b1", t0), firing("b2", t1)))
+			r3 := mustRecord(t, s, batch(g+"b", resolved("b1", t0, t2), firing("b2", t1)))
+			if r2.IncidentID != r1.IncidentID || r3.IncidentID != r1.IncidentID || r2.Appended != 1 || r3.Appended != 1 {
+				t.Fatalf("%+v %+v %+v", r1, r2, r3)
+			}
+			want := []string{"alert b1 firing", "alert b2 firing", "alert b1 resolved"}
+			if got := facts(t, s, r1.IncidentID); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("facts %q, want %q", got, want)
+			}
+		})
+
+		t.Run("group resolving resolves; late duplicates change nothing; refiring opens a new incident", func(t *testing.T) {
+			open := mustRecord(t, s, batch(g+"c", firing("c1", t0)))
+			res := mustRecord(t, s, withResolve(batch(g+"c", resolved("c1", t0, t2)), t2))
+			if !res.Resolved || res.IncidentID != open.IncidentID || res.Appended != 2 {
+				t.Fatalf("resolve %+v", res)
+			}
+			// An HA peer's late copies of the firing and the resolved notification.
+			lateFiring := mustRecord(t, s, batch(g+"c", firing("c1", t0)))
+			lateResolved := mustRecord(t, s, withResolve(batch(g+"c", resolved("c1", t0, t2)), t2))
+			if lateFiring.Opened || lateFiring.IncidentID != "" || lateResolved.Resolved || lateResolved.Appended != 0 {
+				t.Fatalf("late firing %+v, late resolved %+v", lateFiring, lateResolved)
+			}
+			inc, err := s.Incident(context.Background(), open.IncidentID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if inc.Status != timeline.StatusResolved || inc.ResolvedAt == nil || !inc.ResolvedAt.Equal(t2) || inc.EventCount != 3 {
+				t.Fatalf("resolved incident %+v", inc)
+			}
+			again := mustRecord(t, s, batch(g+"c", firing("c1", t3)))
+			if !again.Opened || again.IncidentID == open.IncidentID {
+				t.Fatalf("refire %+v, first incident %s", again, open.IncidentID)
+			}
+		})
+
+		t.Run("a resolution re-posted without its start resolves the firing occurrence once", func(t *testing.T) {
+			open := mustRecord(t, s, batch(g+"d", firing("d1", t0), firing("d2", t0)))
+			// The sender lost d1's startsAt: Alertmanager reports startsAt == endsAt.
+			r := mustRecord(t, s, batch(g+"d", resolved("d1", t2, t2), firing("d2", t0)))
+			dup := mustRecord(t, s, batch(g+"d", resolved("d1", t2, t2), firing("d2", t0)))
+			if r.Appended != 1 || dup.Appended != 0 {
+				t.Fatalf("resolve %+v, duplicate %+v", r, dup)
+			}
+			end := mustRecord(t, s, withResolve(batch(g+"d", resolved("d1", t0, t2), resolved("d2", t0, t3)), t3))
+			if !end.Resolved || end.Appended != 2 {
+				t.Fatalf("end %+v", end)
+			}
+			if n := len(facts(t, s, open.IncidentID)); n != 5 {
+				t.Fatalf("%d facts, want 5 (2 firing, 2 resolved, group resolved)", n)
+			}
+		})
+
+		t.Run("keyed events are kept once and only on an incident", func(t *testing.T) {
+			b := batch(g+"e", firing("e1", t0))
+			b.Events = []timeline.KeyedEvent{{DedupeKey: "truncated:2", Event: event(timeline.TypeAlertsTruncated, t1, "2 left out")}}
+			r1 := mustRecord(t, s, b)
+			r2 := mustRecord(t, s, b)
+			if r1.Appended != 2 || r2.Appended != 0 || r2.Duplicates != 2 {
+				t.Fatalf("%+v %+v", r1, r2)
+			}
+			orphan := batch(g+"e-none")
+			orphan.Events = b.Events
+			if r := mustRecord(t, s, orphan); r.IncidentID != "" || r.Appended != 0 {
+				t.Fatalf("keyed event without incident: %+v", r)
+			}
+		})
+
+		t.Run("severity shows the worst seen", func(t *testing.T) {
+			b := batch(g+"f", firing("f1", t0))
+			r := mustRecord(t, s, b)
+			b2 := batch(g+"f", firing("f2", t1))
+			b2.Open.Severity, b2.SeverityRank = "critical", 5
+			mustRecord(t, s, b2)
+			b3 := batch(g+"f", firing("f3", t2))
+			b3.Open.Severity, b3.SeverityRank = "info", 2
+			mustRecord(t, s, b3)
+			inc, _ := s.Incident(context.Background(), r.IncidentID)
+			if inc.Severity != "critical" {
+				t.Fatalf("severity %q, want critical", inc.Severity)
+			}
+		})
+	})
+}
+
+func TestListing(t *testing.T) {
+	backends(t, func(t *testing.T, s *redisstore.Store, _ redis.UniversalClient) {
+		older := mustRecord(t, s, batch("g1", firing("l1", t0)))
+		newer := mustRecord(t, s, batch("g2", firing("l2", t0.Add(time.Hour))))
+		mustRecord(t, s, withResolve(batch("g1", resolved("l1", t0, t0.Add(time.Minute))), t0.Add(time.Minute)))
+
+		all := mustIncidents(t, s, "")
+		if len(all) != 2 || all[0].ID != newer.IncidentID || all[1].ID != older.IncidentID {
+			t.Fatalf("all: %v", ids(all))
+		}
+		if open := mustIncidents(t, s, timeline.StatusOpen); len(open) != 1 || open[0].ID != newer.IncidentID {
+			t.Fatalf("open: %v", ids(open))
+		}
+		if res := mustIncidents(t, s, timeline.StatusResolved); len(res) != 1 || res[0].ID != older.IncidentID {
+			t.Fatalf("resolved: %v", ids(res))
+		}
+		if _, err := s.Incident(context.Background(), "no-such"); !errors.Is(err, timeline.ErrNotFound) {
+			t.Fatalf("unknown incident: %v, want ErrNotFound", err)
+		}
+		if _, err := s.Entries(context.Background(), "no-such"); !errors.Is(err, timeline.ErrNotFound) {
+			t.Fatalf("unknown timeline: %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func ids(incs []timeline.Incident) []string {
+	out := make([]string, len(incs))
+	for i, inc := range incs {
+		out[i] = inc.ID
+	}
+	return out
+}
+
+// Several replicas (or HA Alertmanagers) delivering the same notification at once store it once.
+func TestConcurrentDeliveries(t *testing.T) {
+	backends(t, func(t *testing.T, s *redisstore.Store, _ redis.UniversalClient) {
+		var wg sync.WaitGroup
+		results := make([]timeline.Result, 16)
+		for i := range results {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := s.Record(context.Background(), batch("race", firing("r1", t0), firing("r2", t0)))
+				if err != nil {
+					t.Error(err)
+				}
+				results[i] = r
+			}()
+		}
+		wg.Wait()
+		opened, appended := 0, 0
+		for _, r := range results {
+			if r.Opened {
+				opened++
+			}
+			appended += r.Appended
+		}
+		if opened != 1 || appended != 2 {
+			t.Fatalf("opened %d incidents and appended %d events, want 1 and 2", opened, appended)
+		}
+		if n := len(mustIncidents(t, s, "")); n != 1 {
+			t.Fatalf("%d incidents listed, want 1", n)
+		}
+	})
+}
+
+func TestUnavailable(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { rdb.Close() })
+	s := redisstore.New(rdb, redisstore.Options{})
+	mr.Close()
+	_, err := s.Record(context.Background(), batch("down", firing("x", t0)))
+	if !errors.Is(err, timeline.ErrUnavailable) {
+		t.Fatalf("Record with Redis down: %v, want ErrUnavailable", err)
+	}
+	if err := s.Ping(context.Background()); !errors.Is(err, timeline.ErrUnavailable) {
+		t.Fatalf("Ping with Redis down: %v, want ErrUnavailable", err)
+	}
+}
