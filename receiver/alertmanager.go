@@ -232,9 +232,10 @@ func (h *Handler) batch(m *amMessage, received time.Time) (timeline.Batch, error
 			},
 		})
 	}
-	// With alerts left out, "resolved" speaks only of the alerts that were sent: wait for a
-	// notification that covers the whole group.
-	if m.Status == amResolved && m.TruncatedAlerts == 0 {
+	// With alerts left out (max_alerts), "resolved" speaks only of the alerts that were sent. The
+	// group may be deleted right after, so waiting for a complete notification could wait forever:
+	// resolve now, and let resolutions of the left-out alerts join this incident later.
+	if m.Status == amResolved {
 		if lastEnd.IsZero() {
 			lastEnd = received
 		}

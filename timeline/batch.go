@@ -24,6 +24,10 @@ import (
 //   - When Resolve is set and the group has an open incident after the batch, the incident
 //     resolves at ResolvedAt and the group has no open incident any more; the next first-time
 //     firing occurrence opens a new incident.
+//   - A batch that brings only resolutions while the group has no open incident adds them to the
+//     group's last incident (moving its ResolvedAt later if need be) rather than opening another:
+//     these are alerts a truncated notification left out. With no last incident, a batch with
+//     Resolve set opens an incident and resolves it at once (postmortemd started mid-incident).
 type Batch struct {
 	Source Source
 	// Group identifies the correlation group across deliveries (Alertmanager's groupKey).

@@ -10,6 +10,7 @@ import (
 // Cluster this buys availability, not sharding: postmortemd's data is small.
 //
 //	{pm}:g:<hash(source, group)>  HASH   cur -> id of the group's open incident
+//	                                     last -> id of the group's last resolved incident
 //	                                     o:<occurrence key> -> "f" (firing) | "r" (resolved)
 //	                                     a:<alias> -> occurrence key of the alias's firing occurrence
 //	                                     expires GroupTTL after its last write

@@ -207,6 +207,22 @@ func TestLifecycle(t *testing.T) {
 			}
 		})
 
+		t.Run("resolutions of alerts a truncated notification left out join the resolved incident", func(t *testing.T) {
+			open := mustRecord(t, s, batch(g+"t", firing("t1", t0), firing("t2", t0)))
+			mustRecord(t, s, withResolve(batch(g+"t", resolved("t1", t0, t1), resolved("t2", t0, t1)), t1))
+			late := mustRecord(t, s, withResolve(batch(g+"t", resolved("t3", t0, t2), resolved("t4", t0, t2)), t2))
+			if late.Opened || late.Resolved || late.IncidentID != open.IncidentID || late.Appended != 2 {
+				t.Fatalf("late resolutions %+v, want 2 appended to %s", late, open.IncidentID)
+			}
+			inc, _ := s.Incident(context.Background(), open.IncidentID)
+			if inc.Status != timeline.StatusResolved || !inc.ResolvedAt.Equal(t2) || inc.EventCount != 7 {
+				t.Fatalf("incident %+v, want resolved at %v with 7 events", inc, t2)
+			}
+			if n := len(mustIncidentsOfGroup(t, s, g+"t")); n != 1 {
+				t.Fatalf("%d incidents for the group, want 1", n)
+			}
+		})
+
 		t.Run("keyed events are kept once and only on an incident", func(t *testing.T) {
 			b := batch(g+"e", firing("e1", t0))
 			b.Events = []timeline.KeyedEvent{{DedupeKey: "truncated:2", Event: event(timeline.TypeAlertsTruncated, t1, "2 left out")}}
@@ -318,4 +334,15 @@ func TestUnavailable(t *testing.T) {
 	if err := s.Ping(context.Background()); !errors.Is(err, timeline.ErrUnavailable) {
 		t.Fatalf("Ping with Redis down: %v, want ErrUnavailable", err)
 	}
+}
+
+func mustIncidentsOfGroup(t *testing.T, s *redisstore.Store, group string) []timeline.Incident {
+	t.Helper()
+	var out []timeline.Incident
+	for _, inc := range mustIncidents(t, s, "") {
+		if inc.Sources[timeline.SourceKeyAlertmanagerGroupKey] == group {
+			out = append(out, inc)
+		}
+	}
+	return out
 }

@@ -60,7 +60,13 @@ for j = 1, nev do evs[j] = {ARGV[i], ARGV[i+1], ARGV[i+2]}; i = i + 3 end
 local resolve, resolvedAt, rt, re = ARGV[i] == '1', ARGV[i+1], ARGV[i+2], ARGV[i+3]
 
 local id = redis.call('HGET', gk, 'cur')
-local opened = 0
+local opened, late = 0, false
+if not id and not firingNew and #trans > 0 then
+  -- Resolutions only, with no open incident: they finish the group's last incident (e.g. alerts
+  -- that max_alerts left out of the notification that resolved it).
+  local last = redis.call('HGET', gk, 'last')
+  if last and redis.call('EXISTS', P .. ':i:' .. last) == 1 then id, late = last, true end
+end
 if not id then
   if not (firingNew or (resolve and #trans > 0)) then
     return {'', 0, 0, 0, dups + nev}
@@ -102,13 +108,18 @@ if opened == 0 and tonumber(ARGV[6]) > tonumber(redis.call('HGET', ik, 'sev_rank
 end
 if nsvc > 0 then redis.call('SADD', ik .. ':s', unpack(svcs)) end
 local resolved = 0
-if resolve then
+if late then
+  if resolve and resolvedAt > (redis.call('HGET', ik, 'resolved_at') or '') then
+    redis.call('HSET', ik, 'resolved_at', resolvedAt)
+  end
+elseif resolve then
   resolved = 1
   local started = redis.call('HGET', ik, 'started_ms')
   redis.call('HSET', ik, 'status', 'resolved', 'resolved_at', resolvedAt)
   redis.call('ZREM', KEYS[3], id)
   redis.call('ZADD', KEYS[4], started, id)
   redis.call('HDEL', gk, 'cur')
+  redis.call('HSET', gk, 'last', id)
   redis.call('XADD', ek, '*', 't', rt, 'e', re)
   appended = appended + 1
 end
