@@ -229,6 +229,7 @@ func (h *Handler) batch(m *amMessage, received time.Time) (timeline.Batch, error
 				Type: timeline.TypeAlertsTruncated, Kind: timeline.KindFact, Role: role,
 				Fact: fmt.Sprintf("Alertmanager left %s alerts of this group out of its notification (max_alerts); "+
 					"the timeline lacks their facts", n),
+				Attributes: mustJSON(map[string]any{"truncated_alerts": m.TruncatedAlerts, "sent_alerts": len(m.Alerts)}),
 			},
 		})
 	}
@@ -247,6 +248,8 @@ func (h *Handler) batch(m *amMessage, received time.Time) (timeline.Batch, error
 			Type: timeline.TypeIncidentResolved, Kind: timeline.KindFact, Role: role,
 			Fact: fmt.Sprintf("Alertmanager reported every alert of the group resolved (%d %s)",
 				len(m.Alerts), plural(len(m.Alerts), "alert", "alerts")),
+			Attributes: mustJSON(map[string]any{"group_key": m.GroupKey, "group_labels": m.GroupLabels,
+				"alerts": len(m.Alerts), "truncated_alerts": m.TruncatedAlerts}),
 		}
 	}
 	return b, nil
@@ -373,6 +376,15 @@ func truncate(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// mustJSON encodes values that cannot fail to encode (maps of strings and numbers).
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 func plural(n int, one, many string) string {

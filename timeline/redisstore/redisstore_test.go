@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,10 +68,10 @@ func event(typ timeline.Type, at time.Time, fact string) timeline.Event {
 		Kind: timeline.KindFact, Role: "Alertmanager (receiver test)", Fact: fact}
 }
 
-var idSeq int
+var idSeq atomic.Int64
 
 func batch(group string, occ ...timeline.Occurrence) timeline.Batch {
-	idSeq++
+	seq := idSeq.Add(1)
 	started := time.Time{}
 	for _, o := range occ {
 		if started.IsZero() || o.Event.At.Before(started) {
@@ -78,7 +79,7 @@ func batch(group string, occ ...timeline.Occurrence) timeline.Batch {
 		}
 	}
 	return timeline.Batch{Source: timeline.SourceAlertmanager, Group: group, Occurrences: occ,
-		Open: timeline.Incident{ID: fmt.Sprintf("inc-%d", idSeq), Title: "HighLatency", Severity: "warning",
+		Open: timeline.Incident{ID: fmt.Sprintf("inc-%d", seq), Title: "HighLatency", Severity: "warning",
 			StartedAt: started, Services: []string{"checkout"},
 			Labels:  map[string]string{"alertname": "HighLatency"},
 			Sources: map[string]string{timeline.SourceKeyAlertmanagerGroupKey: group}},

@@ -1,0 +1,187 @@
+package testenv
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// RedisURLEnv names the environment variable that, when set, makes
+// StartRedis use an existing Redis server instead of starting one.
+const RedisURLEnv = "POSTMORTEMD_TEST_REDIS_URL"
+
+const (
+	redisReadyTimeout = 15 * time.Second
+	redisStopGrace    = 10 * time.Second
+	redisStartRetries = 3
+)
+
+// Redis is a Redis server for one test: either a redis-server process that
+// StartRedis started, or the external server named by
+// POSTMORTEMD_TEST_REDIS_URL.
+type Redis struct {
+	// Started reports whether StartRedis started the server. When it is
+	// false the server belongs to someone else, and the test must not flush
+	// it or otherwise destroy data it did not write.
+	Started bool
+
+	tb   testing.TB
+	url  string
+	addr string
+	port int
+	proc *process // nil for an external server
+}
+
+// StartRedis returns a Redis server for the test.
+//
+// If POSTMORTEMD_TEST_REDIS_URL is set, StartRedis returns that server with
+// Started false and does not contact it. Otherwise it looks for redis-server
+// on PATH, in /usr/bin and in /usr/sbin, starts it on a free port on
+// 127.0.0.1 without persistence and with its working directory in
+// tb.TempDir, and waits until it answers PING. A cleanup function stops the
+// server and, if the test failed, writes the server's output to the test
+// log. When redis-server is missing the test is skipped, or failed if CI is
+// "true".
+func StartRedis(tb testing.TB) *Redis {
+	tb.Helper()
+	if raw := os.Getenv(RedisURLEnv); raw != "" {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			tb.Fatalf("testenv: %s=%q is not a redis:// or rediss:// URL", RedisURLEnv, raw)
+		}
+		host := u.Host
+		if u.Port() == "" {
+			host = net.JoinHostPort(u.Hostname(), "6379")
+		}
+		port, _ := strconv.Atoi(u.Port())
+		return &Redis{tb: tb, url: raw, addr: host, port: port}
+	}
+
+	bin, ok := findBinary([]string{"redis-server"}, []string{"/usr/bin", "/usr/sbin"})
+	if !ok {
+		missingBinary(tb, "redis-server", "apt-get install redis-server")
+		return nil
+	}
+
+	dir := tb.TempDir()
+	var lastErr error
+	for attempt := 1; attempt <= redisStartRetries; attempt++ {
+		port := FreePort(tb)
+		r := &Redis{
+			Started: true,
+			tb:      tb,
+			url:     fmt.Sprintf("redis://127.0.0.1:%d/0", port),
+			addr:    fmt.Sprintf("127.0.0.1:%d", port),
+			port:    port,
+			proc: &process{
+				name: "redis-server",
+				path: bin,
+				args: []string{
+					"--port", strconv.Itoa(port),
+					"--bind", "127.0.0.1",
+					"--save", "",
+					"--appendonly", "no",
+					"--daemonize", "no",
+					"--dir", dir,
+				},
+				logPath: filepath.Join(dir, fmt.Sprintf("redis-%d.log", port)),
+			},
+		}
+		run, err := r.proc.start()
+		if err != nil {
+			tb.Fatalf("testenv: %v", err)
+		}
+		tb.Cleanup(func() {
+			r.proc.stop(redisStopGrace)
+			if tb.Failed() {
+				tb.Logf("testenv: redis-server on %s output:\n%s", r.addr, r.proc.logTail())
+			}
+		})
+		lastErr = waitReady(run, "redis-server", redisReadyTimeout, func() error { return redisPing(r.addr) })
+		if lastErr == nil {
+			return r
+		}
+		// Most likely another process took the port between FreePort
+		// and the server's bind; try again on another port.
+		r.proc.stop(redisStopGrace)
+		tb.Logf("testenv: attempt %d to start redis-server failed: %v\n%s", attempt, lastErr, r.proc.logTail())
+	}
+	tb.Fatalf("testenv: could not start redis-server: %v", lastErr)
+	return nil
+}
+
+// URL returns the server's URL, such as redis://127.0.0.1:PORT/0.
+func (r *Redis) URL() string { return r.url }
+
+// Addr returns the server's host:port address.
+func (r *Redis) Addr() string { return r.addr }
+
+// Port returns the server's TCP port, or 0 for an external server whose URL
+// names no port.
+func (r *Redis) Port() int { return r.port }
+
+// Stop stops the server process (SIGTERM, then SIGKILL after a grace
+// period) for tests of a Redis outage. The port stays reserved for this
+// server, so Start can bring it back at the same address. Calling Stop on a
+// stopped server does nothing. For an external server, Stop skips the test.
+func (r *Redis) Stop() {
+	r.tb.Helper()
+	if !r.Started {
+		r.tb.Skipf("testenv: cannot stop the external Redis server at %s (%s is set)", r.addr, RedisURLEnv)
+	}
+	r.proc.stop(redisStopGrace)
+}
+
+// Start starts a stopped server again on the same port and waits until it
+// answers PING. The data written before Stop is gone, because the server
+// runs without persistence. Calling Start on a running server does nothing.
+// For an external server, Start skips the test.
+func (r *Redis) Start() {
+	r.tb.Helper()
+	if !r.Started {
+		r.tb.Skipf("testenv: cannot start the external Redis server at %s (%s is set)", r.addr, RedisURLEnv)
+	}
+	if cur := r.proc.running(); cur != nil {
+		if done, _ := cur.exited(); !done {
+			return
+		}
+		r.proc.stop(0) // forget the dead run
+	}
+	run, err := r.proc.start()
+	if err != nil {
+		r.tb.Fatalf("testenv: restart redis-server on %s: %v", r.addr, err)
+	}
+	if err := waitReady(run, "redis-server", redisReadyTimeout, func() error { return redisPing(r.addr) }); err != nil {
+		r.tb.Fatalf("testenv: restart redis-server on %s: %v\n%s", r.addr, err, r.proc.logTail())
+	}
+}
+
+// redisPing sends an inline PING command and expects +PONG.
+func redisPing(addr string) error {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(2 * time.Second)); err != nil {
+		return err
+	}
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "+PONG") {
+		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
+	}
+	return nil
+}

@@ -1,0 +1,278 @@
+package web_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/postmortemd/postmortemd/internal/web"
+	"github.com/postmortemd/postmortemd/receiver"
+	"github.com/postmortemd/postmortemd/timeline/redisstore"
+)
+
+const fixtures = "../../receiver/testdata/alertmanager/v0.25.0/"
+
+// service is the whole HTTP surface on an embedded Redis, as cmd/postmortemd wires it.
+type service struct {
+	*httptest.Server
+	mr *miniredis.Miniredis
+}
+
+func newService(t *testing.T, rcv receiver.Options) *service {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { rdb.Close() })
+	store := redisstore.New(rdb, redisstore.Options{})
+	reg := prometheus.NewRegistry()
+	rcv.Store = store
+	rcv.Metrics = receiver.NewMetrics(reg)
+	srv := httptest.NewServer(web.New(web.Options{Store: store, Ready: store, Webhooks: receiver.New(rcv), Registry: reg}))
+	t.Cleanup(srv.Close)
+	return &service{Server: srv, mr: mr}
+}
+
+func (s *service) post(t *testing.T, path string, body io.Reader, hdr map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, s.URL+path, body)
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	return do(t, req)
+}
+
+func (s *service) get(t *testing.T, path string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.URL+path, nil)
+	return do(t, req)
+}
+
+func do(t *testing.T, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func fixture(t *testing.T, name string) *strings.Reader {
+	t.Helper()
+	b, err := os.ReadFile(fixtures + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.NewReader(string(b))
+}
+
+// Each kind of bad input has its status, a JSON error that says what was wrong, and a metric.
+func TestWebhookStatuses(t *testing.T) {
+	s := newService(t, receiver.Options{MaxBodyBytes: 64 << 10,
+		Alertmanager: receiver.Auth{BearerToken: "s3cret-token"}})
+	auth := map[string]string{"Authorization": "Bearer s3cret-token"}
+	tests := []struct {
+		name      string
+		body      io.Reader
+		hdr       map[string]string
+		status    int
+		errSays   string
+		outcome   string
+		retryable bool
+	}{
+		{"stored", fixture(t, "01-first-firing.json"), auth, 200, "", "stored", false},
+		{"duplicate", fixture(t, "01-first-firing.json"), auth, 200, "", "duplicate", false},
+		{"malformed JSON", strings.NewReader(`{"version":"4",`), auth, 400, "not an Alertmanager webhook payload", "invalid", false},
+		{"wrong version", strings.NewReader(`{"version":"3"}`), auth, 400, `version: want "4"`, "invalid", false},
+		{"no credentials", fixture(t, "01-first-firing.json"), nil, 401, "credentials", "unauthorized", false},
+		{"over the body limit", fixture(t, "10-storm-200-firing.json"), auth, 413, "limit", "too_large", false},
+	}
+	counted := map[string]int{}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			counted[tt.outcome]++
+			resp, body := s.post(t, "/webhook/alertmanager", tt.body, tt.hdr)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
+			}
+			if tt.errSays != "" {
+				var e struct {
+					Error  string `json:"error"`
+					Status int    `json:"status"`
+				}
+				if err := json.Unmarshal([]byte(body), &e); err != nil || !strings.Contains(e.Error, tt.errSays) || e.Status != tt.status {
+					t.Fatalf("error body %s does not say %q", body, tt.errSays)
+				}
+			}
+			if !strings.Contains(metrics(t, s), fmt.Sprintf(`postmortemd_webhooks_received_total{outcome=%q,source="alertmanager"} %d`, tt.outcome, counted[tt.outcome])) {
+				t.Fatalf("no %s outcome counted", tt.outcome)
+			}
+		})
+	}
+
+	t.Run("store unreachable", func(t *testing.T) {
+		s.mr.Close()
+		resp, body := s.post(t, "/webhook/alertmanager", fixture(t, "02-second-alert-joins.json"), auth)
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("status %d, Retry-After %q: %s; want 503 with Retry-After so Alertmanager retries",
+				resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+		if !strings.Contains(metrics(t, s), `postmortemd_webhooks_received_total{outcome="unavailable",source="alertmanager"} 1`) {
+			t.Fatal("unavailable outcome not counted")
+		}
+		if resp, _ := s.get(t, "/-/ready"); resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("/-/ready %d with the store down, want 503", resp.StatusCode)
+		}
+		if resp, _ := s.get(t, "/-/healthy"); resp.StatusCode != http.StatusOK {
+			t.Fatalf("/-/healthy %d, want 200 (the process is fine)", resp.StatusCode)
+		}
+	})
+}
+
+func metrics(t *testing.T, s *service) string {
+	t.Helper()
+	_, body := s.get(t, "/metrics")
+	return body
+}
+
+func TestReadAPI(t *testing.T) {
+	s := newService(t, receiver.Options{})
+	for _, f := range []string{"01-first-firing.json", "02-second-alert-joins.json", "03-partial-recovery.json",
+		"04-all-resolved.json", "05-refire-new-episode.json"} {
+		if resp, body := s.post(t, "/webhook/alertmanager", fixture(t, f), nil); resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", f, resp.StatusCode, body)
+		}
+	}
+	var list struct {
+		Incidents []map[string]any `json:"incidents"`
+	}
+	getJSON(t, s, "/api/v1/incidents", &list)
+	if len(list.Incidents) != 2 || list.Incidents[0]["status"] != "open" || list.Incidents[1]["status"] != "resolved" {
+		t.Fatalf("incidents newest first: %v", list.Incidents)
+	}
+	for _, field := range []string{"id", "title", "status", "severity", "started_at", "resolved_at", "services", "labels", "sources"} {
+		if _, ok := list.Incidents[0][field]; !ok {
+			t.Errorf("incident lacks %q", field)
+		}
+	}
+	if list.Incidents[0]["resolved_at"] != nil {
+		t.Errorf("open incident's resolved_at = %v, want null", list.Incidents[0]["resolved_at"])
+	}
+	resolvedID := list.Incidents[1]["id"].(string)
+
+	for status, want := range map[string]int{"open": 1, "resolved": 1, "acknowledged": 0} {
+		getJSON(t, s, "/api/v1/incidents?status="+status, &list)
+		if len(list.Incidents) != want {
+			t.Errorf("?status=%s: %d incidents, want %d", status, len(list.Incidents), want)
+		}
+	}
+
+	var tl struct {
+		Incident  map[string]any `json:"incident"`
+		Events    []map[string]any
+		NextAfter string `json:"next_after"`
+	}
+	getJSON(t, s, "/api/v1/incidents/"+resolvedID+"/timeline", &tl)
+	if tl.Incident["id"] != resolvedID || len(tl.Events) != 5 || tl.NextAfter != "" {
+		t.Fatalf("timeline: incident %v, %d events, next %q", tl.Incident["id"], len(tl.Events), tl.NextAfter)
+	}
+	var prev time.Time
+	for i, e := range tl.Events {
+		for _, field := range []string{"id", "at", "recorded_at", "source", "type", "kind", "role", "fact", "attributes"} {
+			if _, ok := e[field]; !ok {
+				t.Errorf("event %d lacks %q", i, field)
+			}
+		}
+		at, err := time.Parse(time.RFC3339Nano, e["at"].(string))
+		if err != nil || at.Before(prev) || !strings.HasSuffix(e["at"].(string), "Z") {
+			t.Fatalf("event %d at %v: not RFC 3339 UTC in order", i, e["at"])
+		}
+		prev = at
+	}
+
+	// Paging: two at a time, continuing after the last one seen.
+	var got []any
+	next := ""
+	for page := 0; page < 5; page++ {
+		path := "/api/v1/incidents/" + resolvedID + "/timeline?limit=2"
+		if next != "" {
+			path += "&after=" + next
+		}
+		tl.NextAfter = ""
+		getJSON(t, s, path, &tl)
+		for _, e := range tl.Events {
+			got = append(got, e["id"])
+		}
+		if next = tl.NextAfter; next == "" {
+			break
+		}
+	}
+	if len(got) != 5 || got[0] != tl0(t, s, resolvedID) {
+		t.Fatalf("paged ids %v", got)
+	}
+
+	for path, want := range map[string]int{
+		"/api/v1/incidents/no-such-incident":          404,
+		"/api/v1/incidents/no-such-incident/timeline": 404,
+		"/api/v1/incidents?status=closed":             400,
+		"/api/v1/incidents?limit=0":                   400,
+		"/api/v1/incidents/" + resolvedID + "/timeline?after=nope": 400,
+	} {
+		resp, body := s.get(t, path)
+		if resp.StatusCode != want || !strings.Contains(resp.Header.Get("Content-Type"), "application/json") ||
+			!strings.Contains(body, `"error"`) {
+			t.Errorf("GET %s: %d %s, want %d with a JSON error", path, resp.StatusCode, body, want)
+		}
+	}
+}
+
+func tl0(t *testing.T, s *service, id string) any {
+	var tl struct{ Events []map[string]any }
+	getJSON(t, s, "/api/v1/incidents/"+id+"/timeline", &tl)
+	return tl.Events[0]["id"]
+}
+
+func getJSON(t *testing.T, s *service, path string, v any) {
+	t.Helper()
+	resp, body := s.get(t, path)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
+	}
+	if err := json.Unmarshal([]byte(body), v); err != nil {
+		t.Fatalf("GET %s: %v: %s", path, err, body)
+	}
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	s := newService(t, receiver.Options{})
+	for _, path := range []string{"/-/healthy", "/-/ready"} {
+		if resp, body := s.get(t, path); resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
+		}
+	}
+	s.post(t, "/webhook/alertmanager", fixture(t, "01-first-firing.json"), nil)
+	s.post(t, "/webhook/alertmanager", fixture(t, "01-first-firing.json"), nil)
+	m := metrics(t, s)
+	for _, want := range []string{
+		`postmortemd_events_appended_total{source="alertmanager"} 1`,
+		`postmortemd_duplicates_dropped_total{source="alertmanager"} 1`,
+		`postmortemd_incidents_opened_total{source="alertmanager"} 1`,
+		`postmortemd_http_request_duration_seconds_count{code="200",method="POST",route="/webhook/alertmanager"} 2`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
