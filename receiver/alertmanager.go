@@ -224,8 +224,8 @@ func (h *Handler) batch(m *amMessage, received time.Time) (timeline.Batch, error
 		b.Events = append(b.Events, timeline.KeyedEvent{
 			DedupeKey: "truncated:" + n,
 			Event: timeline.Event{
-				ID:     timeline.EventID(timeline.SourceAlertmanager, m.GroupKey+"\x00truncated:"+n),
-				At:     received, RecordedAt: received, Source: timeline.SourceAlertmanager,
+				ID: timeline.EventID(timeline.SourceAlertmanager, m.GroupKey+"\x00truncated:"+n),
+				At: received, RecordedAt: received, Source: timeline.SourceAlertmanager,
 				Type: timeline.TypeAlertsTruncated, Kind: timeline.KindFact, Role: role,
 				Fact: fmt.Sprintf("Alertmanager left %s alerts of this group out of its notification (max_alerts); "+
 					"the timeline lacks their facts", n),
@@ -243,8 +243,8 @@ func (h *Handler) batch(m *amMessage, received time.Time) (timeline.Batch, error
 		b.Resolve = true
 		b.ResolvedAt = lastEnd
 		b.Resolution = timeline.Event{
-			ID:     timeline.EventID(timeline.SourceAlertmanager, m.GroupKey+"\x00resolved:"+lastEnd.Format(time.RFC3339Nano)),
-			At:     lastEnd, RecordedAt: received, Source: timeline.SourceAlertmanager,
+			ID: timeline.EventID(timeline.SourceAlertmanager, m.GroupKey+"\x00resolved:"+lastEnd.Format(time.RFC3339Nano)),
+			At: lastEnd, RecordedAt: received, Source: timeline.SourceAlertmanager,
 			Type: timeline.TypeIncidentResolved, Kind: timeline.KindFact, Role: role,
 			Fact: fmt.Sprintf("Alertmanager reported every alert of the group resolved (%d %s)",
 				len(m.Alerts), plural(len(m.Alerts), "alert", "alerts")),

@@ -224,10 +224,10 @@ func TestReadAPI(t *testing.T) {
 	}
 
 	for path, want := range map[string]int{
-		"/api/v1/incidents/no-such-incident":          404,
-		"/api/v1/incidents/no-such-incident/timeline": 404,
-		"/api/v1/incidents?status=closed":             400,
-		"/api/v1/incidents?limit=0":                   400,
+		"/api/v1/incidents/no-such-incident":                       404,
+		"/api/v1/incidents/no-such-incident/timeline":              404,
+		"/api/v1/incidents?status=closed":                          400,
+		"/api/v1/incidents?limit=0":                                400,
 		"/api/v1/incidents/" + resolvedID + "/timeline?after=nope": 400,
 	} {
 		resp, body := s.get(t, path)

@@ -232,7 +232,7 @@ func TestLifecycle(t *testing.T) {
 			if r1.Appended != 2 || r2.Appended != 0 || r2.Duplicates != 2 {
 				t.Fatalf("%+v %+v", r1, r2)
 			}
-			orphan := batch(g+"e-none")
+			orphan := batch(g + "e-none")
 			orphan.Events = b.Events
 			if r := mustRecord(t, s, orphan); r.IncidentID != "" || r.Appended != 0 {
 				t.Fatalf("keyed event without incident: %+v", r)
