@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	file := writeFile(t, "postmortemd.yml", `
+listen: 127.0.0.1:7000
+redis_url: redis://file:6379/0
+max_body_size: 2MiB
+log_level: debug
+alertmanager:
+  bearer_token: from-file
+`)
+	cfg, err := loadConfig([]string{"--config", file, "--listen", "127.0.0.1:9000"},
+		env(map[string]string{"POSTMORTEMD_LISTEN": "127.0.0.1:8000", "POSTMORTEMD_REDIS_URL": "redis://env:6379/1"}),
+		&bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:9000" {
+		t.Errorf("listen %q: a flag wins over env and file", cfg.Listen)
+	}
+	if cfg.RedisURL != "redis://env:6379/1" {
+		t.Errorf("redis url %q: env wins over the file", cfg.RedisURL)
+	}
+	if cfg.MaxBodyBytes != 2<<20 || cfg.LogLevel != "debug" || cfg.Alertmanager.BearerToken != "from-file" {
+		t.Errorf("file settings not applied: %+v", cfg)
+	}
+	if cfg.StoreTimeout != 5*time.Second {
+		t.Errorf("store timeout %v, want the default 5s", cfg.StoreTimeout)
+	}
+}
+
+func TestConfigFromEnvironmentOnly(t *testing.T) {
+	cfg, err := loadConfig(nil, env(map[string]string{
+		"POSTMORTEMD_CONFIG":                    "",
+		"POSTMORTEMD_MAX_BODY_SIZE":             "512KiB",
+		"POSTMORTEMD_ALERTMANAGER_USERNAME":     "am",
+		"POSTMORTEMD_ALERTMANAGER_PASSWORD":     "pw",
+		"POSTMORTEMD_REDIS_KEY_PREFIX":          "{team-a}",
+		"POSTMORTEMD_STORE_TIMEOUT":             "750ms",
+		"POSTMORTEMD_ALERTMANAGER_BEARER_TOKEN": "tok",
+	}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxBodyBytes != 512<<10 || cfg.Alertmanager.Username != "am" || cfg.KeyPrefix != "{team-a}" ||
+		cfg.StoreTimeout != 750*time.Millisecond || cfg.Alertmanager.BearerToken != "tok" || !cfg.embedded() {
+		t.Fatalf("%+v", cfg)
+	}
+}
+
+func TestConfigSecretFiles(t *testing.T) {
+	tok := writeFile(t, "token", "s3cret-token\n")
+	pw := writeFile(t, "password", "pw\n")
+	cfg, err := loadConfig([]string{"--alertmanager-bearer-token-file", tok, "--alertmanager-username", "am",
+		"--alertmanager-password-file", pw}, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Alertmanager.BearerToken != "s3cret-token" || cfg.Alertmanager.Password != "pw" {
+		t.Fatalf("secrets %+v (trailing newlines must be trimmed)", cfg.Alertmanager)
+	}
+}
+
+// A bad setting stops start-up with an error that names it.
+func TestConfigErrorsNameTheSetting(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		file string
+		want string
+	}{
+		{"listen not host:port", []string{"--listen", "9095"}, nil, "", "listen:"},
+		{"redis url scheme", []string{"--redis-url", "http://localhost:6379"}, nil, "", "redis-url:"},
+		{"body size", nil, map[string]string{"POSTMORTEMD_MAX_BODY_SIZE": "huge"}, "", "POSTMORTEMD_MAX_BODY_SIZE"},
+		{"tiny body size", []string{"--max-body-size", "10"}, nil, "", "max-body-size:"},
+		{"duration", []string{"--store-timeout", "soon"}, nil, "", "--store-timeout"},
+		{"log level", []string{"--log-level", "loud"}, nil, "", "log-level:"},
+		{"log format", []string{"--log-format", "xml"}, nil, "", "log-format:"},
+		{"half basic auth", []string{"--alertmanager-username", "am"}, nil, "", "alertmanager-username:"},
+		{"unknown flag", []string{"--redis"}, nil, "", "redis"},
+		{"stray argument", []string{"serve"}, nil, "", `unexpected argument "serve"`},
+		{"unknown file key", nil, nil, "listne: :9095\n", "listne"},
+		{"sentinel without master", nil, nil, "redis:\n  mode: sentinel\n  addrs: [a:26379]\n", "redis.master_name"},
+		{"cluster without nodes", nil, nil, "redis:\n  mode: cluster\n", "redis.addrs"},
+		{"unknown mode", nil, nil, "redis:\n  mode: ring\n  addrs: [a:1]\n", "redis.mode"},
+		{"url and cluster", []string{"--redis-url", "redis://a:6379"}, nil, "redis:\n  mode: cluster\n  addrs: [b:1]\n", "redis-url:"},
+		{"missing config file", []string{"--config", "/nonexistent/postmortemd.yml"}, nil, "", "config file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := tt.args
+			if tt.file != "" {
+				args = append(args, "--config", writeFile(t, "c.yml", tt.file))
+			}
+			_, err := loadConfig(args, env(tt.env), &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one naming %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRedisModes(t *testing.T) {
+	tests := []struct {
+		file       string
+		cluster    bool
+		master     string
+		addrs      int
+		standalone bool
+	}{
+		{"redis:\n  mode: sentinel\n  master_name: pm\n  addrs: [s1:26379, s2:26379]\n", false, "pm", 2, false},
+		{"redis:\n  mode: cluster\n  addrs: [n1:6379]\n", true, "", 1, false},
+		{"redis:\n  addrs: [r:6379]\n  password: x\n", false, "", 1, true},
+	}
+	for _, tt := range tests {
+		cfg, err := loadConfig([]string{"--config", writeFile(t, "c.yml", tt.file)}, env(nil), &bytes.Buffer{})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.file, err)
+		}
+		o, err := cfg.redisOptions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.IsClusterMode != tt.cluster || o.MasterName != tt.master || len(o.Addrs) != tt.addrs || cfg.embedded() {
+			t.Errorf("%s: options %+v", tt.file, o)
+		}
+	}
+	cfg, _ := loadConfig([]string{"--redis-url", "rediss://u:p@r.example:6380/2"}, env(nil), &bytes.Buffer{})
+	o, _ := cfg.redisOptions()
+	if o.Addrs[0] != "r.example:6380" || o.Username != "u" || o.Password != "p" || o.DB != 2 || o.TLSConfig == nil {
+		t.Errorf("rediss URL options %+v", o)
+	}
+}
+
+func TestHelpDocumentsEverySetting(t *testing.T) {
+	var out bytes.Buffer
+	if _, err := loadConfig([]string{"--help"}, env(nil), &out); !errors.Is(err, errHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	for _, s := range settings {
+		if !strings.Contains(out.String(), "--"+s.name) || !strings.Contains(out.String(), s.env()) {
+			t.Errorf("--help lacks --%s / %s", s.name, s.env())
+		}
+	}
+	if !strings.Contains(out.String(), "POSTMORTEMD_CONFIG") {
+		t.Error("--help lacks POSTMORTEMD_CONFIG")
+	}
+}
+
+func TestByteSizes(t *testing.T) {
+	for in, want := range map[string]ByteSize{"16MiB": 16 << 20, "512KiB": 512 << 10, "1GB": 1e9, "1024": 1024, "64 KB": 64000} {
+		got, err := parseByteSize(in)
+		if err != nil || got != want {
+			t.Errorf("parseByteSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "1.5MiB", "lots"} {
+		if _, err := parseByteSize(in); err == nil {
+			t.Errorf("parseByteSize(%q) accepted", in)
+		}
+	}
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/postmortemd/postmortemd"
+
+// TestDependencyRules checks the package map in ../shared/STYLE.md with `go list`: data flows
+// webhook -> receiver -> timeline (store) -> drafts; the web side reads; only main wires. It also
+// keeps Alertmanager's packages (allowed in tests) out of the binary.
+func TestDependencyRules(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("go tool not on PATH")
+	}
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}|{{join .Imports " "}}|{{join .Deps " "}}|{{.Standard}}`,
+		"-deps", module+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	type pkg struct {
+		imports, deps []string
+		std           bool
+	}
+	pkgs := map[string]pkg{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, "|")
+		pkgs[f[0]] = pkg{imports: strings.Fields(f[1]), deps: strings.Fields(f[2]), std: f[3] == "true"}
+	}
+	own := func(p string) bool { return p == module || strings.HasPrefix(p, module+"/") }
+
+	// timeline is the domain: standard library only.
+	for _, d := range pkgs[module+"/timeline"].deps {
+		if !pkgs[d].std {
+			t.Errorf("timeline depends on %s; it may use the standard library only", d)
+		}
+	}
+	rules := []struct {
+		pkg       string
+		allowOwn  []string // our packages it may import directly
+		forbidden []string // import path prefixes it must not import directly
+	}{
+		{"timeline/redisstore", []string{"timeline"}, []string{"github.com/labstack/echo"}},
+		{"receiver", []string{"timeline"}, []string{"github.com/redis/go-redis"}},
+		{"internal/web", []string{"timeline"}, []string{"github.com/redis/go-redis"}},
+		{"drafts", []string{"timeline"}, []string{"github.com/labstack/echo", "github.com/redis/go-redis"}},
+		{"drafts/review", []string{"timeline", "drafts"}, []string{"github.com/labstack/echo", "github.com/redis/go-redis"}},
+	}
+	for _, r := range rules {
+		p, ok := pkgs[module+"/"+r.pkg]
+		if !ok {
+			continue // not written yet
+		}
+		for _, imp := range p.imports {
+			if own(imp) {
+				allowed := false
+				for _, a := range r.allowOwn {
+					allowed = allowed || imp == module+"/"+a
+				}
+				if !allowed {
+					t.Errorf("%s imports %s; it may import only %v of ours", r.pkg, imp, r.allowOwn)
+				}
+			}
+			for _, f := range r.forbidden {
+				if strings.HasPrefix(imp, f) {
+					t.Errorf("%s imports %s", r.pkg, imp)
+				}
+			}
+		}
+	}
+	for _, d := range pkgs[module+"/cmd/postmortemd"].deps {
+		if strings.HasPrefix(d, "github.com/prometheus/alertmanager") {
+			t.Errorf("the binary depends on %s; Alertmanager's packages belong in tests only", d)
+		}
+	}
+}
