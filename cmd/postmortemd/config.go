@@ -75,6 +75,19 @@ func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// String writes the size with the largest binary unit that divides it.
+func (b ByteSize) String() string {
+	for _, u := range []struct {
+		suffix string
+		mult   ByteSize
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if b >= u.mult && b%u.mult == 0 {
+			return strconv.FormatInt(int64(b/u.mult), 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(int64(b), 10)
+}
+
 func parseByteSize(s string) (ByteSize, error) {
 	s = strings.TrimSpace(s)
 	units := []struct {
@@ -149,7 +162,7 @@ var settings = []setting{
 			b, err := parseByteSize(v)
 			c.MaxBodyBytes = b
 			return err
-		}, def: func(c Config) string { return strconv.FormatInt(int64(c.MaxBodyBytes), 10) }},
+		}, def: func(c Config) string { return c.MaxBodyBytes.String() }},
 	{name: "store-timeout", usage: "longest a webhook waits for Redis before answering 503",
 		set: dur(func(c *Config) *time.Duration { return &c.StoreTimeout }), def: func(c Config) string { return c.StoreTimeout.String() }},
 	{name: "shutdown-timeout", usage: "longest graceful shutdown waits for in-flight requests",
@@ -335,8 +348,8 @@ func (c Config) redisOptions() (*redis.UniversalOptions, error) {
 }
 
 func usage(fs *flag.FlagSet, out io.Writer) {
-	fmt.Fprintf(out, `postmortemd records Alertmanager and PagerDuty webhooks as a fact-only, role-based incident
-timeline in Redis and serves it over HTTP.
+	fmt.Fprintf(out, `postmortemd records Alertmanager webhooks as a fact-only incident timeline in Redis and
+serves it over HTTP.
 
 Usage: postmortemd [flags]
 

@@ -76,3 +76,25 @@ func TestDeployFiles(t *testing.T) {
 		})
 	}
 }
+
+// README.md documents every setting and keeps the test command that .ci/run uses.
+func TestReadmeDocumentsEverySetting(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(raw)
+	for _, s := range settings {
+		if !strings.Contains(readme, "`--"+s.name+"`") || !strings.Contains(readme, "`"+s.env()+"`") {
+			t.Errorf("README.md does not document --%s / %s", s.name, s.env())
+		}
+	}
+	ci, err := os.ReadFile("../../.ci/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`TEST_CMD='([^']+)'`).FindStringSubmatch(string(ci))
+	if m == nil || !strings.Contains(readme, "\n"+m[1]+"\n") {
+		t.Errorf(".ci/run's test command %v is not the README's", m)
+	}
+}
