@@ -64,6 +64,37 @@ func StartRedis(tb testing.TB) *Redis {
 		return &Redis{tb: tb, url: raw, addr: host, port: port}
 	}
 
+	return startRedis(tb, nil, nil)
+}
+
+// StartRedisWith always starts a redis-server process (it ignores POSTMORTEMD_TEST_REDIS_URL) with
+// extra command-line arguments, e.g. "--cluster-enabled", "yes" for a Cluster node.
+func StartRedisWith(tb testing.TB, args ...string) *Redis {
+	tb.Helper()
+	return startRedis(tb, args, nil)
+}
+
+// StartSentinel starts a Redis Sentinel (redis-server --sentinel) on a free port that monitors master
+// under the name masterName, and waits until the Sentinel knows the master's address.
+func StartSentinel(tb testing.TB, master *Redis, masterName string) *Redis {
+	tb.Helper()
+	host, port, _ := net.SplitHostPort(master.Addr())
+	conf := func(dir string, p int) []string {
+		path := filepath.Join(dir, fmt.Sprintf("sentinel-%d.conf", p))
+		body := fmt.Sprintf("port %d\nbind 127.0.0.1\nsentinel monitor %s %s %s 1\n"+
+			"sentinel down-after-milliseconds %s 5000\n", p, masterName, host, port, masterName)
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			tb.Fatalf("testenv: %v", err)
+		}
+		return []string{path, "--sentinel"}
+	}
+	return startRedis(tb, nil, conf)
+}
+
+// startRedis starts redis-server with extra arguments, or, when leading is set, with the arguments it
+// returns for the chosen directory and port in front of the usual ones.
+func startRedis(tb testing.TB, extra []string, leading func(dir string, port int) []string) *Redis {
+	tb.Helper()
 	bin, ok := findBinary([]string{"redis-server"}, []string{"/usr/bin", "/usr/sbin"})
 	if !ok {
 		missingBinary(tb, "redis-server", "apt-get install redis-server")
@@ -83,14 +114,14 @@ func StartRedis(tb testing.TB) *Redis {
 			proc: &process{
 				name: "redis-server",
 				path: bin,
-				args: []string{
+				args: append(append(lead(leading, dir, port), []string{
 					"--port", strconv.Itoa(port),
 					"--bind", "127.0.0.1",
 					"--save", "",
 					"--appendonly", "no",
 					"--daemonize", "no",
 					"--dir", dir,
-				},
+				}...), extra...),
 				logPath: filepath.Join(dir, fmt.Sprintf("redis-%d.log", port)),
 			},
 		}
@@ -115,6 +146,13 @@ func StartRedis(tb testing.TB) *Redis {
 	}
 	tb.Fatalf("testenv: could not start redis-server: %v", lastErr)
 	return nil
+}
+
+func lead(f func(string, int) []string, dir string, port int) []string {
+	if f == nil {
+		return nil
+	}
+	return f(dir, port)
 }
 
 // URL returns the server's URL, such as redis://127.0.0.1:PORT/0.
