@@ -276,3 +276,47 @@ func TestHealthAndMetrics(t *testing.T) {
 		}
 	}
 }
+
+// The default body limit takes a 5,000-alert storm: the captured 200-alert notification, widened to
+// 5,000 alerts of as many services.
+func TestFiveThousandAlertStorm(t *testing.T) {
+	raw, err := os.ReadFile(fixtures + "10-storm-200-firing.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	captured := m["alerts"].([]any)
+	alerts := make([]any, 0, 5000)
+	for i := 0; i < 5000; i++ {
+		a := map[string]any{}
+		b, _ := json.Marshal(captured[i%len(captured)])
+		_ = json.Unmarshal(b, &a)
+		labels := a["labels"].(map[string]any)
+		labels["instance"] = fmt.Sprintf("node-%d.dc1.example:9100", i)
+		labels["service"] = fmt.Sprintf("svc-%d", i)
+		a["fingerprint"] = fmt.Sprintf("%016x", i+1)
+		alerts = append(alerts, a)
+	}
+	m["alerts"] = alerts
+	delete(m, "commonLabels")
+	body, _ := json.Marshal(m)
+	s := newService(t, receiver.Options{}) // default limit, 16 MiB
+	start := time.Now()
+	resp, out := s.post(t, "/webhook/alertmanager", strings.NewReader(string(body)), nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(out, `"appended":5000`) {
+		t.Fatalf("%d bytes: %d %s", len(body), resp.StatusCode, out)
+	}
+	t.Logf("%d alerts, %d bytes, stored in %v", len(alerts), len(body), time.Since(start))
+	var inc struct {
+		Services []string `json:"services"`
+	}
+	id := out[strings.Index(out, `"incident_id":"`)+15:]
+	id = id[:strings.IndexByte(id, '"')]
+	getJSON(t, s, "/api/v1/incidents/"+id, &inc)
+	if len(inc.Services) != 5000 {
+		t.Fatalf("%d services, want 5000", len(inc.Services))
+	}
+}

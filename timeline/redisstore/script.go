@@ -106,7 +106,9 @@ end
 if opened == 0 and tonumber(ARGV[6]) > tonumber(redis.call('HGET', ik, 'sev_rank') or '-1') then
   redis.call('HSET', ik, 'severity', ARGV[5], 'sev_rank', ARGV[6])
 end
-if nsvc > 0 then redis.call('SADD', ik .. ':s', unpack(svcs)) end
+for j = 1, nsvc, 500 do
+  redis.call('SADD', ik .. ':s', unpack(svcs, j, math.min(j + 499, nsvc)))
+end
 local resolved = 0
 if late then
   if resolve and resolvedAt > (redis.call('HGET', ik, 'resolved_at') or '') then
