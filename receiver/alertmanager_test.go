@@ -32,6 +32,13 @@ func versions(t *testing.T) []string {
 	return dirs
 }
 
+// eachVersion runs f for every captured Alertmanager version; dir ends with a slash.
+func eachVersion(t *testing.T, f func(t *testing.T, dir string)) {
+	for _, d := range versions(t) {
+		t.Run(filepath.Base(d), func(t *testing.T) { f(t, d+"/") })
+	}
+}
+
 func mustRead(tb testing.TB, path string) []byte {
 	tb.Helper()
 	b, err := os.ReadFile(path)
@@ -238,94 +245,99 @@ func TestGroupLifecycleFromCapturedNotifications(t *testing.T) {
 }
 
 func TestRepeatIntervalResendAddsNothing(t *testing.T) {
-	hs := newHarness(t, Options{})
-	dir := "testdata/alertmanager/v0.25.0/"
-	first, _ := hs.post(mustRead(t, dir+"11-repeat-first.json"), nil)
-	repeat, _ := hs.post(mustRead(t, dir+"11-repeat-interval-elapsed.json"), nil)
-	if !first.Opened || repeat.Appended != 0 || repeat.Duplicates != 1 || repeat.IncidentID != first.IncidentID {
-		t.Fatalf("first %+v, repeat %+v", first, repeat)
-	}
+	eachVersion(t, func(t *testing.T, dir string) {
+		hs := newHarness(t, Options{})
+		first, _ := hs.post(mustRead(t, dir+"11-repeat-first.json"), nil)
+		repeat, _ := hs.post(mustRead(t, dir+"11-repeat-interval-elapsed.json"), nil)
+		if !first.Opened || repeat.Appended != 0 || repeat.Duplicates != 1 || repeat.IncidentID != first.IncidentID {
+			t.Fatalf("first %+v, repeat %+v", first, repeat)
+		}
+	})
 }
 
 func TestHAPeersDeliveringTheSameNotificationsMakeOneTimeline(t *testing.T) {
-	hs := newHarness(t, Options{})
-	dir := "testdata/alertmanager/v0.25.0/"
-	hs.deliver(dir+"13-ha-firing-peer-a.json", dir+"13-ha-firing-peer-b.json",
-		dir+"13-ha-resolved-peer-b.json", dir+"13-ha-resolved-peer-a.json")
-	incs := hs.incidents()
-	if len(incs) != 1 || incs[0].Status != timeline.StatusResolved {
-		t.Fatalf("incidents %+v, want one resolved", incs)
-	}
-	var firing amMessage
-	_ = json.Unmarshal(mustRead(t, dir+"13-ha-firing-peer-a.json"), &firing)
-	// each alert fires and resolves once, plus the group's resolution
-	if n, want := len(hs.events(incs[0].ID)), 2*len(firing.Alerts)+1; n != want {
-		t.Fatalf("%d events, want %d", n, want)
-	}
+	eachVersion(t, func(t *testing.T, dir string) {
+		hs := newHarness(t, Options{})
+		hs.deliver(dir+"13-ha-firing-peer-a.json", dir+"13-ha-firing-peer-b.json",
+			dir+"13-ha-resolved-peer-b.json", dir+"13-ha-resolved-peer-a.json")
+		incs := hs.incidents()
+		if len(incs) != 1 || incs[0].Status != timeline.StatusResolved {
+			t.Fatalf("incidents %+v, want one resolved", incs)
+		}
+		var firing amMessage
+		_ = json.Unmarshal(mustRead(t, dir+"13-ha-firing-peer-a.json"), &firing)
+		// each alert fires and resolves once, plus the group's resolution
+		if n, want := len(hs.events(incs[0].ID)), 2*len(firing.Alerts)+1; n != want {
+			t.Fatalf("%d events, want %d", n, want)
+		}
+	})
 }
 
 func TestStormOf200Alerts(t *testing.T) {
-	hs := newHarness(t, Options{})
-	dir := "testdata/alertmanager/v0.25.0/"
-	r1, _ := hs.post(mustRead(t, dir+"10-storm-200-firing.json"), nil)
-	r2, _ := hs.post(mustRead(t, dir+"10-storm-200-resolved.json"), nil)
-	if r1.Appended != 200 || r2.Appended != 201 || !r2.Resolved {
-		t.Fatalf("firing %+v, resolved %+v", r1, r2)
-	}
+	eachVersion(t, func(t *testing.T, dir string) {
+		hs := newHarness(t, Options{})
+		r1, _ := hs.post(mustRead(t, dir+"10-storm-200-firing.json"), nil)
+		r2, _ := hs.post(mustRead(t, dir+"10-storm-200-resolved.json"), nil)
+		if r1.Appended != 200 || r2.Appended != 201 || !r2.Resolved {
+			t.Fatalf("firing %+v, resolved %+v", r1, r2)
+		}
+	})
 }
 
 // With max_alerts, Alertmanager's status speaks only of the alerts it sent. Capture 15: 5 alerts
 // fire, 3 are sent; those 3 resolve ("resolved" while 2 still fire); then the other 2 resolve.
 func TestTruncatedGroupIsOneIncident(t *testing.T) {
-	hs := newHarness(t, Options{})
-	dir := "testdata/alertmanager/v0.25.0/"
-	hs.deliver(dir+"15-truncated-refire.json", dir+"15-truncated-status-resolved-while-2-firing.json",
-		dir+"15-truncated-rest-resolved.json", dir+"15-truncated-rest-resolved.json")
-	incs := hs.incidents()
-	if len(incs) != 1 || incs[0].Status != timeline.StatusResolved {
-		t.Fatalf("incidents %+v, want one resolved", incs)
-	}
-	evs := hs.events(incs[0].ID)
-	var truncated, firing, resolved int
-	for _, e := range evs {
-		switch e.Type {
-		case timeline.TypeAlertsTruncated:
-			truncated++
-			if !strings.Contains(e.Fact, "left 2 alerts") {
-				t.Errorf("truncation fact %q", e.Fact)
-			}
-		case timeline.TypeAlertFiring:
-			firing++
-		case timeline.TypeAlertResolved:
-			resolved++
+	eachVersion(t, func(t *testing.T, dir string) {
+		hs := newHarness(t, Options{})
+		hs.deliver(dir+"15a-truncated-refire.json", dir+"15b-truncated-3-resolved-status-resolved-while-2-firing.json",
+			dir+"15c-truncated-remaining-2-resolved.json", dir+"15c-truncated-remaining-2-resolved.json")
+		incs := hs.incidents()
+		if len(incs) != 1 || incs[0].Status != timeline.StatusResolved {
+			t.Fatalf("incidents %+v, want one resolved", incs)
 		}
-	}
-	if truncated != 1 || firing != 3 || resolved != 5 {
-		t.Fatalf("truncated %d, firing %d, resolved %d facts; want 1, 3, 5:\n%s", truncated, firing, resolved,
-			strings.Join(factsOf(evs), "\n"))
-	}
-	var rest amMessage
-	_ = json.Unmarshal(mustRead(t, dir+"15-truncated-rest-resolved.json"), &rest)
-	if !incs[0].ResolvedAt.Equal(rest.Alerts[0].EndsAt) {
-		t.Fatalf("resolved_at %v, want the last resolution %v", incs[0].ResolvedAt, rest.Alerts[0].EndsAt)
-	}
+		evs := hs.events(incs[0].ID)
+		var truncated, firing, resolved int
+		for _, e := range evs {
+			switch e.Type {
+			case timeline.TypeAlertsTruncated:
+				truncated++
+				if !strings.Contains(e.Fact, "left 2 alerts") {
+					t.Errorf("truncation fact %q", e.Fact)
+				}
+			case timeline.TypeAlertFiring:
+				firing++
+			case timeline.TypeAlertResolved:
+				resolved++
+			}
+		}
+		if truncated != 1 || firing != 3 || resolved != 5 {
+			t.Fatalf("truncated %d, firing %d, resolved %d facts; want 1, 3, 5:\n%s", truncated, firing, resolved,
+				strings.Join(factsOf(evs), "\n"))
+		}
+		var rest amMessage
+		_ = json.Unmarshal(mustRead(t, dir+"15c-truncated-remaining-2-resolved.json"), &rest)
+		if !incs[0].ResolvedAt.Equal(rest.Alerts[0].EndsAt) {
+			t.Fatalf("resolved_at %v, want the last resolution %v", incs[0].ResolvedAt, rest.Alerts[0].EndsAt)
+		}
+	})
 }
 
 // Capture 12: a sender re-posts a known alert as resolved without startsAt, and posts an unknown
 // alert already resolved (Alertmanager then reports startsAt == endsAt).
 func TestResolvedWithoutStartsAt(t *testing.T) {
-	hs := newHarness(t, Options{})
-	dir := "testdata/alertmanager/v0.25.0/"
-	hs.deliver(dir+"12-errorbudget-firing.json", dir+"12-resolved-without-startsAt-new-alert.json",
-		dir+"12-resolved-without-startsAt-new-alert.json", dir+"12-resolved-without-startsAt-known-alert.json")
-	incs := hs.incidents()
-	if len(incs) != 1 || incs[0].Status != timeline.StatusResolved {
-		t.Fatalf("incidents %+v", incs)
-	}
-	if n := len(hs.events(incs[0].ID)); n != 4 {
-		t.Fatalf("%d events, want 4 (firing, resolved new alert, resolved, group resolved):\n%s", n,
-			strings.Join(factsOf(hs.events(incs[0].ID)), "\n"))
-	}
+	eachVersion(t, func(t *testing.T, dir string) {
+		hs := newHarness(t, Options{})
+		hs.deliver(dir+"12a-errorbudget-firing.json", dir+"12b-new-alert-resolved-without-startsAt.json",
+			dir+"12b-new-alert-resolved-without-startsAt.json", dir+"12c-known-alert-resolved-without-startsAt.json")
+		incs := hs.incidents()
+		if len(incs) != 1 || incs[0].Status != timeline.StatusResolved {
+			t.Fatalf("incidents %+v", incs)
+		}
+		if n := len(hs.events(incs[0].ID)); n != 4 {
+			t.Fatalf("%d events, want 4 (firing, resolved new alert, resolved, group resolved):\n%s", n,
+				strings.Join(factsOf(hs.events(incs[0].ID)), "\n"))
+		}
+	})
 }
 
 func TestRoleIsTheMonitoringSystemWithTheReceiverName(t *testing.T) {
