@@ -195,7 +195,7 @@ func (h *Handler) fail(log *slog.Logger, src timeline.Source, err error) error {
 		log.Warn("webhook rejected: malformed payload", "err", err)
 	case errors.Is(err, timeline.ErrUnavailable):
 		h.metrics.outcome(src, outcomeUnavailable)
-		log.Error("webhook not stored: store unavailable; the sender will retry", "err", err)
+		log.Error("webhook may not be stored: store unavailable; the sender will retry", "err", err)
 	default:
 		h.metrics.outcome(src, outcomeError)
 		log.Error("webhook not stored", "err", err)

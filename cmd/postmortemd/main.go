@@ -118,7 +118,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		log.Warn("Alertmanager webhooks are not authenticated; set --alertmanager-bearer-token or basic auth in production")
 	}
 	handler := web.New(web.Options{Store: store, Ready: store, Webhooks: rcv, Logger: log,
-		Registry: reg, Version: version})
+		Registry: reg, Version: version, StoreTimeout: cfg.StoreTimeout})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -159,6 +159,9 @@ func openRedis(cfg Config, log *slog.Logger) (redis.UniversalClient, func(), err
 		o.ReadTimeout = 3 * time.Second
 		o.WriteTimeout = 3 * time.Second
 		o.MaxRetries = 1
+		// Without this go-redis ignores context deadlines on socket I/O, so --store-timeout and the
+		// readiness probe's bound would not hold against a hung Redis.
+		o.ContextTimeoutEnabled = true
 	}
 	if cfg.embedded() {
 		mr := miniredis.NewMiniRedis()

@@ -34,7 +34,9 @@ func (s *Server) listIncidents(c echo.Context) error {
 	if o.Offset, err = intParam(c, "offset", 0, 0, 1<<30); err != nil {
 		return err
 	}
-	incs, err := s.store.Incidents(c.Request().Context(), o)
+	ctx, cancel := s.storeCtx(c)
+	defer cancel()
+	incs, err := s.store.Incidents(ctx, o)
 	if err != nil {
 		return fmt.Errorf("list incidents: %w", err)
 	}
@@ -42,7 +44,9 @@ func (s *Server) listIncidents(c echo.Context) error {
 }
 
 func (s *Server) getIncident(c echo.Context) error {
-	inc, err := s.store.Incident(c.Request().Context(), c.Param("id"))
+	ctx, cancel := s.storeCtx(c)
+	defer cancel()
+	inc, err := s.store.Incident(ctx, c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -54,7 +58,8 @@ func (s *Server) getIncident(c echo.Context) error {
 // encoded again. ?limit=N returns a page; ?after=<event id> continues after that event, and
 // "next_after" names the event to continue from while more remain.
 func (s *Server) getTimeline(c echo.Context) error {
-	ctx := c.Request().Context()
+	ctx, cancel := s.storeCtx(c)
+	defer cancel()
 	id := c.Param("id")
 	limit, err := intParam(c, "limit", 0, 0, 1<<30)
 	if err != nil {

@@ -40,20 +40,27 @@ type Options struct {
 	// Registry serves /metrics and receives the HTTP metrics; nil serves an empty registry.
 	Registry *prometheus.Registry
 	Version  string
+	// StoreTimeout bounds each read from the store, so a hung Redis answers 503 instead of holding
+	// requests. Default 5s.
+	StoreTimeout time.Duration
 }
 
 // Server is the HTTP handler with every route.
 type Server struct {
-	echo    *echo.Echo
-	store   timeline.Reader
-	ready   Pinger
-	log     *slog.Logger
-	version string
+	echo         *echo.Echo
+	store        timeline.Reader
+	ready        Pinger
+	log          *slog.Logger
+	version      string
+	storeTimeout time.Duration
 }
 
 // New builds the route table.
 func New(o Options) *Server {
-	s := &Server{store: o.Store, ready: o.Ready, log: o.Logger, version: o.Version}
+	s := &Server{store: o.Store, ready: o.Ready, log: o.Logger, version: o.Version, storeTimeout: o.StoreTimeout}
+	if s.storeTimeout <= 0 {
+		s.storeTimeout = 5 * time.Second
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -91,13 +98,18 @@ func (s *Server) healthy(c echo.Context) error {
 }
 
 func (s *Server) readyz(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(c.Request().Context(), min(2*time.Second, s.storeTimeout))
 	defer cancel()
 	if err := s.ready.Ping(ctx); err != nil {
 		s.log.Warn("not ready: store does not answer", "err", err)
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "not ready: the store does not answer").SetInternal(err)
 	}
 	return c.String(http.StatusOK, "postmortemd is ready.\n")
+}
+
+// storeCtx bounds one request's reads from the store.
+func (s *Server) storeCtx(c echo.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.Request().Context(), s.storeTimeout)
 }
 
 // errorBody is every error response's JSON.
@@ -128,7 +140,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case errors.Is(err, timeline.ErrConflict):
 		code, msg = http.StatusConflict, err.Error()
 	case errors.Is(err, timeline.ErrUnavailable):
-		code, msg = http.StatusServiceUnavailable, "the store is unavailable; nothing was stored, retry later"
+		code, msg = http.StatusServiceUnavailable, "the store is unavailable; the request may not have taken effect, and retrying it is safe"
 	default:
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 	}
