@@ -1,6 +1,8 @@
 package receiver
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -219,6 +221,9 @@ func (h *Handler) batch(m *amMessage, received time.Time) (timeline.Batch, error
 		b.Open.Sources[timeline.SourceKeyAlertmanagerExternal] = m.ExternalURL
 	}
 	b.SeverityRank = worstRank
+	// Alertmanager pages PagerDuty with sha256(groupKey) as the dedup key; a PagerDuty incident with
+	// that incident_key is this outage.
+	b.Links = []string{AlertmanagerLink(m.GroupKey)}
 	if m.TruncatedAlerts > 0 {
 		n := strconv.FormatUint(m.TruncatedAlerts, 10)
 		b.Events = append(b.Events, timeline.KeyedEvent{
@@ -254,6 +259,15 @@ func (h *Handler) batch(m *amMessage, received time.Time) (timeline.Batch, error
 	}
 	return b, nil
 }
+
+// AlertmanagerLink is the link key of an Alertmanager group: the dedup key Alertmanager's PagerDuty
+// integration sends (notify.Key.Hash, the hex SHA-256 of the groupKey).
+func AlertmanagerLink(groupKey string) string {
+	sum := sha256.Sum256([]byte(groupKey))
+	return dedupLink(hex.EncodeToString(sum[:]))
+}
+
+func dedupLink(key string) string { return "dedup:" + key }
 
 // identityLabels lead a fact's label list, in this order; the rest follow by name.
 var identityLabels = []string{"service", "job", "instance"}

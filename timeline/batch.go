@@ -28,9 +28,19 @@ import (
 //     group's last incident (moving its ResolvedAt later if need be) rather than opening another:
 //     these are alerts a truncated notification left out. With no last incident, a batch with
 //     Resolve set opens an incident and resolves it at once (postmortemd started mid-incident).
+//   - One outage seen by two senders is one incident: a group with no open incident that would open
+//     one first joins the unresolved incident that one of its Links points at (PagerDuty's
+//     incident_key is Alertmanager's dedup key). Links then point at the incident the batch opened
+//     or joined.
+//   - With OpenAlways, any news opens an incident (every PagerDuty event belongs to an incident).
+//   - Status changes apply in the sources' time order (Status.At, ResolvedAt): an older word on the
+//     status never overrides a newer one, whatever order deliveries arrive in. Leaving resolved
+//     reopens the incident; nothing recorded is undone.
+//   - A DeliveryKey seen before makes the whole batch a duplicate.
 type Batch struct {
 	Source Source
-	// Group identifies the correlation group across deliveries (Alertmanager's groupKey).
+	// Group identifies the correlation group across deliveries (Alertmanager's groupKey, a PagerDuty
+	// incident id).
 	Group string
 	// Open is the incident to create when the batch opens one. Its ID must be unique; Status,
 	// ResolvedAt and the counters are set by the store.
@@ -38,6 +48,18 @@ type Batch struct {
 	// SeverityRank orders Open.Severity against the incident's current severity: a higher rank
 	// replaces a lower one, so an incident shows the worst severity seen.
 	SeverityRank int
+	// OpenAlways opens an incident for any news, not only for a first-time firing occurrence.
+	OpenAlways bool
+	// Links are keys another source knows the same outage by.
+	Links []string
+	// DeliveryKey identifies the delivery itself (PagerDuty's X-Webhook-Id), if the sender has one.
+	DeliveryKey string
+	// Snapshot records the group's latest known values (priority, escalation policy, ...). A new
+	// event whose JSON contains the placeholder "{{from:NAME}}" gets " from OLD" in its place when
+	// this batch is the newest word on NAME and the value changed, and "" otherwise.
+	Snapshot []SnapshotField
+	// Status, if set, changes the incident's status (PagerDuty's acknowledge, resolve, reopen).
+	Status *StatusChange
 	// Occurrences are the alert occurrences the delivery reports, in delivery order.
 	Occurrences []Occurrence
 	// Events are further facts about the group's incident, each kept once per DedupeKey.
@@ -69,6 +91,23 @@ type Occurrence struct {
 	Event Event
 }
 
+// SnapshotField is one value the sender reported as of At.
+type SnapshotField struct {
+	Name  string
+	Value string
+	At    time.Time
+}
+
+// StatusChange moves an incident to a status as of At, by the source's clock.
+type StatusChange struct {
+	To Status
+	At time.Time
+}
+
+// FromPlaceholder is the text a fact carries where the store puts " from <old value>" (see
+// Batch.Snapshot).
+func FromPlaceholder(name string) string { return "{{from:" + name + "}}" }
+
 // KeyedEvent is an event with the key that makes appending it idempotent.
 type KeyedEvent struct {
 	DedupeKey string
@@ -80,8 +119,12 @@ type Result struct {
 	// IncidentID is the group's incident the batch applied to, or "" when it changed nothing and the
 	// group has no open incident.
 	IncidentID string
-	Opened     bool
-	Resolved   bool
+	Opened   bool
+	Resolved bool
+	// Reopened reports a resolved incident made unresolved again; Joined, a group that joined
+	// another source's incident through a link.
+	Reopened bool
+	Joined   bool
 	// Appended counts events stored; Duplicates counts events already stored before.
 	Appended   int
 	Duplicates int

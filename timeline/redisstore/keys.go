@@ -18,6 +18,9 @@ import (
 //	{pm}:i:<id>:e                 STREAM one entry per event: t -> Unix nanoseconds, e -> event JSON
 //	{pm}:i:<id>:s                 SET    services
 //	{pm}:i:<id>:d                 HASH   dedupe keys of keyed events already appended
+//	                                     w:<delivery key> -> 1 for deliveries already applied
+//	                                     s:<name>, sa:<name> -> latest value reported, and as of when
+//	{pm}:l:<link>                 STRING id of the incident another source's key points at
 //	{pm}:x:all                    ZSET   every incident id, scored by start (Unix ms)
 //	{pm}:x:active                 ZSET   unresolved incident ids, scored by start
 //	{pm}:x:resolved               ZSET   resolved incident ids, scored by start

@@ -89,7 +89,7 @@ func (s *Store) Record(ctx context.Context, b timeline.Batch) (res timeline.Resu
 	if err != nil {
 		return res, s.wrap("record", err)
 	}
-	if len(out) != 5 {
+	if len(out) != 7 {
 		return res, fmt.Errorf("record: unexpected script reply %v", out)
 	}
 	res.IncidentID, _ = out[0].(string)
@@ -97,6 +97,8 @@ func (s *Store) Record(ctx context.Context, b timeline.Batch) (res timeline.Resu
 	res.Resolved = asInt(out[2]) == 1
 	res.Appended = asInt(out[3])
 	res.Duplicates = asInt(out[4])
+	res.Reopened = asInt(out[5]) == 1
+	res.Joined = asInt(out[6]) == 1
 	return res, nil
 }
 
@@ -113,9 +115,22 @@ func (s *Store) recordArgs(b timeline.Batch) ([]any, error) {
 	args = append(args, s.prefix, s.now().UTC().Format(timeLayout), b.Open.ID, b.Open.Title,
 		b.Open.Severity, b.SeverityRank, b.Open.StartedAt.UTC().Format(timeLayout),
 		b.Open.StartedAt.UnixMilli(), labels, sources, int64(s.groupTTL/time.Second),
-		len(b.Open.Services))
+		flag(b.OpenAlways), b.DeliveryKey, len(b.Open.Services))
 	for _, svc := range b.Open.Services {
 		args = append(args, svc)
+	}
+	args = append(args, len(b.Links))
+	for _, l := range b.Links {
+		args = append(args, l)
+	}
+	args = append(args, len(b.Snapshot))
+	for _, f := range b.Snapshot {
+		v, err := json.Marshal(f.Value)
+		if err != nil {
+			return nil, err
+		}
+		// JSON-escaped, so it can stand inside an event's JSON string as it is.
+		args = append(args, f.Name, string(v[1:len(v)-1]), f.At.UTC().Format(timeLayout))
 	}
 	args = append(args, len(b.Occurrences))
 	for _, o := range b.Occurrences {
@@ -145,6 +160,11 @@ func (s *Store) recordArgs(b timeline.Batch) ([]any, error) {
 		args = append(args, "1", b.ResolvedAt.UTC().Format(timeLayout), b.Resolution.At.UnixNano(), e)
 	} else {
 		args = append(args, "0", "", 0, "")
+	}
+	if b.Status != nil {
+		args = append(args, string(b.Status.To), b.Status.At.UTC().Format(timeLayout))
+	} else {
+		args = append(args, "", "")
 	}
 	return args, nil
 }
@@ -350,6 +370,13 @@ func asInt(v any) int {
 		return i
 	}
 	return 0
+}
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 func nonNilMap(m map[string]string) map[string]string {

@@ -347,3 +347,133 @@ func mustIncidentsOfGroup(t *testing.T, s *redisstore.Store, group string) []tim
 	}
 	return out
 }
+
+// pdBatch is a PagerDuty-like batch: every event belongs to the PagerDuty incident (OpenAlways).
+func pdBatch(pdID string, ev timeline.Event, key string, links ...string) timeline.Batch {
+	b := batch("pd:"+pdID)
+	b.Source, b.OpenAlways, b.Links = timeline.SourcePagerDuty, true, links
+	b.Open.Sources = map[string]string{timeline.SourceKeyPagerDutyIncidentID: pdID}
+	b.Open.StartedAt = ev.At
+	b.Events = []timeline.KeyedEvent{{DedupeKey: key, Event: ev}}
+	return b
+}
+
+func withStatus(b timeline.Batch, to timeline.Status, at time.Time) timeline.Batch {
+	b.Status = &timeline.StatusChange{To: to, At: at}
+	return b
+}
+
+func TestTwoSendersOneIncident(t *testing.T) {
+	t1, t2, t3 := t0.Add(time.Minute), t0.Add(2*time.Minute), t0.Add(3*time.Minute)
+	backends(t, func(t *testing.T, s *redisstore.Store, _ redis.UniversalClient) {
+		t.Run("PagerDuty joins the Alertmanager incident that paged it", func(t *testing.T) {
+			am := batch("amg1", firing("j1", t0))
+			am.Links = []string{"am:key1"}
+			a := mustRecord(t, s, am)
+			p := mustRecord(t, s, pdBatch("PD1", event("incident_triggered", t1, "triggered"), "ev1", "am:key1"))
+			if !p.Joined || p.Opened || p.IncidentID != a.IncidentID {
+				t.Fatalf("alertmanager %+v, pagerduty %+v", a, p)
+			}
+			inc, _ := s.Incident(context.Background(), a.IncidentID)
+			if inc.Sources[timeline.SourceKeyPagerDutyIncidentID] != "PD1" || inc.Sources[timeline.SourceKeyAlertmanagerGroupKey] != "amg1" {
+				t.Fatalf("sources not merged: %v", inc.Sources)
+			}
+			// later PagerDuty events need no link: the PagerDuty incident is the same one
+			p2 := mustRecord(t, s, pdBatch("PD1", event("incident_acknowledged", t2, "acked"), "ev2"))
+			if p2.IncidentID != a.IncidentID || p2.Appended != 1 {
+				t.Fatalf("second pagerduty event %+v", p2)
+			}
+		})
+		t.Run("Alertmanager joins the incident PagerDuty opened first", func(t *testing.T) {
+			p := mustRecord(t, s, pdBatch("PD2", event("incident_triggered", t1, "triggered"), "ev1", "am:key2"))
+			am := batch("amg2", firing("j2", t0))
+			am.Links = []string{"am:key2"}
+			a := mustRecord(t, s, am)
+			if !p.Opened || !a.Joined || a.IncidentID != p.IncidentID {
+				t.Fatalf("pagerduty %+v, alertmanager %+v", p, a)
+			}
+			if n := len(mustIncidents(t, s, "")); n < 1 {
+				t.Fatal("no incidents")
+			}
+		})
+		t.Run("a link to a resolved incident opens a new one", func(t *testing.T) {
+			am := batch("amg3", firing("j3", t0))
+			am.Links = []string{"am:key3"}
+			a := mustRecord(t, s, am)
+			mustRecord(t, s, withResolve(batch("amg3", resolved("j3", t0, t1)), t1))
+			p := mustRecord(t, s, pdBatch("PD3", event("incident_triggered", t2, "triggered"), "ev1", "am:key3"))
+			if !p.Opened || p.IncidentID == a.IncidentID {
+				t.Fatalf("pagerduty %+v joined resolved %s", p, a.IncidentID)
+			}
+			_ = t3
+		})
+	})
+}
+
+func TestStatusChangesFollowTheSourcesClock(t *testing.T) {
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	backends(t, func(t *testing.T, s *redisstore.Store, _ redis.UniversalClient) {
+		rec := func(key string, to timeline.Status, m int) timeline.Result {
+			return mustRecord(t, s, withStatus(pdBatch("PDS", event("status", at(m), key), key), to, at(m)))
+		}
+		open := rec("trig", timeline.StatusOpen, 0)
+		rec("ack", timeline.StatusAcknowledged, 2)
+		// an unacknowledge that happened before the acknowledge arrives late: ignored
+		rec("unack-old", timeline.StatusOpen, 1)
+		status := func() timeline.Incident {
+			inc, err := s.Incident(context.Background(), open.IncidentID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return inc
+		}
+		if st := status().Status; st != timeline.StatusAcknowledged {
+			t.Fatalf("status %s after a late older unacknowledge, want acknowledged", st)
+		}
+		if r := rec("resolve", timeline.StatusResolved, 5); !r.Resolved {
+			t.Fatalf("resolve %+v", r)
+		}
+		if inc := status(); inc.Status != timeline.StatusResolved || !inc.ResolvedAt.Equal(at(5)) {
+			t.Fatalf("after resolve %+v", inc)
+		}
+		if l := mustIncidents(t, s, timeline.StatusResolved); len(l) != 1 {
+			t.Fatalf("resolved list %v", ids(l))
+		}
+		if r := rec("reopen", timeline.StatusOpen, 6); !r.Reopened {
+			t.Fatalf("reopen %+v", r)
+		}
+		if inc := status(); inc.Status != timeline.StatusOpen || inc.ResolvedAt != nil {
+			t.Fatalf("after reopen %+v", inc)
+		}
+		if l := mustIncidents(t, s, timeline.StatusOpen); len(l) != 1 {
+			t.Fatalf("open list %v", ids(l))
+		}
+		rec("resolve-again", timeline.StatusResolved, 9)
+		if n := len(facts(t, s, open.IncidentID)); n != 6 {
+			t.Fatalf("%d events, want 6: nothing recorded is undone by a reopen", n)
+		}
+	})
+}
+
+func TestDeliveryKeysAndSnapshots(t *testing.T) {
+	backends(t, func(t *testing.T, s *redisstore.Store, _ redis.UniversalClient) {
+		prio := func(key, val string, m int) timeline.Result {
+			e := event("priority_updated", t0.Add(time.Duration(m)*time.Minute), "Priority changed"+timeline.FromPlaceholder("priority")+" to "+val)
+			b := pdBatch("PDP", e, key)
+			b.DeliveryKey = "wh-" + key
+			b.Snapshot = []timeline.SnapshotField{{Name: "priority", Value: val, At: e.At}}
+			return mustRecord(t, s, b)
+		}
+		r := prio("p1", "P3", 0)
+		prio("p2", "P2", 2)
+		prio("p3-old", "P4", 1) // older than P2: no "from", and P2 stays the latest
+		prio("p4", "P1", 3)
+		if again := prio("p4", "P1", 3); again.Appended != 0 || again.Duplicates == 0 {
+			t.Fatalf("repeated delivery %+v", again)
+		}
+		want := "[Priority changed to P3 Priority changed to P4 Priority changed from P3 to P2 Priority changed from P2 to P1]"
+		if got := fmt.Sprint(facts(t, s, r.IncidentID)); got != want {
+			t.Fatalf("facts %s\nwant %s", got, want)
+		}
+	})
+}

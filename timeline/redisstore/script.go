@@ -3,26 +3,47 @@ package redisstore
 import "github.com/redis/go-redis/v9"
 
 // recordScript applies one timeline.Batch atomically (see timeline.Batch for the rules). Running it
-// in Redis makes the decision "open, append or ignore" and the writes one step, so replicas sharing a
-// Redis and HA senders delivering the same batch concurrently cannot open two incidents or store a
-// fact twice; it is also a single round trip per delivery.
+// in Redis makes the decision "open, join, append or ignore" and the writes one step, so replicas
+// sharing a Redis and HA senders delivering the same batch concurrently cannot open two incidents or
+// store a fact twice; it is also a single round trip per delivery.
 //
 // KEYS[1] group hash, KEYS[2..4] the all/active/resolved indexes.
-// ARGV: prefix, now, candidate id, title, severity, severity rank, started_at, started_ms,
-// labels JSON, sources JSON, group TTL seconds,
+// ARGV (see recordArgs): prefix, now, candidate id, title, severity, severity rank, started_at,
+// started_ms, labels JSON, sources JSON, group TTL seconds, open always "1"|"0", delivery key,
 // n services, services...,
+// n links, links...,
+// n snapshot fields, (name, value, at)...,
 // n occurrences, (key, alias, state "f"|"r", at nanos, event JSON)...,
 // n keyed events, (dedupe key, at nanos, event JSON)...,
-// resolve "1"|"0", resolved_at, resolution at nanos, resolution event JSON.
+// resolve "1"|"0", resolved_at, resolution at nanos, resolution event JSON,
+// status to ("" for none), status at.
 //
-// Returns {incident id or "", opened 0|1, resolved 0|1, appended, duplicates}.
+// Returns {incident id or "", opened, resolved, appended, duplicates, reopened, joined}.
 var recordScript = redis.NewScript(`
 local gk = KEYS[1]
-local P, now = ARGV[1], ARGV[2]
-local i = 12
-local nsvc = tonumber(ARGV[i]); i = i + 1
-local svcs = {}
-for j = 1, nsvc do svcs[j] = ARGV[i]; i = i + 1 end
+local P, now, ttl = ARGV[1], ARGV[2], ARGV[11]
+local openAlways, dkey = ARGV[12] == '1', ARGV[13]
+local i = 14
+local function list(width)
+  local n = tonumber(ARGV[i]); i = i + 1
+  local out = {}
+  for j = 1, n do
+    local item = {}
+    for k = 1, width do item[k] = ARGV[i + k - 1] end
+    out[j] = item
+    i = i + width
+  end
+  return out
+end
+local svcs, links, snaps = list(1), list(1), list(3)
+local occs, evs = list(5), list(3)
+local resolve, resolvedAt, rt, re = ARGV[i] == '1', ARGV[i+1], ARGV[i+2], ARGV[i+3]
+local statusTo, statusAt = ARGV[i+4], ARGV[i+5]
+
+-- A whole delivery seen before (PagerDuty's X-Webhook-Id) changes nothing.
+if dkey ~= '' and redis.call('HSETNX', gk, 'w:' .. dkey, 1) == 0 then
+  return {redis.call('HGET', gk, 'cur') or '', 0, 0, 0, #occs + #evs, 0, 0}
+end
 
 -- Decide which occurrence transitions are news, without writing yet.
 local state = {}
@@ -32,10 +53,8 @@ local function occ(key)
   return s
 end
 local trans, dups, firingNew = {}, 0, false
-local nocc = tonumber(ARGV[i]); i = i + 1
-for j = 1, nocc do
-  local key, alias, st, t, e = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
-  i = i + 5
+for _, o in ipairs(occs) do
+  local key, alias, st, t, e = o[1], o[2], o[3], o[4], o[5]
   local cur = occ(key)
   if st == 'f' then
     if cur then dups = dups + 1 else
@@ -54,34 +73,69 @@ for j = 1, nocc do
     end
   end
 end
-local nev = tonumber(ARGV[i]); i = i + 1
-local evs = {}
-for j = 1, nev do evs[j] = {ARGV[i], ARGV[i+1], ARGV[i+2]}; i = i + 3 end
-local resolve, resolvedAt, rt, re = ARGV[i] == '1', ARGV[i+1], ARGV[i+2], ARGV[i+3]
 
+local function exists(id) return redis.call('EXISTS', P .. ':i:' .. id) == 1 end
 local id = redis.call('HGET', gk, 'cur')
-local opened, late = 0, false
-if not id and not firingNew and #trans > 0 then
+local opened, joined, late = 0, 0, false
+local wants = firingNew or openAlways or #trans > 0
+if not id and wants then
+  -- Another source's unresolved incident for the same outage (Alertmanager's dedup key).
+  for _, l in ipairs(links) do
+    local lid = redis.call('GET', P .. ':l:' .. l[1])
+    if lid and exists(lid) and redis.call('HGET', P .. ':i:' .. lid, 'status') ~= 'resolved' then
+      id, joined = lid, 1
+      break
+    end
+  end
+end
+if not id and not firingNew and not openAlways and #trans > 0 then
   -- Resolutions only, with no open incident: they finish the group's last incident (e.g. alerts
   -- that max_alerts left out of the notification that resolved it).
   local last = redis.call('HGET', gk, 'last')
-  if last and redis.call('EXISTS', P .. ':i:' .. last) == 1 then id, late = last, true end
+  if last and exists(last) then id, late = last, true end
 end
 if not id then
-  if not (firingNew or (resolve and #trans > 0)) then
-    return {'', 0, 0, 0, dups + nev}
+  if not (firingNew or openAlways or (resolve and #trans > 0)) then
+    return {'', 0, 0, 0, dups + #evs, 0, 0}
   end
   id = ARGV[3]
   opened = 1
   redis.call('HSET', P .. ':i:' .. id, 'id', id, 'title', ARGV[4], 'status', 'open',
     'severity', ARGV[5], 'sev_rank', ARGV[6], 'started_at', ARGV[7], 'started_ms', ARGV[8],
-    'resolved_at', '', 'labels', ARGV[9], 'sources', ARGV[10], 'created_at', now, 'events', 0)
+    'resolved_at', '', 'status_at', '', 'labels', ARGV[9], 'sources', ARGV[10], 'created_at', now,
+    'events', 0)
   redis.call('ZADD', KEYS[2], ARGV[8], id)
   redis.call('ZADD', KEYS[3], ARGV[8], id)
-  redis.call('HSET', gk, 'cur', id)
 end
 local ik = P .. ':i:' .. id
 local ek = ik .. ':e'
+if opened == 1 or joined == 1 then
+  redis.call('HSET', gk, 'cur', id)
+  for _, l in ipairs(links) do redis.call('SET', P .. ':l:' .. l[1], id, 'EX', ttl) end
+end
+if joined == 1 then
+  -- Merge the joining source's references into the incident's.
+  local src = cjson.decode(redis.call('HGET', ik, 'sources') or '{}')
+  for k, v in pairs(cjson.decode(ARGV[10])) do if src[k] == nil then src[k] = v end end
+  redis.call('HSET', ik, 'sources', cjson.encode(src))
+end
+
+-- Last-known values per group, so a fact can say what changed "from": a placeholder {{from:NAME}}
+-- in a new event becomes " from OLD" when the event is the newest word on NAME, else "".
+local froms = {}
+for _, s in ipairs(snaps) do
+  local name, val, at = s[1], s[2], s[3]
+  local oldAt = redis.call('HGET', gk, 'sa:' .. name) or ''
+  if at >= oldAt then
+    local old = redis.call('HGET', gk, 's:' .. name)
+    if old and old ~= val then froms[name] = ' from ' .. old end
+    redis.call('HSET', gk, 's:' .. name, val, 'sa:' .. name, at)
+  end
+end
+local function fill(e)
+  return (string.gsub(e, '{{from:([%w_]+)}}', function(name) return froms[name] or '' end))
+end
+
 local appended = 0
 for _, tr in ipairs(trans) do
   local key, alias, st = tr[1], tr[2], tr[3]
@@ -97,7 +151,7 @@ for _, tr in ipairs(trans) do
 end
 for _, ev in ipairs(evs) do
   if redis.call('HSETNX', ik .. ':d', ev[1], 1) == 1 then
-    redis.call('XADD', ek, '*', 't', ev[2], 'e', ev[3])
+    redis.call('XADD', ek, '*', 't', ev[2], 'e', fill(ev[3]))
     appended = appended + 1
   else
     dups = dups + 1
@@ -106,29 +160,56 @@ end
 if opened == 0 and tonumber(ARGV[6]) > tonumber(redis.call('HGET', ik, 'sev_rank') or '-1') then
   redis.call('HSET', ik, 'severity', ARGV[5], 'sev_rank', ARGV[6])
 end
-for j = 1, nsvc, 500 do
-  redis.call('SADD', ik .. ':s', unpack(svcs, j, math.min(j + 499, nsvc)))
+for j = 1, #svcs, 500 do
+  local chunk = {}
+  for k = j, math.min(j + 499, #svcs) do chunk[#chunk+1] = svcs[k][1] end
+  redis.call('SADD', ik .. ':s', unpack(chunk))
 end
-local resolved = 0
+
+-- Status changes apply in the sources' time order: an older word never overrides a newer one.
+local resolved, reopened = 0, 0
+local function setStatus(to, at)
+  if at < (redis.call('HGET', ik, 'status_at') or '') then return end
+  local cur = redis.call('HGET', ik, 'status')
+  local started = redis.call('HGET', ik, 'started_ms')
+  if to == 'resolved' then
+    if cur ~= 'resolved' then
+      redis.call('HSET', ik, 'status', 'resolved', 'resolved_at', at)
+      redis.call('ZREM', KEYS[3], id)
+      redis.call('ZADD', KEYS[4], started, id)
+      resolved = 1
+    end
+  else
+    if cur == 'resolved' then
+      redis.call('HSET', ik, 'resolved_at', '')
+      redis.call('ZREM', KEYS[4], id)
+      redis.call('ZADD', KEYS[3], started, id)
+      reopened = 1
+    end
+    redis.call('HSET', ik, 'status', to)
+  end
+  redis.call('HSET', ik, 'status_at', at)
+end
+
 if late then
-  if resolve and resolvedAt > (redis.call('HGET', ik, 'resolved_at') or '') then
+  if resolve and resolvedAt > (redis.call('HGET', ik, 'resolved_at') or '') and
+      redis.call('HGET', ik, 'status') == 'resolved' then
     redis.call('HSET', ik, 'resolved_at', resolvedAt)
   end
 elseif resolve then
-  resolved = 1
-  local started = redis.call('HGET', ik, 'started_ms')
-  redis.call('HSET', ik, 'status', 'resolved', 'resolved_at', resolvedAt)
-  redis.call('ZREM', KEYS[3], id)
-  redis.call('ZADD', KEYS[4], started, id)
+  -- The group's episode is over whatever the incident's status says now.
   redis.call('HDEL', gk, 'cur')
   redis.call('HSET', gk, 'last', id)
+  setStatus('resolved', resolvedAt)
   redis.call('XADD', ek, '*', 't', rt, 'e', re)
   appended = appended + 1
 end
-if appended > 0 or opened == 1 then
+if statusTo ~= '' then setStatus(statusTo, statusAt) end
+
+if appended > 0 or opened == 1 or joined == 1 or resolved == 1 or reopened == 1 then
   redis.call('HINCRBY', ik, 'events', appended)
   redis.call('HSET', ik, 'updated_at', now)
 end
-redis.call('EXPIRE', gk, ARGV[11])
-return {id, opened, resolved, appended, dups}
+redis.call('EXPIRE', gk, ttl)
+return {id, opened, resolved, appended, dups, reopened, joined}
 `)

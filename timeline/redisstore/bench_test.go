@@ -1,0 +1,299 @@
+package redisstore_test
+
+// Benchmarks of the store alone against a fresh redis-server (internal/testenv; they skip when
+// redis-server is missing). Nothing here runs without -bench.
+//
+//	go test -run '^$' -bench . -benchmem ./timeline/redisstore
+//	go test -run '^$' -bench Memory -benchtime 10000x ./timeline/redisstore   # exactly 10,000 events
+//
+// The batches are the ones the receiver builds from captured Alertmanager payloads, so event sizes
+// are realistic; each iteration changes the occurrence key, alias and event id so it is new work.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/postmortemd/postmortemd/internal/testenv"
+	"github.com/postmortemd/postmortemd/receiver"
+	"github.com/postmortemd/postmortemd/timeline"
+	"github.com/postmortemd/postmortemd/timeline/redisstore"
+)
+
+const benchFixtures = "../../receiver/testdata/alertmanager/v0.25.0/"
+
+// captureRecorder keeps the batch the receiver hands to its store.
+type captureRecorder struct{ b timeline.Batch }
+
+func (c *captureRecorder) Record(_ context.Context, b timeline.Batch) (timeline.Result, error) {
+	c.b = b
+	return timeline.Result{}, nil
+}
+
+// capturedBatch is the batch the receiver builds from a captured payload.
+func capturedBatch(tb testing.TB, name string) timeline.Batch {
+	tb.Helper()
+	body, err := os.ReadFile(benchFixtures + name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := &captureRecorder{}
+	h := receiver.New(receiver.Options{Store: c})
+	req := httptest.NewRequest(http.MethodPost, "/webhook/alertmanager", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if err := h.Alertmanager(echo.New().NewContext(req, httptest.NewRecorder())); err != nil {
+		tb.Fatal(err)
+	}
+	return c.b
+}
+
+// variant returns b for group g with every occurrence made new by n: fresh key, alias and event id.
+// The event JSON (and so its size) stays the captured one.
+func variant(b timeline.Batch, g, n int) timeline.Batch {
+	out := b
+	out.Group = fmt.Sprintf("%s-bench-%d", b.Group, g)
+	out.Open.ID = fmt.Sprintf("20261123-bench-g%d", g)
+	out.Occurrences = make([]timeline.Occurrence, len(b.Occurrences))
+	for i, o := range b.Occurrences {
+		fp := fmt.Sprintf("%016x", uint64(n)<<8|uint64(i))
+		o.Alias = fp
+		o.Key = fp + ":" + strconv.FormatInt(o.Event.At.UnixNano()+int64(n), 10)
+		o.Event.ID = timeline.EventID(timeline.SourceAlertmanager, out.Group+"\x00"+o.Key)
+		out.Occurrences[i] = o
+	}
+	return out
+}
+
+type benchRedis struct {
+	rdb   *redis.Client
+	store *redisstore.Store
+}
+
+func newBenchRedis(b *testing.B) *benchRedis {
+	b.Helper()
+	srv := testenv.StartRedis(b) // skips when redis-server is missing
+	if !srv.Started {
+		b.Skip("benchmarks measure a fresh redis-server; unset " + testenv.RedisURLEnv)
+	}
+	opt, err := redis.ParseURL(srv.URL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout, opt.MaxRetries = 2*time.Second, 3*time.Second, 3*time.Second, 1
+	rdb := redis.NewClient(opt)
+	b.Cleanup(func() { rdb.Close() })
+	return &benchRedis{rdb: rdb, store: redisstore.New(rdb, redisstore.Options{})}
+}
+
+func (r *benchRedis) record(b *testing.B, batch timeline.Batch) timeline.Result {
+	res, err := r.store.Record(context.Background(), batch)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return res
+}
+
+func (r *benchRedis) usedMemory(b *testing.B) int64 {
+	b.Helper()
+	info, err := r.rdb.InfoMap(context.Background(), "memory").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, _ := strconv.ParseInt(info["Memory"]["used_memory"], 10, 64)
+	return n
+}
+
+// memoryByKind sums MEMORY USAGE (SAMPLES 0: exact) over every key, by what the key holds.
+func (r *benchRedis) memoryByKind(b *testing.B) (byKind map[string]int64, events int64) {
+	b.Helper()
+	ctx := context.Background()
+	byKind = map[string]int64{}
+	iter := r.rdb.Scan(ctx, 0, "*", 1000).Iterator()
+	for iter.Next(ctx) {
+		k := iter.Val()
+		n, err := r.rdb.MemoryUsage(ctx, k, 0).Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		kind := "other"
+		switch {
+		case strings.Contains(k, ":g:"):
+			kind = "dedupe" // per-group hash: occurrence states and aliases
+		case strings.HasSuffix(k, ":e"):
+			kind = "stream"
+			events += r.rdb.XLen(ctx, k).Val()
+		case strings.HasSuffix(k, ":d"), strings.HasSuffix(k, ":s"), strings.Contains(k, ":i:"):
+			kind = "incident" // incident hash, services set, keyed-event dedupe
+		case strings.Contains(k, ":x:"):
+			kind = "index"
+		}
+		byKind[kind] += n
+	}
+	if err := iter.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return byKind, events
+}
+
+func reportMemory(b *testing.B, r *benchRedis, usedBefore int64) {
+	b.Helper()
+	byKind, events := r.memoryByKind(b)
+	if events == 0 {
+		return
+	}
+	var total int64
+	for _, n := range byKind {
+		total += n
+	}
+	ev := float64(events)
+	b.ReportMetric(float64(r.usedMemory(b)-usedBefore)/ev, "used_memory-B/event")
+	b.ReportMetric(float64(total)/ev, "keys-B/event")
+	b.ReportMetric(float64(byKind["stream"])/ev, "stream-B/event")
+	b.ReportMetric(float64(byKind["dedupe"])/ev, "dedupe-B/event")
+	b.ReportMetric(float64(byKind["incident"]+byKind["index"])/ev, "incident-B/event")
+}
+
+func reportLatency(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	q := func(p float64) float64 { return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))]) / 1e6 }
+	b.ReportMetric(q(0.5), "p50-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
+}
+
+// BenchmarkRecord applies the receiver's batches: one new alert (01-first-firing) per iteration,
+// spread over 100 groups; the same batch again (duplicate); and a 200-alert storm (10-storm-200).
+func BenchmarkRecord(b *testing.B) {
+	single := capturedBatch(b, "01-first-firing.json")
+	storm := capturedBatch(b, "10-storm-200-firing.json")
+	b.Run("1-alert", func(b *testing.B) {
+		r := newBenchRedis(b)
+		before := r.usedMemory(b)
+		lat := make([]time.Duration, 0, b.N)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			batch := variant(single, i%100, i)
+			start := time.Now()
+			if res := r.record(b, batch); res.Appended != 1 {
+				b.Fatalf("result %+v", res)
+			}
+			lat = append(lat, time.Since(start))
+		}
+		b.StopTimer()
+		reportLatency(b, lat)
+		reportMemory(b, r, before)
+	})
+	b.Run("duplicate", func(b *testing.B) {
+		r := newBenchRedis(b)
+		batch := variant(single, 0, 0)
+		r.record(b, batch)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if res := r.record(b, batch); res.Duplicates != 1 {
+				b.Fatalf("result %+v", res)
+			}
+		}
+	})
+	b.Run("storm-200", func(b *testing.B) {
+		r := newBenchRedis(b)
+		before := r.usedMemory(b)
+		lat := make([]time.Duration, 0, b.N)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			batch := variant(storm, 0, i)
+			start := time.Now()
+			if res := r.record(b, batch); res.Appended != 200 {
+				b.Fatalf("result %+v", res)
+			}
+			lat = append(lat, time.Since(start))
+		}
+		b.StopTimer()
+		reportLatency(b, lat)
+		reportMemory(b, r, before)
+	})
+}
+
+// BenchmarkMemoryPerEvent stores b.N realistic single-alert events (run with -benchtime 10000x for
+// exactly 10,000) into one incident, 100 incidents, and one incident per 10 events, and reports
+// Redis memory per event: used_memory growth, and MEMORY USAGE of every key split into the event
+// streams, the per-group dedupe hashes and the incident records and indexes. Target (d): <= 600.
+func BenchmarkMemoryPerEvent(b *testing.B) {
+	single := capturedBatch(b, "01-first-firing.json")
+	for _, layout := range []struct {
+		name   string
+		groups func(n int) int
+	}{
+		{"1-incident", func(int) int { return 1 }},
+		{"100-incidents", func(int) int { return 100 }},
+		{"10-events-per-incident", func(n int) int { return max(1, n/10) }},
+	} {
+		b.Run(layout.name, func(b *testing.B) {
+			r := newBenchRedis(b)
+			groups := layout.groups(b.N)
+			before := r.usedMemory(b)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				r.record(b, variant(single, i%groups, i))
+			}
+			b.StopTimer()
+			reportMemory(b, r, before)
+		})
+	}
+}
+
+// BenchmarkEntries10k reads a 10,000-event incident's stream (XRANGE - +, decoded into entries).
+func BenchmarkEntries10k(b *testing.B) {
+	r := newBenchRedis(b)
+	storm := capturedBatch(b, "10-storm-200-firing.json")
+	var id string
+	for i := 0; i < 50; i++ {
+		id = r.record(b, variant(storm, 0, i)).IncidentID
+	}
+	ctx := context.Background()
+	var size int64
+	lat := make([]time.Duration, 0, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		es, err := r.store.Entries(ctx, id)
+		if err != nil || len(es) != 10000 {
+			b.Fatalf("%d entries, %v", len(es), err)
+		}
+		timeline.SortEntries(es)
+		lat = append(lat, time.Since(start))
+		if i == 0 {
+			for _, e := range es {
+				size += int64(len(e.JSON))
+			}
+		}
+	}
+	b.StopTimer()
+	b.SetBytes(size)
+	reportLatency(b, lat)
+	// How much of it is Redis executing XRANGE (server time, without the transfer).
+	if stats, err := r.rdb.InfoMap(ctx, "commandstats").Result(); err == nil {
+		for _, kv := range strings.Split(stats["Commandstats"]["cmdstat_xrange"], ",") {
+			if v, ok := strings.CutPrefix(kv, "usec_per_call="); ok {
+				us, _ := strconv.ParseFloat(v, 64)
+				b.ReportMetric(us/1000, "redis-xrange-ms")
+			}
+		}
+	}
+}
