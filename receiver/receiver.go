@@ -40,6 +40,8 @@ type Options struct {
 	MaxBodyBytes int64
 	// Alertmanager authenticates Alertmanager deliveries.
 	Alertmanager Auth
+	// PagerDuty configures PagerDuty V3 webhooks.
+	PagerDuty PagerDutyOptions
 	// Now is the receive clock. Default time.Now.
 	Now func() time.Time
 	// StoreTimeout bounds one store call, so a hung Redis answers 503 before the sender gives up.
@@ -88,6 +90,7 @@ type Handler struct {
 	metrics      *Metrics
 	maxBody      int64
 	amAuth       Auth
+	pd           PagerDutyOptions
 	now          func() time.Time
 	storeTimeout time.Duration
 }
@@ -95,7 +98,7 @@ type Handler struct {
 // New returns a Handler.
 func New(o Options) *Handler {
 	h := &Handler{store: o.Store, log: o.Logger, metrics: o.Metrics, maxBody: o.MaxBodyBytes,
-		amAuth: o.Alertmanager, now: o.Now, storeTimeout: o.StoreTimeout}
+		amAuth: o.Alertmanager, pd: o.PagerDuty, now: o.Now, storeTimeout: o.StoreTimeout}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -244,6 +247,8 @@ type Metrics struct {
 	duplicates *prometheus.CounterVec
 	opened     *prometheus.CounterVec
 	resolved   *prometheus.CounterVec
+
+	unknownPagerDuty *prometheus.CounterVec
 }
 
 // Delivery outcomes, the values of the outcome label.
@@ -255,6 +260,7 @@ const (
 	outcomeTooLarge     = "too_large"
 	outcomeUnavailable  = "unavailable"
 	outcomeError        = "error"
+	outcomeIgnored      = "ignored"
 )
 
 // NewMetrics creates the receiver's metrics and registers them with reg (none when reg is nil).
@@ -262,7 +268,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "postmortemd_webhooks_received_total",
-			Help: "Webhook deliveries received, by source and outcome (stored, duplicate, invalid, unauthorized, too_large, unavailable, error).",
+			Help: "Webhook deliveries received, by source and outcome (stored, duplicate, ignored, invalid, unauthorized, too_large, unavailable, error).",
 		}, []string{"source", "outcome"}),
 		appended: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "postmortemd_events_appended_total",
@@ -280,9 +286,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "postmortemd_incidents_resolved_total",
 			Help: "Incidents resolved, by source.",
 		}, []string{"source"}),
+		unknownPagerDuty: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "postmortemd_pagerduty_events_ignored_total",
+			Help: "PagerDuty events accepted but not recorded (types postmortemd does not know, service events), by event type.",
+		}, []string{"event_type"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.webhooks, m.appended, m.duplicates, m.opened, m.resolved)
+		reg.MustRegister(m.webhooks, m.appended, m.duplicates, m.opened, m.resolved, m.unknownPagerDuty)
 	}
 	return m
 }

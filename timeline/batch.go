@@ -119,8 +119,8 @@ type Result struct {
 	// IncidentID is the group's incident the batch applied to, or "" when it changed nothing and the
 	// group has no open incident.
 	IncidentID string
-	Opened   bool
-	Resolved bool
+	Opened     bool
+	Resolved   bool
 	// Reopened reports a resolved incident made unresolved again; Joined, a group that joined
 	// another source's incident through a link.
 	Reopened bool

@@ -63,6 +63,27 @@ const (
 	TypeIncidentResolved Type = "incident_resolved"
 )
 
+// Event types recorded from PagerDuty.
+const (
+	TypeIncidentTriggered       Type = "incident_triggered"
+	TypeIncidentAcknowledged    Type = "incident_acknowledged"
+	TypeIncidentUnacknowledged  Type = "incident_unacknowledged"
+	TypeIncidentEscalated       Type = "incident_escalated"
+	TypeIncidentReassigned      Type = "incident_reassigned"
+	TypeIncidentDelegated       Type = "incident_delegated"
+	TypePriorityUpdated         Type = "priority_updated"
+	TypeIncidentReopened        Type = "incident_reopened"
+	TypeServiceUpdated          Type = "service_updated"
+	TypeIncidentTypeChanged     Type = "incident_type_changed"
+	TypeResponderAdded          Type = "responder_added"
+	TypeResponderReplied        Type = "responder_replied"
+	TypeRoleAssigned            Type = "role_assigned"
+	TypeNote                    Type = "note"
+	TypeStatusUpdate            Type = "status_update"
+	TypeConferenceBridgeUpdated Type = "conference_bridge_updated"
+	TypeCustomFieldsUpdated     Type = "custom_fields_updated"
+)
+
 // Role is how a timeline names an actor: a monitoring system or a duty ("primary on-call for
 // checkout-api"), never a person's name or address.
 type Role string

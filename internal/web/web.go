@@ -23,6 +23,7 @@ import (
 // Webhooks are the sender-facing handlers (receiver.Handler).
 type Webhooks interface {
 	Alertmanager(c echo.Context) error
+	PagerDuty(c echo.Context) error
 }
 
 // Pinger reports whether the store answers; /-/ready uses it.
@@ -81,6 +82,7 @@ func New(o Options) *Server {
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 
 	e.POST("/webhook/alertmanager", o.Webhooks.Alertmanager)
+	e.POST("/webhook/pagerduty", o.Webhooks.PagerDuty)
 
 	api := e.Group("/api/v1")
 	api.GET("/incidents", s.listIncidents)

@@ -20,6 +20,9 @@ import (
 //	{pm}:i:<id>:d                 HASH   dedupe keys of keyed events already appended
 //	                                     w:<delivery key> -> 1 for deliveries already applied
 //	                                     s:<name>, sa:<name> -> latest value reported, and as of when
+//	{pm}:p:<sender's incident>    HASH   person id -> timeline.Participant JSON; expires
+//	                                     ParticipantsTTL after its last write; never read by the API
+//	{pm}:m:<id>                   STRING id of the incident a merged incident was folded into
 //	{pm}:l:<link>                 STRING id of the incident another source's key points at
 //	{pm}:x:all                    ZSET   every incident id, scored by start (Unix ms)
 //	{pm}:x:active                 ZSET   unresolved incident ids, scored by start
@@ -33,10 +36,12 @@ func (s *Store) groupKey(source, group string) string {
 	return s.prefix + ":g:" + hex.EncodeToString(sum[:16])
 }
 
-func (s *Store) incidentKey(id string) string { return s.prefix + ":i:" + id }
-func (s *Store) eventsKey(id string) string   { return s.prefix + ":i:" + id + ":e" }
-func (s *Store) servicesKey(id string) string { return s.prefix + ":i:" + id + ":s" }
-func (s *Store) indexKey(name string) string  { return s.prefix + ":x:" + name }
+func (s *Store) incidentKey(id string) string      { return s.prefix + ":i:" + id }
+func (s *Store) eventsKey(id string) string        { return s.prefix + ":i:" + id + ":e" }
+func (s *Store) servicesKey(id string) string      { return s.prefix + ":i:" + id + ":s" }
+func (s *Store) participantsKey(key string) string { return s.prefix + ":p:" + key }
+func (s *Store) mergedKey(id string) string        { return s.prefix + ":m:" + id }
+func (s *Store) indexKey(name string) string       { return s.prefix + ":x:" + name }
 
 // Index names, as used by indexKey and by the script.
 const (

@@ -34,6 +34,9 @@ type Options struct {
 	// GroupTTL is how long a group's dedupe state outlives its last delivery. Default 30 days: a
 	// late duplicate must still find the occurrence it repeats.
 	GroupTTL time.Duration
+	// ParticipantsTTL is how long who-took-part records outlive their last write. Default 30 days:
+	// long enough to invite everyone to the review, short enough not to keep people on file.
+	ParticipantsTTL time.Duration
 	// Now is the store's clock for created_at and updated_at. Default time.Now.
 	Now func() time.Time
 	// Observe, if set, is told the duration and outcome of every store operation (for metrics).
@@ -43,16 +46,21 @@ type Options struct {
 // Store is a timeline store on Redis. It is safe for concurrent use, and several processes may
 // share one Redis.
 type Store struct {
-	rdb      redis.UniversalClient
-	prefix   string
-	groupTTL time.Duration
-	now      func() time.Time
-	observe  func(string, time.Duration, error)
+	rdb             redis.UniversalClient
+	prefix          string
+	groupTTL        time.Duration
+	participantsTTL time.Duration
+	now             func() time.Time
+	observe         func(string, time.Duration, error)
 }
 
 // New returns a Store using rdb. The caller owns rdb and closes it.
 func New(rdb redis.UniversalClient, o Options) *Store {
-	s := &Store{rdb: rdb, prefix: o.Prefix, groupTTL: o.GroupTTL, now: o.Now, observe: o.Observe}
+	s := &Store{rdb: rdb, prefix: o.Prefix, groupTTL: o.GroupTTL, participantsTTL: o.ParticipantsTTL,
+		now: o.Now, observe: o.Observe}
+	if s.participantsTTL <= 0 {
+		s.participantsTTL = 30 * 24 * time.Hour
+	}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
 	}
@@ -169,16 +177,25 @@ func (s *Store) recordArgs(b timeline.Batch) ([]any, error) {
 	return args, nil
 }
 
-// Incident returns one incident, or an error wrapping timeline.ErrNotFound.
+// Incident returns one incident, or an error wrapping timeline.ErrNotFound. An incident that was
+// merged into another (two senders' views of one outage) is found under its old id too.
 func (s *Store) Incident(ctx context.Context, id string) (inc timeline.Incident, err error) {
 	defer s.timed("incident", &err)()
-	pipe := s.rdb.Pipeline()
-	h := pipe.HGetAll(ctx, s.incidentKey(id))
-	svc := pipe.SMembers(ctx, s.servicesKey(id))
-	if _, err := pipe.Exec(ctx); err != nil {
-		return inc, s.wrap("incident "+id, err)
+	for hop := 0; hop < 3; hop++ {
+		pipe := s.rdb.Pipeline()
+		h := pipe.HGetAll(ctx, s.incidentKey(id))
+		svc := pipe.SMembers(ctx, s.servicesKey(id))
+		merged := pipe.Get(ctx, s.mergedKey(id))
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return inc, s.wrap("incident "+id, err)
+		}
+		if len(h.Val()) == 0 && merged.Val() != "" {
+			id = merged.Val()
+			continue
+		}
+		return decodeIncident(id, h.Val(), svc.Val())
 	}
-	return decodeIncident(id, h.Val(), svc.Val())
+	return inc, fmt.Errorf("incident %q: %w", id, timeline.ErrNotFound)
 }
 
 // Incidents lists incidents newest first (by start time).
@@ -243,6 +260,9 @@ func (s *Store) Entries(ctx context.Context, id string) (es []timeline.Entry, er
 		return nil, s.wrap("entries "+id, err)
 	}
 	if exists.Val() == 0 {
+		if to, err := s.rdb.Get(ctx, s.mergedKey(id)).Result(); err == nil && to != id {
+			return s.Entries(ctx, to)
+		}
 		return nil, fmt.Errorf("incident %q: %w", id, timeline.ErrNotFound)
 	}
 	raw, _ := rng.Val().([]any)

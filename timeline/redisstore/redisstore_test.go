@@ -350,7 +350,7 @@ func mustIncidentsOfGroup(t *testing.T, s *redisstore.Store, group string) []tim
 
 // pdBatch is a PagerDuty-like batch: every event belongs to the PagerDuty incident (OpenAlways).
 func pdBatch(pdID string, ev timeline.Event, key string, links ...string) timeline.Batch {
-	b := batch("pd:"+pdID)
+	b := batch("pd:" + pdID)
 	b.Source, b.OpenAlways, b.Links = timeline.SourcePagerDuty, true, links
 	b.Open.Sources = map[string]string{timeline.SourceKeyPagerDutyIncidentID: pdID}
 	b.Open.StartedAt = ev.At

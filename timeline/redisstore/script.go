@@ -18,7 +18,7 @@ import "github.com/redis/go-redis/v9"
 // resolve "1"|"0", resolved_at, resolution at nanos, resolution event JSON,
 // status to ("" for none), status at.
 //
-// Returns {incident id or "", opened, resolved, appended, duplicates, reopened, joined}.
+// Returns {incident id or "", opened, resolved, appended, duplicates, reopened, joined or merged}.
 var recordScript = redis.NewScript(`
 local gk = KEYS[1]
 local P, now, ttl = ARGV[1], ARGV[2], ARGV[11]
@@ -107,9 +107,51 @@ if not id then
   redis.call('ZADD', KEYS[2], ARGV[8], id)
   redis.call('ZADD', KEYS[3], ARGV[8], id)
 end
+-- The group's incident and the one a link points at are the same outage, seen by two senders before
+-- either knew of the other (deliveries out of order): fold the group's incident into the linked one.
+local merged = 0
+if id and opened == 0 and joined == 0 then
+  for _, l in ipairs(links) do
+    local lid = redis.call('GET', P .. ':l:' .. l[1])
+    if lid and lid ~= id and exists(lid) then
+      local from, to = P .. ':i:' .. id, P .. ':i:' .. lid
+      for _, e in ipairs(redis.call('XRANGE', from .. ':e', '-', '+')) do
+        redis.call('XADD', to .. ':e', '*', unpack(e[2]))
+      end
+      local d = redis.call('HGETALL', from .. ':d')
+      if #d > 0 then redis.call('HSET', to .. ':d', unpack(d)) end
+      redis.call('SUNIONSTORE', to .. ':s', to .. ':s', from .. ':s')
+      local src = cjson.decode(redis.call('HGET', to, 'sources') or '{}')
+      for k, v in pairs(cjson.decode(redis.call('HGET', from, 'sources') or '{}')) do
+        if src[k] == nil then src[k] = v end
+      end
+      redis.call('HSET', to, 'sources', cjson.encode(src))
+      redis.call('HINCRBY', to, 'events', tonumber(redis.call('HGET', from, 'events') or '0'))
+      if tonumber(redis.call('HGET', from, 'sev_rank') or '-1') > tonumber(redis.call('HGET', to, 'sev_rank') or '-1') then
+        redis.call('HSET', to, 'severity', redis.call('HGET', from, 'severity'), 'sev_rank', redis.call('HGET', from, 'sev_rank'))
+      end
+      if (redis.call('HGET', from, 'status_at') or '') > (redis.call('HGET', to, 'status_at') or '') then
+        redis.call('HSET', to, 'status', redis.call('HGET', from, 'status'),
+          'resolved_at', redis.call('HGET', from, 'resolved_at'), 'status_at', redis.call('HGET', from, 'status_at'))
+      end
+      local toStarted = redis.call('HGET', to, 'started_ms')
+      for _, x in ipairs({KEYS[2], KEYS[3], KEYS[4]}) do redis.call('ZREM', x, id) end
+      redis.call('ZADD', KEYS[2], toStarted, lid)
+      if redis.call('HGET', to, 'status') == 'resolved' then
+        redis.call('ZREM', KEYS[3], lid); redis.call('ZADD', KEYS[4], toStarted, lid)
+      else
+        redis.call('ZREM', KEYS[4], lid); redis.call('ZADD', KEYS[3], toStarted, lid)
+      end
+      redis.call('DEL', from, from .. ':e', from .. ':d', from .. ':s')
+      redis.call('SET', P .. ':m:' .. id, lid, 'EX', ttl)
+      id, merged = lid, 1
+      break
+    end
+  end
+end
 local ik = P .. ':i:' .. id
 local ek = ik .. ':e'
-if opened == 1 or joined == 1 then
+if opened == 1 or joined == 1 or merged == 1 then
   redis.call('HSET', gk, 'cur', id)
   for _, l in ipairs(links) do redis.call('SET', P .. ':l:' .. l[1], id, 'EX', ttl) end
 end
@@ -206,10 +248,10 @@ elseif resolve then
 end
 if statusTo ~= '' then setStatus(statusTo, statusAt) end
 
-if appended > 0 or opened == 1 or joined == 1 or resolved == 1 or reopened == 1 then
+if appended > 0 or opened == 1 or joined == 1 or merged == 1 or resolved == 1 or reopened == 1 then
   redis.call('HINCRBY', ik, 'events', appended)
   redis.call('HSET', ik, 'updated_at', now)
 end
 redis.call('EXPIRE', gk, ttl)
-return {id, opened, resolved, appended, dups, reopened, joined}
+return {id, opened, resolved, appended, dups, reopened, math.max(joined, merged)}
 `)
