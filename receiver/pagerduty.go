@@ -148,6 +148,14 @@ func (h *Handler) PagerDuty(c echo.Context) error {
 	const src = timeline.SourcePagerDuty
 	log := h.log.With("source", src)
 	received := h.now()
+	if len(h.pd.Secrets) == 0 && !h.pd.AllowUnsigned {
+		// Not a 4xx: PagerDuty disables a subscription after three, while a 5xx is retried, so
+		// nothing is lost if the secret is configured in time.
+		h.metrics.outcome(src, outcomeUnconfigured)
+		log.Error("PagerDuty webhook refused: no --pagerduty-secret configured")
+		return echo.NewHTTPError(http.StatusServiceUnavailable,
+			"PagerDuty webhooks are not configured on this postmortemd: set --pagerduty-secret")
+	}
 	body, err := h.readBody(c.Request())
 	if err != nil {
 		return h.fail(log, src, err)

@@ -261,6 +261,7 @@ const (
 	outcomeUnavailable  = "unavailable"
 	outcomeError        = "error"
 	outcomeIgnored      = "ignored"
+	outcomeUnconfigured = "unconfigured"
 )
 
 // NewMetrics creates the receiver's metrics and registers them with reg (none when reg is nil).

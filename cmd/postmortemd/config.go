@@ -36,7 +36,23 @@ type Config struct {
 	LogLevel        string             `yaml:"log_level"`
 	LogFormat       string             `yaml:"log_format"`
 	Alertmanager    AlertmanagerConfig `yaml:"alertmanager"`
+	PagerDuty       PagerDutyConfig    `yaml:"pagerduty"`
+	// ParticipantsRetention is how long who-took-part records are kept for review invitations.
+	ParticipantsRetention time.Duration `yaml:"participants_retention"`
 }
+
+// PagerDutyConfig configures PagerDuty V3 webhooks.
+type PagerDutyConfig struct {
+	// Secrets are the webhook subscriptions' signing secrets (one per subscription).
+	Secrets []string `yaml:"secrets"`
+	// SecretsFile holds more secrets, one per line.
+	SecretsFile   string           `yaml:"secrets_file"`
+	AllowUnsigned bool             `yaml:"allow_unsigned"`
+	Roles         receiver.RoleMap `yaml:"roles"`
+}
+
+// enabled reports whether PagerDuty webhooks are accepted at all.
+func (p PagerDutyConfig) enabled() bool { return len(p.Secrets) > 0 || p.AllowUnsigned }
 
 // RedisConfig is the YAML file's redis block: go-redis's universal client options.
 type RedisConfig struct {
@@ -118,6 +134,8 @@ func defaultConfig() Config {
 		ShutdownTimeout: 15 * time.Second,
 		LogLevel:        "info",
 		LogFormat:       "text",
+
+		ParticipantsRetention: 30 * 24 * time.Hour,
 	}
 }
 
@@ -127,6 +145,11 @@ type setting struct {
 	set         func(c *Config, v string) error
 	def         func(c Config) string
 	secret      bool
+	// repeat: the flag may be given several times and the environment variable holds a
+	// comma-separated list; set is called once per value.
+	repeat bool
+	// boolean flags take no value on the command line.
+	boolean bool
 }
 
 func (s setting) env() string {
@@ -181,7 +204,36 @@ var settings = []setting{
 		set: str(func(c *Config) *string { return &c.Alertmanager.Password }), def: func(Config) string { return "" }},
 	{name: "alertmanager-password-file", usage: "read the basic auth password from this file",
 		set: str(func(c *Config) *string { return &c.Alertmanager.PasswordFile }), def: func(Config) string { return "" }},
+	{name: "pagerduty-secret", usage: "a PagerDuty V3 webhook subscription's signing secret; repeat the flag (or comma-separate the variable) for several subscriptions or a rotation",
+		secret: true, repeat: true, def: func(Config) string { return "" },
+		set: func(c *Config, v string) error {
+			if v = strings.TrimSpace(v); v != "" {
+				c.PagerDuty.Secrets = append(c.PagerDuty.Secrets, v)
+			}
+			return nil
+		}},
+	{name: "pagerduty-secrets-file", usage: "read PagerDuty signing secrets from this file, one per line",
+		set: str(func(c *Config) *string { return &c.PagerDuty.SecretsFile }), def: func(Config) string { return "" }},
+	{name: "pagerduty-allow-unsigned", usage: "accept PagerDuty webhooks without checking signatures (local trials only)", boolean: true,
+		def: func(Config) string { return "" },
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("want true or false, got %q", v)
+			}
+			c.PagerDuty.AllowUnsigned = b
+			return nil
+		}},
+	{name: "participants-retention", usage: "how long who-took-part records (kept apart from timelines, for review invitations) are kept",
+		set: dur(func(c *Config) *time.Duration { return &c.ParticipantsRetention }), def: func(c Config) string { return c.ParticipantsRetention.String() }},
 }
+
+// boolFlag is a flag.Value that needs no argument ("--pagerduty-allow-unsigned").
+type boolFlag struct{ set func(string) error }
+
+func (b boolFlag) String() string     { return "" }
+func (b boolFlag) Set(v string) error { return b.set(v) }
+func (b boolFlag) IsBoolFlag() bool   { return true }
 
 // errHelp and errVersion end start-up without an error after printing what was asked.
 var (
@@ -194,10 +246,22 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (Confi
 	cfg := defaultConfig()
 	fs := flag.NewFlagSet("postmortemd", flag.ContinueOnError)
 	fs.SetOutput(out)
-	flagVals := map[string]string{}
+	flagVals := map[string][]string{}
 	for _, s := range settings {
-		name := s.name
-		fs.Func(name, s.usage, func(v string) error { flagVals[name] = v; return nil })
+		name, repeat := s.name, s.repeat
+		record := func(v string) error {
+			if repeat {
+				flagVals[name] = append(flagVals[name], v)
+			} else {
+				flagVals[name] = []string{v}
+			}
+			return nil
+		}
+		if s.boolean {
+			fs.Var(boolFlag{record}, name, s.usage)
+		} else {
+			fs.Func(name, s.usage, record)
+		}
 	}
 	configFile := fs.String("config", getenv(envPrefix+"CONFIG"), "YAML configuration file (env "+envPrefix+"CONFIG)")
 	version := fs.Bool("version", false, "print the version and exit")
@@ -227,13 +291,19 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (Confi
 	}
 	for _, s := range settings {
 		if v := getenv(s.env()); v != "" {
-			if err := s.set(&cfg, v); err != nil {
-				return cfg, fmt.Errorf("%s: %w", s.env(), err)
+			vals := []string{v}
+			if s.repeat {
+				vals = strings.Split(v, ",")
+			}
+			for _, v := range vals {
+				if err := s.set(&cfg, v); err != nil {
+					return cfg, fmt.Errorf("%s: %w", s.env(), err)
+				}
 			}
 		}
 	}
 	for _, s := range settings {
-		if v, ok := flagVals[s.name]; ok {
+		for _, v := range flagVals[s.name] {
 			if err := s.set(&cfg, v); err != nil {
 				return cfg, fmt.Errorf("--%s: %w", s.name, err)
 			}
@@ -260,7 +330,21 @@ func (c *Config) readSecretFiles() error {
 	if err := read("alertmanager-bearer-token-file", c.Alertmanager.BearerTokenFile, &c.Alertmanager.BearerToken); err != nil {
 		return err
 	}
-	return read("alertmanager-password-file", c.Alertmanager.PasswordFile, &c.Alertmanager.Password)
+	if err := read("alertmanager-password-file", c.Alertmanager.PasswordFile, &c.Alertmanager.Password); err != nil {
+		return err
+	}
+	if c.PagerDuty.SecretsFile != "" {
+		var all string
+		if err := read("pagerduty-secrets-file", c.PagerDuty.SecretsFile, &all); err != nil {
+			return err
+		}
+		for _, line := range strings.Split(all, "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				c.PagerDuty.Secrets = append(c.PagerDuty.Secrets, line)
+			}
+		}
+	}
+	return nil
 }
 
 // Validate names the first bad setting.
@@ -315,6 +399,14 @@ func (c Config) Validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("log-format: want text or json, got %q", c.LogFormat)
 	}
+	pdRoles := c.PagerDuty.Roles
+	if !c.PagerDuty.enabled() && len(pdRoles.Users)+len(pdRoles.Teams)+len(pdRoles.EscalationPolicies) > 0 {
+		return errors.New("pagerduty-secret: PagerDuty roles are configured but no signing secret; " +
+			"set --pagerduty-secret (or --pagerduty-allow-unsigned for a local trial)")
+	}
+	if c.ParticipantsRetention < time.Hour {
+		return errors.New("participants-retention: must be at least 1h (the review needs the participants)")
+	}
 	if (c.Alertmanager.Username == "") != (c.Alertmanager.Password == "") {
 		return errors.New("alertmanager-username: basic auth needs both a username and a password")
 	}
@@ -348,8 +440,8 @@ func (c Config) redisOptions() (*redis.UniversalOptions, error) {
 }
 
 func usage(fs *flag.FlagSet, out io.Writer) {
-	fmt.Fprintf(out, `postmortemd records Alertmanager webhooks as a fact-only incident timeline in Redis and
-serves it over HTTP.
+	fmt.Fprintf(out, `postmortemd records Alertmanager and PagerDuty webhooks as a fact-only, role-based incident
+timeline in Redis and serves it over HTTP.
 
 Usage: postmortemd [flags]
 
@@ -374,7 +466,11 @@ Every flag can also be set with the environment variable shown, or in the YAML f
 		} else {
 			d = ""
 		}
-		fmt.Fprintf(out, "  --%s VALUE\n        %s%s (env %s)\n", n, s.usage, d, s.env())
+		arg := " VALUE"
+		if s.boolean {
+			arg = ""
+		}
+		fmt.Fprintf(out, "  --%s%s\n        %s%s (env %s)\n", n, arg, s.usage, d, s.env())
 	}
 	fmt.Fprintf(out, "  --version\n        print the version and exit\n  --help\n        print this help\n")
 	_ = fs

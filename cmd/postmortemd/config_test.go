@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -180,5 +181,36 @@ func TestByteSizes(t *testing.T) {
 		if _, err := parseByteSize(in); err == nil {
 			t.Errorf("parseByteSize(%q) accepted", in)
 		}
+	}
+}
+
+func TestPagerDutySecrets(t *testing.T) {
+	file := writeFile(t, "secrets", "# one per subscription\nfrom-file-1\n\nfrom-file-2\n")
+	cfg, err := loadConfig([]string{"--pagerduty-secret", "flag-1", "--pagerduty-secret", "flag-2",
+		"--pagerduty-secrets-file", file},
+		env(map[string]string{"POSTMORTEMD_PAGERDUTY_SECRET": "env-1,env-2"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "[env-1 env-2 flag-1 flag-2 from-file-1 from-file-2]"
+	if got := fmt.Sprint(cfg.PagerDuty.Secrets); got != want || !cfg.PagerDuty.enabled() {
+		t.Fatalf("secrets %s, want %s", got, want)
+	}
+	cfg, err = loadConfig([]string{"--pagerduty-allow-unsigned"}, env(nil), &bytes.Buffer{})
+	if err != nil || !cfg.PagerDuty.AllowUnsigned {
+		t.Fatalf("--pagerduty-allow-unsigned: %v %+v", err, cfg.PagerDuty)
+	}
+	cfg, _ = loadConfig(nil, env(nil), &bytes.Buffer{})
+	if cfg.PagerDuty.enabled() {
+		t.Fatal("PagerDuty enabled with no secret")
+	}
+	// PagerDuty configured (roles) but nothing to verify deliveries with: refuse to start.
+	_, err = loadConfig([]string{"--config", writeFile(t, "c.yml", "pagerduty:\n  roles:\n    users: {PX: incident commander}\n")}, env(nil), &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "pagerduty-secret") {
+		t.Fatalf("roles without a secret: %v", err)
+	}
+	_, err = loadConfig([]string{"--config", writeFile(t, "c.yml", "pagerduty:\n  secrets: [s]\n  roles:\n    users: {PX: incident commander}\n")}, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

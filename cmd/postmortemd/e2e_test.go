@@ -1143,7 +1143,7 @@ func TestE2E_CommandLine(t *testing.T) {
 				want = append(want, [2]string{"--" + s.name, s.env()})
 			}
 			for _, w := range want {
-				if !regexp.MustCompile(`(?m)^\s+` + regexp.QuoteMeta(w[0]) + ` .*\n.*\(env ` + w[1] + `\)$`).MatchString(out) {
+				if !regexp.MustCompile(`(?m)^\s+` + regexp.QuoteMeta(w[0]) + `( .*)?\n.*\(env ` + w[1] + `\)$`).MatchString(out) {
 					t.Errorf("%s does not list %s with (env %s):\n%s", flag, w[0], w[1], out)
 				}
 			}

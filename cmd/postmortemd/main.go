@@ -40,6 +40,8 @@ var (
 	_ timeline.Reader   = (*redisstore.Store)(nil)
 	_ web.Pinger        = (*redisstore.Store)(nil)
 	_ web.Webhooks      = (*receiver.Handler)(nil)
+
+	_ timeline.Participants = (*redisstore.Store)(nil)
 )
 
 func main() {
@@ -82,7 +84,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg.MustRegister(storeLatency)
 
 	store := redisstore.New(rdb, redisstore.Options{
-		Prefix: cfg.KeyPrefix,
+		Prefix:          cfg.KeyPrefix,
+		ParticipantsTTL: cfg.ParticipantsRetention,
 		Observe: func(op string, d time.Duration, err error) {
 			result := "ok"
 			switch {
@@ -113,7 +116,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		StoreTimeout: cfg.StoreTimeout,
 		Alertmanager: receiver.Auth{BearerToken: cfg.Alertmanager.BearerToken,
 			Username: cfg.Alertmanager.Username, Password: cfg.Alertmanager.Password},
+		PagerDuty: receiver.PagerDutyOptions{Secrets: cfg.PagerDuty.Secrets,
+			AllowUnsigned: cfg.PagerDuty.AllowUnsigned, Roles: cfg.PagerDuty.Roles, Participants: store},
 	})
+	switch {
+	case cfg.PagerDuty.AllowUnsigned:
+		log.Warn("PAGERDUTY SIGNATURES ARE NOT CHECKED (--pagerduty-allow-unsigned): anyone who can reach /webhook/pagerduty can write to timelines. For local trials only.")
+	case len(cfg.PagerDuty.Secrets) == 0:
+		log.Info("PagerDuty webhooks are off: /webhook/pagerduty answers 503 until --pagerduty-secret is set")
+	default:
+		log.Info("PagerDuty webhooks on", "secrets", len(cfg.PagerDuty.Secrets))
+	}
 	if cfg.Alertmanager.BearerToken == "" && cfg.Alertmanager.Username == "" {
 		log.Warn("Alertmanager webhooks are not authenticated; set --alertmanager-bearer-token or basic auth in production")
 	}

@@ -109,9 +109,13 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		resc <- result{status: resp.StatusCode, body: string(b)}
 	}()
-	if _, err := pw.Write(body[:100]); err != nil { // the request is now in flight
+	if _, err := pw.Write(body[:100]); err != nil { // the client is now sending the body
 		t.Fatal(err)
 	}
+	// Give the server time to read the headers and enter the handler, which then waits for the rest
+	// of the body: the request is in flight. (Shutdown rightly drops a connection that has sent
+	// nothing yet.)
+	time.Sleep(300 * time.Millisecond)
 	stopped := make(chan error, 1)
 	go func() { stopped <- stop() }()
 	deadline := time.Now().Add(5 * time.Second)

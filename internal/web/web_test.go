@@ -1,6 +1,9 @@
 package web_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -319,4 +322,36 @@ func TestFiveThousandAlertStorm(t *testing.T) {
 	if len(inc.Services) != 5000 {
 		t.Fatalf("%d services, want 5000", len(inc.Services))
 	}
+}
+
+func TestPagerDutyWebhookOverHTTP(t *testing.T) {
+	body, err := os.ReadFile("../../receiver/testdata/pagerduty/story/01-triggered.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("not configured: 503 so PagerDuty retries", func(t *testing.T) {
+		s := newService(t, receiver.Options{})
+		resp, out := s.post(t, "/webhook/pagerduty", strings.NewReader(string(body)), nil)
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
+			!strings.Contains(out, "--pagerduty-secret") {
+			t.Fatalf("%d %s", resp.StatusCode, out)
+		}
+	})
+	t.Run("signed delivery stored; unsigned 401", func(t *testing.T) {
+		s := newService(t, receiver.Options{PagerDuty: receiver.PagerDutyOptions{Secrets: []string{"s3cret"}}})
+		m := hmac.New(sha256.New, []byte("s3cret"))
+		m.Write(body)
+		sig := "v1=" + hex.EncodeToString(m.Sum(nil))
+		resp, out := s.post(t, "/webhook/pagerduty", strings.NewReader(string(body)), map[string]string{"X-PagerDuty-Signature": sig, "X-Webhook-Id": "w1"})
+		if resp.StatusCode != http.StatusOK || !strings.Contains(out, `"opened":true`) {
+			t.Fatalf("%d %s", resp.StatusCode, out)
+		}
+		resp, out = s.post(t, "/webhook/pagerduty", strings.NewReader(string(body)), nil)
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("unsigned: %d %s", resp.StatusCode, out)
+		}
+		if !strings.Contains(metrics(t, s), `postmortemd_webhooks_received_total{outcome="unauthorized",source="pagerduty"} 1`) {
+			t.Fatal("unauthorized PagerDuty delivery not counted")
+		}
+	})
 }
