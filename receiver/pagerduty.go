@@ -51,6 +51,13 @@ type EnrichJob struct {
 	ServiceName        string
 	// Users are the people whose roles the event names, by PagerDuty user id.
 	Users []string
+	// ActorID is the PagerDuty user who caused the event ("" for automation).
+	ActorID string
+	// Role and Fact are the event as stored; Named maps each user the fact names to the role text
+	// it names them by, so a refinement can put a better role in its place.
+	Role  timeline.Role
+	Fact  string
+	Named map[string]timeline.Role
 	// TrimmedNoteID is set for a note PagerDuty cut short.
 	TrimmedNoteID string
 }
@@ -373,7 +380,11 @@ func (h *Handler) pagerDutyEvent(ctx context.Context, ev *pdEvent, received time
 			Sources:   map[string]string{timeline.SourceKeyPagerDutyIncidentID: pdID},
 		},
 	}
-	job := EnrichJob{PagerDutyIncident: pdID, EventID: event.ID, OccurredAt: at}
+	job := EnrichJob{PagerDutyIncident: pdID, EventID: event.ID, OccurredAt: at, Role: actor, Fact: fact,
+		Named: map[string]timeline.Role{}}
+	if isUser(ev.Agent) {
+		job.ActorID = ev.Agent.ID
+	}
 	if inc != nil {
 		title := book.scrub(inc.Title)
 		if title == "" {
@@ -412,6 +423,7 @@ func (h *Handler) pagerDutyEvent(ctx context.Context, ev *pdEvent, received time
 	people := book.participants()
 	for _, p := range people {
 		job.Users = append(job.Users, p.ID)
+		job.Named[p.ID] = book.role(&pdRef{ID: p.ID})
 	}
 	return &pdRecord{batch: b, people: people, pdIncident: pdID, job: job}, nil
 }

@@ -111,7 +111,27 @@ func FromPlaceholder(name string) string { return "{{from:" + name + "}}" }
 // KeyedEvent is an event with the key that makes appending it idempotent.
 type KeyedEvent struct {
 	DedupeKey string
-	Event     Event
+	// AltKeys are further names of the same fact (e.g. a PagerDuty log entry's type and second, shared
+	// by the webhook event and the log entry a backfill finds): the event is appended only if none
+	// of its keys was seen, and then all of them are.
+	AltKeys []string
+	Event   Event
+}
+
+// Refinement makes an event's provisional role (and the sentence naming it) precise once
+// enrichment knows more; applying the same refinement again changes nothing.
+type Refinement struct {
+	IncidentID string
+	EventID    string
+	Role       Role
+	Fact       string
+}
+
+// Refiner stores refinements.
+type Refiner interface {
+	// Refine records r; reads of the timeline show the refined role and fact. It returns an error
+	// wrapping ErrNotFound for an unknown incident and ErrUnavailable when the store is unreachable.
+	Refine(ctx context.Context, r Refinement) error
 }
 
 // Result says what applying a batch changed.

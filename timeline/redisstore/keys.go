@@ -18,6 +18,7 @@ import (
 //	{pm}:i:<id>:e                 STREAM one entry per event: t -> Unix nanoseconds, e -> event JSON
 //	{pm}:i:<id>:s                 SET    services
 //	{pm}:i:<id>:d                 HASH   dedupe keys of keyed events already appended
+//	{pm}:i:<id>:r                 HASH   event id -> refined role and fact (enrichment), applied on read
 //	                                     w:<delivery key> -> 1 for deliveries already applied
 //	                                     s:<name>, sa:<name> -> latest value reported, and as of when
 //	{pm}:p:<sender's incident>    HASH   person id -> timeline.Participant JSON; expires
@@ -38,6 +39,7 @@ func (s *Store) groupKey(source, group string) string {
 
 func (s *Store) incidentKey(id string) string      { return s.prefix + ":i:" + id }
 func (s *Store) eventsKey(id string) string        { return s.prefix + ":i:" + id + ":e" }
+func (s *Store) refinedKey(id string) string       { return s.prefix + ":i:" + id + ":r" }
 func (s *Store) servicesKey(id string) string      { return s.prefix + ":i:" + id + ":s" }
 func (s *Store) participantsKey(key string) string { return s.prefix + ":p:" + key }
 func (s *Store) mergedKey(id string) string        { return s.prefix + ":m:" + id }

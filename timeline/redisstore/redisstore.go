@@ -158,7 +158,11 @@ func (s *Store) recordArgs(b timeline.Batch) ([]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		args = append(args, ke.DedupeKey, ke.Event.At.UnixNano(), e)
+		keys := ke.DedupeKey
+		for _, k := range ke.AltKeys {
+			keys += "\n" + k
+		}
+		args = append(args, keys, ke.Event.At.UnixNano(), e)
 	}
 	if b.Resolve {
 		e, err := json.Marshal(b.Resolution)
@@ -256,6 +260,7 @@ func (s *Store) Entries(ctx context.Context, id string) (es []timeline.Entry, er
 	pipe := s.rdb.Pipeline()
 	exists := pipe.Exists(ctx, s.incidentKey(id))
 	rng := pipe.Do(ctx, "XRANGE", s.eventsKey(id), "-", "+")
+	refined := pipe.HGetAll(ctx, s.refinedKey(id))
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, s.wrap("entries "+id, err)
 	}
@@ -274,7 +279,80 @@ func (s *Store) Entries(ctx context.Context, id string) (es []timeline.Entry, er
 		}
 		es = append(es, e)
 	}
+	if len(refined.Val()) > 0 {
+		if err := applyRefinements(es, refined.Val()); err != nil {
+			return nil, fmt.Errorf("entries %s: %w", id, err)
+		}
+	}
 	return es, nil
+}
+
+// Refine records a refinement of one event's role and fact; Entries applies it.
+func (s *Store) Refine(ctx context.Context, r timeline.Refinement) (err error) {
+	defer s.timed("refine", &err)()
+	b, err := json.Marshal(refinement{Role: r.Role, Fact: r.Fact})
+	if err != nil {
+		return err
+	}
+	n, err := refineScript.Run(ctx, s.rdb, []string{s.incidentKey(r.IncidentID), s.refinedKey(r.IncidentID)},
+		r.EventID, b).Int()
+	if err != nil {
+		return s.wrap("refine", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("refine: incident %q: %w", r.IncidentID, timeline.ErrNotFound)
+	}
+	return nil
+}
+
+// refineScript stores a refinement only for an incident that exists (so a stray one cannot create
+// keys that never expire).
+var refineScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+`)
+
+type refinement struct {
+	Role timeline.Role `json:"role"`
+	Fact string        `json:"fact"`
+}
+
+// applyRefinements rewrites the role and fact of refined events. Only refined events are decoded:
+// most timelines have none or a few.
+func applyRefinements(es []timeline.Entry, refined map[string]string) error {
+	for i, e := range es {
+		var head struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(e.JSON, &head); err != nil {
+			return err
+		}
+		raw, ok := refined[head.ID]
+		if !ok {
+			continue
+		}
+		var r refinement
+		if err := json.Unmarshal([]byte(raw), &r); err != nil {
+			return err
+		}
+		var ev timeline.Event
+		if err := json.Unmarshal(e.JSON, &ev); err != nil {
+			return err
+		}
+		if r.Role != "" {
+			ev.Role = r.Role
+		}
+		if r.Fact != "" {
+			ev.Fact = r.Fact
+		}
+		b, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		es[i].JSON = b
+	}
+	return nil
 }
 
 // decodeEntry reads one raw XRANGE reply item ([id, [field, value, ...]]) without building a map

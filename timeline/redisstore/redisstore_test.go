@@ -477,3 +477,33 @@ func TestDeliveryKeysAndSnapshots(t *testing.T) {
 		}
 	})
 }
+
+func TestRefinementsAndAlternateKeys(t *testing.T) {
+	backends(t, func(t *testing.T, s *redisstore.Store, _ redis.UniversalClient) {
+		e := event("incident_acknowledged", t0, "Acknowledged by the on-call responder")
+		b := pdBatch("PDR", e, "pd:ev1")
+		b.Events[0].AltKeys = []string{"pdlog:acknowledge:" + t0.Format(time.RFC3339)}
+		r := mustRecord(t, s, b)
+		// the same fact found again by a log-entry backfill under its other name
+		b2 := pdBatch("PDR", event("incident_acknowledged", t0, "Acknowledged (from the log)"), "pdlog:acknowledge:"+t0.Format(time.RFC3339))
+		if r2 := mustRecord(t, s, b2); r2.Appended != 0 {
+			t.Fatalf("alternate key not deduplicated: %+v", r2)
+		}
+		ref := timeline.Refinement{IncidentID: r.IncidentID, EventID: e.ID, Role: "primary on-call (level 1)",
+			Fact: "Acknowledged by the primary on-call (level 1)"}
+		for i := 0; i < 2; i++ {
+			if err := s.Refine(context.Background(), ref); err != nil {
+				t.Fatal(err)
+			}
+		}
+		es, _ := s.Entries(context.Background(), r.IncidentID)
+		var ev timeline.Event
+		_ = json.Unmarshal(es[0].JSON, &ev)
+		if len(es) != 1 || ev.Role != ref.Role || ev.Fact != ref.Fact || ev.ID != e.ID {
+			t.Fatalf("refined event %+v", ev)
+		}
+		if err := s.Refine(context.Background(), timeline.Refinement{IncidentID: "nope", EventID: "x", Role: "r"}); !errors.Is(err, timeline.ErrNotFound) {
+			t.Fatalf("refining an unknown incident: %v", err)
+		}
+	})
+}

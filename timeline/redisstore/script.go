@@ -14,7 +14,7 @@ import "github.com/redis/go-redis/v9"
 // n links, links...,
 // n snapshot fields, (name, value, at)...,
 // n occurrences, (key, alias, state "f"|"r", at nanos, event JSON)...,
-// n keyed events, (dedupe key, at nanos, event JSON)...,
+// n keyed events, (dedupe keys joined by "\n", at nanos, event JSON)...,
 // resolve "1"|"0", resolved_at, resolution at nanos, resolution event JSON,
 // status to ("" for none), status at.
 //
@@ -118,8 +118,10 @@ if id and opened == 0 and joined == 0 then
       for _, e in ipairs(redis.call('XRANGE', from .. ':e', '-', '+')) do
         redis.call('XADD', to .. ':e', '*', unpack(e[2]))
       end
-      local d = redis.call('HGETALL', from .. ':d')
-      if #d > 0 then redis.call('HSET', to .. ':d', unpack(d)) end
+      for _, suffix in ipairs({':d', ':r'}) do
+        local h = redis.call('HGETALL', from .. suffix)
+        if #h > 0 then redis.call('HSET', to .. suffix, unpack(h)) end
+      end
       redis.call('SUNIONSTORE', to .. ':s', to .. ':s', from .. ':s')
       local src = cjson.decode(redis.call('HGET', to, 'sources') or '{}')
       for k, v in pairs(cjson.decode(redis.call('HGET', from, 'sources') or '{}')) do
@@ -142,7 +144,7 @@ if id and opened == 0 and joined == 0 then
       else
         redis.call('ZREM', KEYS[4], lid); redis.call('ZADD', KEYS[3], toStarted, lid)
       end
-      redis.call('DEL', from, from .. ':e', from .. ':d', from .. ':s')
+      redis.call('DEL', from, from .. ':e', from .. ':d', from .. ':s', from .. ':r')
       redis.call('SET', P .. ':m:' .. id, lid, 'EX', ttl)
       id, merged = lid, 1
       break
@@ -192,11 +194,17 @@ for _, tr in ipairs(trans) do
   appended = appended + 1
 end
 for _, ev in ipairs(evs) do
-  if redis.call('HSETNX', ik .. ':d', ev[1], 1) == 1 then
+  local keys, seen = {}, false
+  for k in string.gmatch(ev[1], '[^\n]+') do
+    keys[#keys+1] = k
+    if redis.call('HEXISTS', ik .. ':d', k) == 1 then seen = true end
+  end
+  if seen then
+    dups = dups + 1
+  else
+    for _, k in ipairs(keys) do redis.call('HSET', ik .. ':d', k, 1) end
     redis.call('XADD', ek, '*', 't', ev[2], 'e', fill(ev[3]))
     appended = appended + 1
-  else
-    dups = dups + 1
   end
 end
 if opened == 0 and tonumber(ARGV[6]) > tonumber(redis.call('HGET', ik, 'sev_rank') or '-1') then
