@@ -371,7 +371,7 @@ func (h *Handler) pagerDutyEvent(ctx context.Context, ev *pdEvent, received time
 		Group:       pdID,
 		OpenAlways:  true,
 		DeliveryKey: webhookID,
-		Events:      []timeline.KeyedEvent{{DedupeKey: "pd:" + ev.ID, Event: event}},
+		Events:      []timeline.KeyedEvent{{DedupeKey: "pd:" + ev.ID, AltKeys: logEntryKeys(ev.EventType, at), Event: event}},
 		Snapshot:    snaps,
 		Open: timeline.Incident{
 			ID:        h.newID(at, "pagerduty"),
@@ -426,6 +426,32 @@ func (h *Handler) pagerDutyEvent(ctx context.Context, ev *pdEvent, received time
 		job.Named[p.ID] = book.role(&pdRef{ID: p.ID})
 	}
 	return &pdRecord{batch: b, people: people, pdIncident: pdID, job: job}, nil
+}
+
+// logEntryTypes maps webhook event types to the PagerDuty log entry types that record the same
+// change, so a log-entry backfill (enrichment) and a webhook delivery are one fact.
+var logEntryTypes = map[string]string{
+	"incident.triggered":      "trigger_log_entry",
+	"incident.acknowledged":   "acknowledge_log_entry",
+	"incident.unacknowledged": "unacknowledge_log_entry",
+	"incident.escalated":      "escalate_log_entry",
+	"incident.reassigned":     "assign_log_entry",
+	"incident.delegated":      "delegate_log_entry",
+	"incident.annotated":      "annotate_log_entry",
+	"incident.resolved":       "resolve_log_entry",
+}
+
+// LogEntryKey is the dedupe key a PagerDuty log entry of type logType at time at shares with the
+// webhook event for the same change (log entries have second precision).
+func LogEntryKey(logType string, at time.Time) string {
+	return "pdlog:" + logType + ":" + at.UTC().Truncate(time.Second).Format(time.RFC3339)
+}
+
+func logEntryKeys(eventType string, at time.Time) []string {
+	if t, ok := logEntryTypes[eventType]; ok {
+		return []string{LogEntryKey(t, at)}
+	}
+	return nil
 }
 
 func roleAssignmentIncident(data json.RawMessage) string {
