@@ -115,12 +115,21 @@ type Incident struct {
 	Services   []string          `json:"services"`
 	Labels     map[string]string `json:"labels"`
 	Sources    map[string]string `json:"sources"`
+	// SettlesAt is when a resolved incident counts as resolved for the postmortem and review steps:
+	// a grace window after postmortemd learnt of the resolution, because a resolution note or a
+	// reopen often follows within seconds. Nil while the incident is not resolved.
+	SettlesAt *time.Time `json:"settles_at"`
 	// EventCount is the number of events on the timeline.
 	EventCount int64 `json:"event_count"`
 	// CreatedAt and UpdatedAt are postmortemd's own clock: when the incident was opened here and
 	// when its record last changed.
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Settled reports whether the incident counts as resolved for the postmortem and review steps at now.
+func (i Incident) Settled(now time.Time) bool {
+	return i.Status == StatusResolved && i.SettlesAt != nil && !now.Before(*i.SettlesAt)
 }
 
 // Source keys used in Incident.Sources.

@@ -37,6 +37,9 @@ type Config struct {
 	LogFormat       string             `yaml:"log_format"`
 	Alertmanager    AlertmanagerConfig `yaml:"alertmanager"`
 	PagerDuty       PagerDutyConfig    `yaml:"pagerduty"`
+	// ResolveGrace is how long after a resolution an incident counts as resolved for the postmortem
+	// and review steps.
+	ResolveGrace time.Duration `yaml:"resolve_grace"`
 	// ParticipantsRetention is how long who-took-part records are kept for review invitations.
 	ParticipantsRetention time.Duration `yaml:"participants_retention"`
 }
@@ -136,6 +139,7 @@ func defaultConfig() Config {
 		LogFormat:       "text",
 
 		ParticipantsRetention: 30 * 24 * time.Hour,
+		ResolveGrace:          time.Minute,
 	}
 }
 
@@ -224,6 +228,8 @@ var settings = []setting{
 			c.PagerDuty.AllowUnsigned = b
 			return nil
 		}},
+	{name: "resolve-grace", usage: "how long after a resolution (Alertmanager or PagerDuty) an incident counts as resolved for the postmortem and review steps; a reopen within it cancels that",
+		set: dur(func(c *Config) *time.Duration { return &c.ResolveGrace }), def: func(c Config) string { return c.ResolveGrace.String() }},
 	{name: "participants-retention", usage: "how long who-took-part records (kept apart from timelines, for review invitations) are kept",
 		set: dur(func(c *Config) *time.Duration { return &c.ParticipantsRetention }), def: func(c Config) string { return c.ParticipantsRetention.String() }},
 }
@@ -403,6 +409,9 @@ func (c Config) Validate() error {
 	if !c.PagerDuty.enabled() && len(pdRoles.Users)+len(pdRoles.Teams)+len(pdRoles.EscalationPolicies) > 0 {
 		return errors.New("pagerduty-secret: PagerDuty roles are configured but no signing secret; " +
 			"set --pagerduty-secret (or --pagerduty-allow-unsigned for a local trial)")
+	}
+	if c.ResolveGrace < 0 || c.ResolveGrace > 24*time.Hour {
+		return errors.New("resolve-grace: want a duration from 0s to 24h")
 	}
 	if c.ParticipantsRetention < time.Hour {
 		return errors.New("participants-retention: must be at least 1h (the review needs the participants)")

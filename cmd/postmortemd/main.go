@@ -86,6 +86,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	store := redisstore.New(rdb, redisstore.Options{
 		Prefix:          cfg.KeyPrefix,
 		ParticipantsTTL: cfg.ParticipantsRetention,
+		ResolveGrace:    cfg.ResolveGrace,
 		Observe: func(op string, d time.Duration, err error) {
 			result := "ok"
 			switch {

@@ -37,6 +37,9 @@ type Options struct {
 	// ParticipantsTTL is how long who-took-part records outlive their last write. Default 30 days:
 	// long enough to invite everyone to the review, short enough not to keep people on file.
 	ParticipantsTTL time.Duration
+	// ResolveGrace is how long after learning of a resolution an incident counts as resolved for
+	// the postmortem and review steps (Incident.SettlesAt). Zero settles at once.
+	ResolveGrace time.Duration
 	// Now is the store's clock for created_at and updated_at. Default time.Now.
 	Now func() time.Time
 	// Observe, if set, is told the duration and outcome of every store operation (for metrics).
@@ -50,6 +53,7 @@ type Store struct {
 	prefix          string
 	groupTTL        time.Duration
 	participantsTTL time.Duration
+	resolveGrace    time.Duration
 	now             func() time.Time
 	observe         func(string, time.Duration, error)
 }
@@ -57,7 +61,10 @@ type Store struct {
 // New returns a Store using rdb. The caller owns rdb and closes it.
 func New(rdb redis.UniversalClient, o Options) *Store {
 	s := &Store{rdb: rdb, prefix: o.Prefix, groupTTL: o.GroupTTL, participantsTTL: o.ParticipantsTTL,
-		now: o.Now, observe: o.Observe}
+		resolveGrace: o.ResolveGrace, now: o.Now, observe: o.Observe}
+	if o.ResolveGrace < 0 {
+		s.resolveGrace = 0
+	}
 	if s.participantsTTL <= 0 {
 		s.participantsTTL = 30 * 24 * time.Hour
 	}
@@ -197,7 +204,7 @@ func (s *Store) Incident(ctx context.Context, id string) (inc timeline.Incident,
 			id = merged.Val()
 			continue
 		}
-		return decodeIncident(id, h.Val(), svc.Val())
+		return s.decodeIncident(id, h.Val(), svc.Val())
 	}
 	return inc, fmt.Errorf("incident %q: %w", id, timeline.ErrNotFound)
 }
@@ -239,7 +246,7 @@ func (s *Store) Incidents(ctx context.Context, o timeline.ListOptions) (incs []t
 	}
 	incs = make([]timeline.Incident, 0, len(ids))
 	for i, id := range ids {
-		inc, err := decodeIncident(id, hs[i].Val(), ss[i].Val())
+		inc, err := s.decodeIncident(id, hs[i].Val(), ss[i].Val())
 		if errors.Is(err, timeline.ErrNotFound) {
 			continue // expired between the index read and the fetch
 		}
@@ -378,7 +385,7 @@ func decodeEntry(r any) (timeline.Entry, bool) {
 	return e, e.Cursor != "" && e.JSON != nil
 }
 
-func decodeIncident(id string, h map[string]string, services []string) (timeline.Incident, error) {
+func (s *Store) decodeIncident(id string, h map[string]string, services []string) (timeline.Incident, error) {
 	if len(h) == 0 {
 		return timeline.Incident{}, fmt.Errorf("incident %q: %w", id, timeline.ErrNotFound)
 	}
@@ -400,6 +407,10 @@ func decodeIncident(id string, h map[string]string, services []string) (timeline
 			return inc, fmt.Errorf("incident %q: resolved_at: %w", id, err)
 		}
 		inc.ResolvedAt = &t
+	}
+	if seen, err := parseTime(h["resolution_seen_at"]); err == nil && !seen.IsZero() && inc.Status == timeline.StatusResolved {
+		settles := seen.Add(s.resolveGrace)
+		inc.SettlesAt = &settles
 	}
 	inc.CreatedAt, _ = parseTime(h["created_at"])
 	inc.UpdatedAt, _ = parseTime(h["updated_at"])

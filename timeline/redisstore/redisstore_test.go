@@ -27,7 +27,7 @@ func backends(t *testing.T, f func(t *testing.T, s *redisstore.Store, rdb redis.
 		mr := miniredis.RunT(t)
 		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 		t.Cleanup(func() { rdb.Close() })
-		f(t, redisstore.New(rdb, redisstore.Options{Prefix: testPrefix()}), rdb)
+		f(t, redisstore.New(rdb, redisstore.Options{Prefix: testPrefix(), ResolveGrace: time.Minute}), rdb)
 	})
 	t.Run("redis-server", func(t *testing.T) {
 		srv := testenv.StartRedis(t)
@@ -37,7 +37,7 @@ func backends(t *testing.T, f func(t *testing.T, s *redisstore.Store, rdb redis.
 		}
 		rdb := redis.NewClient(opt)
 		t.Cleanup(func() { rdb.Close() })
-		f(t, redisstore.New(rdb, redisstore.Options{Prefix: testPrefix()}), rdb)
+		f(t, redisstore.New(rdb, redisstore.Options{Prefix: testPrefix(), ResolveGrace: time.Minute}), rdb)
 	})
 }
 
@@ -436,13 +436,18 @@ func TestStatusChangesFollowTheSourcesClock(t *testing.T) {
 		if inc := status(); inc.Status != timeline.StatusResolved || !inc.ResolvedAt.Equal(at(5)) {
 			t.Fatalf("after resolve %+v", inc)
 		}
+		// Resolved at once, but counted as resolved for the postmortem only after the grace window.
+		inc := status()
+		if inc.SettlesAt == nil || inc.Settled(time.Now()) || !inc.Settled(time.Now().Add(61*time.Second)) {
+			t.Fatalf("settles_at %v: want about a minute from now", inc.SettlesAt)
+		}
 		if l := mustIncidents(t, s, timeline.StatusResolved); len(l) != 1 {
 			t.Fatalf("resolved list %v", ids(l))
 		}
 		if r := rec("reopen", timeline.StatusOpen, 6); !r.Reopened {
 			t.Fatalf("reopen %+v", r)
 		}
-		if inc := status(); inc.Status != timeline.StatusOpen || inc.ResolvedAt != nil {
+		if inc := status(); inc.Status != timeline.StatusOpen || inc.ResolvedAt != nil || inc.SettlesAt != nil {
 			t.Fatalf("after reopen %+v", inc)
 		}
 		if l := mustIncidents(t, s, timeline.StatusOpen); len(l) != 1 {

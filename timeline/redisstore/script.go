@@ -134,7 +134,8 @@ if id and opened == 0 and joined == 0 then
       end
       if (redis.call('HGET', from, 'status_at') or '') > (redis.call('HGET', to, 'status_at') or '') then
         redis.call('HSET', to, 'status', redis.call('HGET', from, 'status'),
-          'resolved_at', redis.call('HGET', from, 'resolved_at'), 'status_at', redis.call('HGET', from, 'status_at'))
+          'resolved_at', redis.call('HGET', from, 'resolved_at'), 'status_at', redis.call('HGET', from, 'status_at'),
+          'resolution_seen_at', redis.call('HGET', from, 'resolution_seen_at') or '')
       end
       local toStarted = redis.call('HGET', to, 'started_ms')
       for _, x in ipairs({KEYS[2], KEYS[3], KEYS[4]}) do redis.call('ZREM', x, id) end
@@ -224,14 +225,14 @@ local function setStatus(to, at)
   local started = redis.call('HGET', ik, 'started_ms')
   if to == 'resolved' then
     if cur ~= 'resolved' then
-      redis.call('HSET', ik, 'status', 'resolved', 'resolved_at', at)
+      redis.call('HSET', ik, 'status', 'resolved', 'resolved_at', at, 'resolution_seen_at', now)
       redis.call('ZREM', KEYS[3], id)
       redis.call('ZADD', KEYS[4], started, id)
       resolved = 1
     end
   else
     if cur == 'resolved' then
-      redis.call('HSET', ik, 'resolved_at', '')
+      redis.call('HSET', ik, 'resolved_at', '', 'resolution_seen_at', '')
       redis.call('ZREM', KEYS[4], id)
       redis.call('ZADD', KEYS[3], started, id)
       reopened = 1
