@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -354,4 +355,45 @@ func TestPagerDutyWebhookOverHTTP(t *testing.T) {
 			t.Fatal("unauthorized PagerDuty delivery not counted")
 		}
 	})
+}
+
+// No API response names a person: the whole PagerDuty story (with the Alertmanager notification
+// that paged it) is delivered, then every read endpoint is scanned for the names and addresses the
+// payloads carried.
+func TestNoAPIResponseNamesAPerson(t *testing.T) {
+	s := newService(t, receiver.Options{PagerDuty: receiver.PagerDutyOptions{AllowUnsigned: true}})
+	s.post(t, "/webhook/alertmanager", fixture(t, "01-first-firing.json"), nil)
+	files, _ := filepath.Glob("../../receiver/testdata/pagerduty/story/[0-9]*.json")
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if resp, out := s.post(t, "/webhook/pagerduty", strings.NewReader(string(b)), nil); resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", f, resp.StatusCode, out)
+		}
+	}
+	var people struct {
+		PII []string `json:"pii_strings"`
+	}
+	raw, _ := os.ReadFile("../../receiver/testdata/pagerduty/story/people.json")
+	if err := json.Unmarshal(raw, &people); err != nil || len(people.PII) == 0 {
+		t.Fatal("people.json", err)
+	}
+	var list struct {
+		Incidents []struct {
+			ID string `json:"id"`
+		} `json:"incidents"`
+	}
+	getJSON(t, s, "/api/v1/incidents", &list)
+	if len(list.Incidents) != 1 {
+		t.Fatalf("%d incidents, want the one merged incident", len(list.Incidents))
+	}
+	id := list.Incidents[0].ID
+	for _, path := range []string{"/api/v1/incidents", "/api/v1/incidents?status=resolved", "/api/v1/incidents/" + id,
+		"/api/v1/incidents/" + id + "/timeline", "/api/v1/incidents/" + id + "/timeline?limit=3"} {
+		_, body := s.get(t, path)
+		for _, pii := range people.PII {
+			if strings.Contains(strings.ToLower(body), strings.ToLower(pii)) {
+				t.Errorf("GET %s shows %q", path, pii)
+			}
+		}
+	}
 }
