@@ -97,6 +97,10 @@ type WebhookReceiver struct {
 	// Matchers are the matchers of the receiver's child route, such as
 	// `severity="page"`; see AlertmanagerConfig.Receivers.
 	Matchers []string
+	// PagerDutyURL, if set, makes this a PagerDuty (Events API v2) receiver posting to that URL
+	// instead of a webhook: Alertmanager then sends its own dedup key (sha256 of the groupKey), as it
+	// would to PagerDuty. URL is ignored.
+	PagerDutyURL string
 }
 
 // Alert is an alert as posted to Alertmanager's v2 API. Zero times are
@@ -481,8 +485,14 @@ type (
 		Routes         []amRoute `json:"routes,omitempty"`
 	}
 	amReceiver struct {
-		Name           string      `json:"name"`
-		WebhookConfigs []amWebhook `json:"webhook_configs,omitempty"`
+		Name             string        `json:"name"`
+		WebhookConfigs   []amWebhook   `json:"webhook_configs,omitempty"`
+		PagerdutyConfigs []amPagerDuty `json:"pagerduty_configs,omitempty"`
+	}
+	amPagerDuty struct {
+		URL          string `json:"url"`
+		RoutingKey   string `json:"routing_key"`
+		SendResolved bool   `json:"send_resolved"`
 	}
 	amWebhook struct {
 		URL          string        `json:"url"`
@@ -531,6 +541,12 @@ func (cfg AlertmanagerConfig) render() ([]byte, error) {
 			return nil, fmt.Errorf("receiver name %q is used twice or reserved", name)
 		}
 		seen[name] = true
+		if r.PagerDutyURL != "" {
+			f.Receivers = append(f.Receivers, amReceiver{Name: name, PagerdutyConfigs: []amPagerDuty{
+				{URL: r.PagerDutyURL, RoutingKey: "testenv-routing-key", SendResolved: r.SendResolved}}})
+			f.Route.Routes = append(f.Route.Routes, amRoute{Receiver: name, Matchers: r.Matchers, Continue: true})
+			continue
+		}
 		if r.URL == "" {
 			return nil, fmt.Errorf("receiver %q has no URL", name)
 		}

@@ -1,0 +1,127 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/postmortemd/postmortemd/internal/testenv"
+)
+
+// A real Alertmanager pages "PagerDuty" (its Events API v2 integration, posting to a stand-in that
+// records the dedup key it sends) and notifies postmortemd through a sibling route; PagerDuty's V3
+// webhooks for the incident that dedup key opened, signed, then join the Alertmanager incident: one
+// incident, both senders' facts.
+func TestE2E_PagerDutyJoinsTheAlertmanagerIncidentThatPagedIt(t *testing.T) {
+	e2eTest(t)
+	const secret = "e2e-subscription-secret"
+	var mu sync.Mutex
+	var dedupKeys []string
+	pd := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev struct {
+			DedupKey string `json:"dedup_key"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&ev)
+		mu.Lock()
+		dedupKeys = append(dedupKeys, ev.DedupKey)
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, `{"status":"success","message":"Event processed","dedup_key":"`+ev.DedupKey+`"}`)
+	}))
+	t.Cleanup(pd.Close)
+
+	rds := testenv.StartRedis(t)
+	svc := startE2EService(t, rds.URL(), "--pagerduty-secret", secret)
+	am := testenv.StartAlertmanager(t, testenv.AlertmanagerConfig{Receivers: []testenv.WebhookReceiver{
+		{Name: "postmortemd", URL: svc.webhook(), SendResolved: true},
+		{Name: "pagerduty", PagerDutyURL: pd.URL + "/v2/enqueue", SendResolved: true},
+	}})
+	alert := e2eAlert("CheckoutLatencyE2E", "inst-1", "critical", "p99 latency above 2s", time.Now().Add(-time.Minute))
+	e2ePost(t, []*testenv.Alertmanager{am}, alert)
+
+	var key string
+	e2eEventually(t, 20*time.Second, "Alertmanager pages PagerDuty", func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(dedupKeys) == 0 {
+			return fmt.Errorf("no Events API call yet")
+		}
+		key = dedupKeys[0]
+		return nil
+	})
+	var incID, groupKey string
+	e2eEventually(t, 20*time.Second, "the Alertmanager incident opens", func() error {
+		incs, err := svc.incidents("open", "")
+		if err != nil || len(incs) != 1 {
+			return fmt.Errorf("incidents %v %v", incs, err)
+		}
+		incID, groupKey = incs[0].ID, incs[0].Sources["alertmanager.group_key"]
+		return nil
+	})
+	sum := sha256.Sum256([]byte(groupKey))
+	if key != hex.EncodeToString(sum[:]) {
+		t.Fatalf("Alertmanager's dedup key %s is not sha256(%q)", key, groupKey)
+	}
+
+	// PagerDuty's webhooks for the incident that dedup key opened.
+	for i, name := range []string{"01-triggered.json", "02-acknowledged.json"} {
+		raw, err := os.ReadFile("../../receiver/testdata/pagerduty/story/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := bytes.ReplaceAll(raw, []byte("d4061866bc333de2350285b0452a21f78349e3d63b4f06b6c956f64f95d7be36"), []byte(key))
+		m := hmac.New(sha256.New, []byte(secret))
+		m.Write(body)
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, svc.URL+"/webhook/pagerduty", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-PagerDuty-Signature", "v1="+hex.EncodeToString(m.Sum(nil)))
+		req.Header.Set("X-Webhook-Id", fmt.Sprintf("e2e-%d", i))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(out), incID) {
+			t.Fatalf("%s: %d %s, want it recorded on %s", name, resp.StatusCode, out, incID)
+		}
+	}
+	incs, err := svc.incidents("", "")
+	if err != nil || len(incs) != 1 {
+		t.Fatalf("incidents %v %v: want the one merged incident", incs, err)
+	}
+	tl, err := svc.timeline(incID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tl.Incident.Status != "acknowledged" || tl.Incident.Sources["pagerduty.incident_id"] != "Q2W5L8MZ1RBT4J" {
+		t.Fatalf("incident %+v", tl.Incident)
+	}
+	var sources []string
+	for _, e := range tl.Events {
+		sources = append(sources, e.Source+":"+e.Type)
+		if strings.Contains(e.Fact, "Dana") || strings.Contains(e.Role, "Dana") {
+			t.Errorf("event names a person: %+v", e)
+		}
+	}
+	sort.Strings(sources) // the fixtures' occurred_at predate the live alert
+	want := "[alertmanager:alert_firing pagerduty:incident_acknowledged pagerduty:incident_triggered]"
+	if got := fmt.Sprint(sources); got != want {
+		t.Fatalf("timeline %s, want %s", got, want)
+	}
+}
