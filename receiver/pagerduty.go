@@ -53,10 +53,10 @@ type EnrichJob struct {
 	Users []string
 	// ActorID is the PagerDuty user who caused the event ("" for automation).
 	ActorID string
-	// Role and Fact are the event as stored; Named maps each user the fact names to the role text
-	// it names them by, so a refinement can put a better role in its place.
+	// Role is the role the event was stored with; Named maps each user the fact names to the role
+	// text it names them by, so a refinement can put a better role in its place (the stored fact,
+	// read back, is the base: the store fills in parts of it).
 	Role  timeline.Role
-	Fact  string
 	Named map[string]timeline.Role
 	// TrimmedNoteID is set for a note PagerDuty cut short.
 	TrimmedNoteID string
@@ -380,7 +380,7 @@ func (h *Handler) pagerDutyEvent(ctx context.Context, ev *pdEvent, received time
 			Sources:   map[string]string{timeline.SourceKeyPagerDutyIncidentID: pdID},
 		},
 	}
-	job := EnrichJob{PagerDutyIncident: pdID, EventID: event.ID, OccurredAt: at, Role: actor, Fact: fact,
+	job := EnrichJob{PagerDutyIncident: pdID, EventID: event.ID, OccurredAt: at, Role: actor,
 		Named: map[string]timeline.Role{}}
 	if isUser(ev.Agent) {
 		job.ActorID = ev.Agent.ID

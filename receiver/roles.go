@@ -211,6 +211,22 @@ var emailAddress = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za
 // scrub replaces every known person's name, parts of it and address in free text with their role,
 // and any other e-mail address with a neutral word, before the text is stored.
 func (b *roleBook) scrub(text string) string {
+	// Unknown addresses first: replacing a known first name inside one ("priya.raman@…") would
+	// leave the rest of the address mangled.
+	addresses := map[string]bool{}
+	for _, ps := range []map[string]timeline.Participant{b.known, b.updates} {
+		for _, p := range ps {
+			if p.Email != "" {
+				addresses[strings.ToLower(p.Email)] = true
+			}
+		}
+	}
+	text = emailAddress.ReplaceAllStringFunc(text, func(a string) string {
+		if addresses[strings.ToLower(a)] {
+			return a
+		}
+		return "(an e-mail address)"
+	})
 	type person struct {
 		names []string
 		role  timeline.Role
@@ -265,7 +281,7 @@ func (b *roleBook) scrub(text string) string {
 		}
 		text = re.ReplaceAllString(text, "${1}"+strings.ReplaceAll(byRole(r.role), "$", "$$")+"${2}")
 	}
-	return emailAddress.ReplaceAllString(text, "(an e-mail address)")
+	return text
 }
 
 // byRole makes a role read as a noun phrase: "the primary on-call", "a responder",

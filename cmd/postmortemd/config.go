@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"sort"
 	"strconv"
@@ -52,6 +53,12 @@ type PagerDutyConfig struct {
 	SecretsFile   string           `yaml:"secrets_file"`
 	AllowUnsigned bool             `yaml:"allow_unsigned"`
 	Roles         receiver.RoleMap `yaml:"roles"`
+	// APIToken enables REST enrichment (on-call levels, trimmed notes, backfill); read-only scopes
+	// suffice: incidents.read, oncalls.read, users.read, escalation_policies.read.
+	APIToken     string `yaml:"api_token"`
+	APITokenFile string `yaml:"api_token_file"`
+	// APIURL is PagerDuty's REST API (https://api.eu.pagerduty.com for the EU service region).
+	APIURL string `yaml:"api_url"`
 }
 
 // enabled reports whether PagerDuty webhooks are accepted at all.
@@ -139,6 +146,7 @@ func defaultConfig() Config {
 		LogFormat:       "text",
 
 		ParticipantsRetention: 30 * 24 * time.Hour,
+		PagerDuty:             PagerDutyConfig{APIURL: "https://api.pagerduty.com"},
 		ResolveGrace:          time.Minute,
 	}
 }
@@ -230,6 +238,12 @@ var settings = []setting{
 		}},
 	{name: "resolve-grace", usage: "how long after a resolution (Alertmanager or PagerDuty) an incident counts as resolved for the postmortem and review steps; a reopen within it cancels that",
 		set: dur(func(c *Config) *time.Duration { return &c.ResolveGrace }), def: func(c Config) string { return c.ResolveGrace.String() }},
+	{name: "pagerduty-api-token", usage: "PagerDuty REST API token (read-only) for enrichment: on-call levels for roles, full texts of trimmed notes, backfill of events missed while down", secret: true,
+		set: str(func(c *Config) *string { return &c.PagerDuty.APIToken }), def: func(Config) string { return "" }},
+	{name: "pagerduty-api-token-file", usage: "read the PagerDuty REST API token from this file",
+		set: str(func(c *Config) *string { return &c.PagerDuty.APITokenFile }), def: func(Config) string { return "" }},
+	{name: "pagerduty-api-url", usage: "PagerDuty REST API base URL (EU: https://api.eu.pagerduty.com)",
+		set: str(func(c *Config) *string { return &c.PagerDuty.APIURL }), def: func(c Config) string { return c.PagerDuty.APIURL }},
 	{name: "participants-retention", usage: "how long who-took-part records (kept apart from timelines, for review invitations) are kept",
 		set: dur(func(c *Config) *time.Duration { return &c.ParticipantsRetention }), def: func(c Config) string { return c.ParticipantsRetention.String() }},
 }
@@ -339,6 +353,9 @@ func (c *Config) readSecretFiles() error {
 	if err := read("alertmanager-password-file", c.Alertmanager.PasswordFile, &c.Alertmanager.Password); err != nil {
 		return err
 	}
+	if err := read("pagerduty-api-token-file", c.PagerDuty.APITokenFile, &c.PagerDuty.APIToken); err != nil {
+		return err
+	}
 	if c.PagerDuty.SecretsFile != "" {
 		var all string
 		if err := read("pagerduty-secrets-file", c.PagerDuty.SecretsFile, &all); err != nil {
@@ -406,6 +423,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("log-format: want text or json, got %q", c.LogFormat)
 	}
 	pdRoles := c.PagerDuty.Roles
+	if !c.PagerDuty.enabled() && c.PagerDuty.APIToken != "" {
+		return errors.New("pagerduty-secret: a PagerDuty API token is configured but no signing secret; " +
+			"set --pagerduty-secret (or --pagerduty-allow-unsigned for a local trial)")
+	}
+	if u, err := url.Parse(c.PagerDuty.APIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+		strings.HasSuffix(c.PagerDuty.APIURL, "/") {
+		return fmt.Errorf("pagerduty-api-url: want an http(s) URL without a trailing slash, got %q", c.PagerDuty.APIURL)
+	}
 	if !c.PagerDuty.enabled() && len(pdRoles.Users)+len(pdRoles.Teams)+len(pdRoles.EscalationPolicies) > 0 {
 		return errors.New("pagerduty-secret: PagerDuty roles are configured but no signing secret; " +
 			"set --pagerduty-secret (or --pagerduty-allow-unsigned for a local trial)")

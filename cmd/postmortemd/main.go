@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/PagerDuty/go-pagerduty"
 	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -42,6 +43,7 @@ var (
 	_ web.Webhooks      = (*receiver.Handler)(nil)
 
 	_ timeline.Participants = (*redisstore.Store)(nil)
+	_ receiver.EnrichStore  = (*redisstore.Store)(nil)
 )
 
 func main() {
@@ -109,6 +111,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		log.Error("redis does not answer yet; serving 503 until it does", "err", err)
 	}
 
+	var enricher *receiver.PagerDutyEnricher
+	if cfg.PagerDuty.APIToken != "" {
+		enricher = receiver.NewPagerDutyEnricher(receiver.EnricherOptions{
+			Client:  pagerduty.NewClient(cfg.PagerDuty.APIToken, pagerduty.WithAPIEndpoint(cfg.PagerDuty.APIURL)),
+			Store:   store,
+			Roles:   cfg.PagerDuty.Roles,
+			Logger:  log,
+			Metrics: reg,
+		})
+		log.Info("PagerDuty REST enrichment on", "api", cfg.PagerDuty.APIURL)
+	}
+	var pdEnricher receiver.Enricher
+	if enricher != nil {
+		pdEnricher = enricher
+	}
 	rcv := receiver.New(receiver.Options{
 		Store:        store,
 		Logger:       log,
@@ -118,7 +135,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Alertmanager: receiver.Auth{BearerToken: cfg.Alertmanager.BearerToken,
 			Username: cfg.Alertmanager.Username, Password: cfg.Alertmanager.Password},
 		PagerDuty: receiver.PagerDutyOptions{Secrets: cfg.PagerDuty.Secrets,
-			AllowUnsigned: cfg.PagerDuty.AllowUnsigned, Roles: cfg.PagerDuty.Roles, Participants: store},
+			AllowUnsigned: cfg.PagerDuty.AllowUnsigned, Roles: cfg.PagerDuty.Roles, Participants: store,
+			Enricher: pdEnricher},
 	})
 	switch {
 	case cfg.PagerDuty.AllowUnsigned:
@@ -146,6 +164,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	enrichCtx, stopEnrich := context.WithCancel(context.Background())
+	enrichDone := make(chan struct{})
+	go func() {
+		defer close(enrichDone)
+		if enricher != nil {
+			enricher.Run(enrichCtx)
+		}
+	}()
+	defer func() { stopEnrich(); <-enrichDone }() // after the server: in-flight webhooks may enqueue
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("postmortemd listening", "addr", ln.Addr().String(), "version", version)

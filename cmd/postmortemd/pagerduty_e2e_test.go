@@ -125,3 +125,75 @@ func TestE2E_PagerDutyJoinsTheAlertmanagerIncidentThatPagedIt(t *testing.T) {
 		t.Fatalf("timeline %s, want %s", got, want)
 	}
 }
+
+// With --pagerduty-api-token the binary asks PagerDuty's on-call API (a stand-in speaking its REST
+// shapes) which level each person held, and the timeline's provisional role is refined.
+func TestE2E_PagerDutyEnrichmentRefinesRoles(t *testing.T) {
+	e2eTest(t)
+	const secret = "e2e-subscription-secret"
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Token token=e2e-api-token" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.URL.Path == "/oncalls":
+			// The acknowledger was on call at level 2 (the payloads suggested level 1).
+			_, _ = io.WriteString(w, `{"oncalls":[{"escalation_level":2,"start":"2026-11-23T00:00:00Z","end":"2026-11-24T00:00:00Z",`+
+				`"user":{"id":"`+r.URL.Query().Get("user_ids[]")+`","type":"user_reference"},`+
+				`"escalation_policy":{"id":"PEPC7K3","type":"escalation_policy_reference"},`+
+				`"schedule":{"id":"PSCHED1","type":"schedule_reference"}}],"limit":100,"offset":0,"more":false,"total":null}`)
+		case strings.HasSuffix(r.URL.Path, "/log_entries"):
+			_, _ = io.WriteString(w, `{"log_entries":[],"limit":100,"offset":0,"more":false,"total":null}`)
+		case strings.HasSuffix(r.URL.Path, "/notes"):
+			_, _ = io.WriteString(w, `{"notes":[]}`)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	t.Cleanup(api.Close)
+	rds := testenv.StartRedis(t)
+	svc := startE2EService(t, rds.URL(), "--pagerduty-secret", secret,
+		"--pagerduty-api-token", "e2e-api-token", "--pagerduty-api-url", api.URL)
+	var incID string
+	for i, name := range []string{"01-triggered.json", "02-acknowledged.json"} {
+		body, err := os.ReadFile("../../receiver/testdata/pagerduty/story/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := hmac.New(sha256.New, []byte(secret))
+		m.Write(body)
+		req, _ := http.NewRequest(http.MethodPost, svc.URL+"/webhook/pagerduty", bytes.NewReader(body))
+		req.Header.Set("X-PagerDuty-Signature", "v1="+hex.EncodeToString(m.Sum(nil)))
+		req.Header.Set("X-Webhook-Id", fmt.Sprintf("enrich-%d", i))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			IncidentID string `json:"incident_id"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&d)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d", name, resp.StatusCode)
+		}
+		incID = d.IncidentID
+	}
+	e2eEventually(t, 20*time.Second, "the acknowledgement names the level on-call data gives", func() error {
+		tl, err := svc.timeline(incID)
+		if err != nil {
+			return err
+		}
+		for _, e := range tl.Events {
+			if e.Type == "incident_acknowledged" {
+				if e.Role != "secondary on-call (level 2) for checkout" || !strings.Contains(e.Fact, "secondary on-call (level 2)") {
+					return fmt.Errorf("acknowledged: role %q, fact %q", e.Role, e.Fact)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no acknowledgement yet")
+	})
+}

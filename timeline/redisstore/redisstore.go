@@ -301,28 +301,43 @@ func (s *Store) Refine(ctx context.Context, r timeline.Refinement) (err error) {
 	if err != nil {
 		return err
 	}
-	n, err := refineScript.Run(ctx, s.rdb, []string{s.incidentKey(r.IncidentID), s.refinedKey(r.IncidentID)},
-		r.EventID, b).Int()
-	if err != nil {
-		return s.wrap("refine", err)
+	id := r.IncidentID
+	for hop := 0; hop < 3; hop++ {
+		n, err := refineScript.Run(ctx, s.rdb, []string{s.incidentKey(id), s.refinedKey(id), s.mergedKey(id)},
+			r.EventID, b).Text()
+		if err != nil {
+			return s.wrap("refine", err)
+		}
+		switch n {
+		case "ok":
+			return nil
+		case "":
+			return fmt.Errorf("refine: incident %q: %w", r.IncidentID, timeline.ErrNotFound)
+		}
+		id = n // merged into another incident: refine there
 	}
-	if n == 0 {
-		return fmt.Errorf("refine: incident %q: %w", r.IncidentID, timeline.ErrNotFound)
-	}
-	return nil
+	return fmt.Errorf("refine: incident %q: %w", r.IncidentID, timeline.ErrNotFound)
 }
 
 // refineScript stores a refinement only for an incident that exists (so a stray one cannot create
-// keys that never expire).
+// keys that never expire), merging it field by field with an earlier one. It answers "ok", the id
+// a merged incident was folded into, or "" for an unknown incident.
 var refineScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-return 1
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.call('GET', KEYS[3]) or '' end
+local r = cjson.decode(ARGV[2])
+local old = redis.call('HGET', KEYS[2], ARGV[1])
+if old then
+  old = cjson.decode(old)
+  if r.role == nil or r.role == '' then r.role = old.role end
+  if r.fact == nil or r.fact == '' then r.fact = old.fact end
+end
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(r))
+return 'ok'
 `)
 
 type refinement struct {
-	Role timeline.Role `json:"role"`
-	Fact string        `json:"fact"`
+	Role timeline.Role `json:"role,omitempty"`
+	Fact string        `json:"fact,omitempty"`
 }
 
 // applyRefinements rewrites the role and fact of refined events. Only refined events are decoded:
