@@ -145,6 +145,19 @@ func TestWebhookStatuses(t *testing.T) {
 	})
 }
 
+func TestPagerDutyWebhookWithTheStoreDown(t *testing.T) {
+	s := newService(t, receiver.Options{PagerDuty: receiver.PagerDutyOptions{AllowUnsigned: true}})
+	s.mr.Close()
+	body, _ := os.ReadFile("../../receiver/testdata/pagerduty/story/02-acknowledged.json")
+	resp, out := s.post(t, "/webhook/pagerduty", strings.NewReader(string(body)), nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("%d %s: want 503 with Retry-After, so PagerDuty retries", resp.StatusCode, out)
+	}
+	if !strings.Contains(metrics(t, s), `postmortemd_webhooks_received_total{outcome="unavailable",source="pagerduty"} 1`) {
+		t.Fatal("unavailable outcome not counted")
+	}
+}
+
 func metrics(t *testing.T, s *service) string {
 	t.Helper()
 	_, body := s.get(t, "/metrics")
