@@ -273,16 +273,13 @@ func (h *Handler) pagerDutyEvent(ctx context.Context, ev *pdEvent, received time
 	} else if err := json.Unmarshal(ev.Data, &sub); err != nil {
 		return nil, fmt.Errorf("%w: data: %s", timeline.ErrInvalid, jsonError(ev.Data, err))
 	}
-	pdID := ""
+	var pdID string
 	switch {
 	case inc != nil:
 		pdID = inc.ID
 	case sub.Incident != nil:
 		pdID = sub.Incident.ID
-	case len(sub.Assignments) > 0 && sub.Assignments[0].Role.ID != "":
-		// role assignments carry the incident inside each assignment; decoded below
-	}
-	if pdID == "" {
+	default: // role assignments carry the incident inside each assignment
 		pdID = roleAssignmentIncident(ev.Data)
 	}
 	if pdID == "" {

@@ -164,6 +164,30 @@ func reportMemory(b *testing.B, r *benchRedis, usedBefore int64) {
 	b.ReportMetric(float64(byKind["incident"]+byKind["index"])/ev, "incident-B/event")
 }
 
+// resetRedisStats zeroes Redis' per-command statistics (CONFIG RESETSTAT on our own server).
+func (r *benchRedis) resetRedisStats(b *testing.B) {
+	b.Helper()
+	if err := r.rdb.ConfigResetStat(context.Background()).Err(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// reportRedisTime reports how long Redis spent executing one call of cmd on average (server time,
+// without network and client): for evalsha, the Lua script's cost.
+func (r *benchRedis) reportRedisTime(b *testing.B, cmd string) {
+	b.Helper()
+	stats, err := r.rdb.InfoMap(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, kv := range strings.Split(stats["Commandstats"]["cmdstat_"+cmd], ",") {
+		if v, ok := strings.CutPrefix(kv, "usec_per_call="); ok {
+			us, _ := strconv.ParseFloat(v, 64)
+			b.ReportMetric(us/1000, "redis-"+cmd+"-ms")
+		}
+	}
+}
+
 func reportLatency(b *testing.B, lat []time.Duration) {
 	if len(lat) == 0 {
 		return
@@ -183,6 +207,7 @@ func BenchmarkRecord(b *testing.B) {
 		r := newBenchRedis(b)
 		before := r.usedMemory(b)
 		lat := make([]time.Duration, 0, b.N)
+		r.resetRedisStats(b)
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
@@ -195,12 +220,14 @@ func BenchmarkRecord(b *testing.B) {
 		}
 		b.StopTimer()
 		reportLatency(b, lat)
+		r.reportRedisTime(b, "evalsha")
 		reportMemory(b, r, before)
 	})
 	b.Run("duplicate", func(b *testing.B) {
 		r := newBenchRedis(b)
 		batch := variant(single, 0, 0)
 		r.record(b, batch)
+		r.resetRedisStats(b)
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
@@ -208,11 +235,14 @@ func BenchmarkRecord(b *testing.B) {
 				b.Fatalf("result %+v", res)
 			}
 		}
+		b.StopTimer()
+		r.reportRedisTime(b, "evalsha")
 	})
 	b.Run("storm-200", func(b *testing.B) {
 		r := newBenchRedis(b)
 		before := r.usedMemory(b)
 		lat := make([]time.Duration, 0, b.N)
+		r.resetRedisStats(b)
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
@@ -225,6 +255,7 @@ func BenchmarkRecord(b *testing.B) {
 		}
 		b.StopTimer()
 		reportLatency(b, lat)
+		r.reportRedisTime(b, "evalsha")
 		reportMemory(b, r, before)
 	})
 }
@@ -268,6 +299,7 @@ func BenchmarkEntries10k(b *testing.B) {
 	ctx := context.Background()
 	var size int64
 	lat := make([]time.Duration, 0, b.N)
+	r.resetRedisStats(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -288,12 +320,5 @@ func BenchmarkEntries10k(b *testing.B) {
 	b.SetBytes(size)
 	reportLatency(b, lat)
 	// How much of it is Redis executing XRANGE (server time, without the transfer).
-	if stats, err := r.rdb.InfoMap(ctx, "commandstats").Result(); err == nil {
-		for _, kv := range strings.Split(stats["Commandstats"]["cmdstat_xrange"], ",") {
-			if v, ok := strings.CutPrefix(kv, "usec_per_call="); ok {
-				us, _ := strconv.ParseFloat(v, 64)
-				b.ReportMetric(us/1000, "redis-xrange-ms")
-			}
-		}
-	}
+	r.reportRedisTime(b, "xrange")
 }
