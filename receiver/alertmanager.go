@@ -124,7 +124,7 @@ func fingerprint(labels map[string]string) string {
 // following the links.
 type amAttributes struct {
 	Fingerprint  string            `json:"fingerprint"`
-	Labels       map[string]string `json:"labels"`
+	Labels       map[string]string `json:"labels,omitempty"`
 	Annotations  map[string]string `json:"annotations,omitempty"`
 	StartsAt     time.Time         `json:"starts_at"`
 	EndsAt       *time.Time        `json:"ends_at,omitempty"`
@@ -149,8 +149,9 @@ func (h *Handler) batch(m *amMessage, received time.Time) (timeline.Batch, error
 	)
 	for _, a := range m.Alerts {
 		key := a.Fingerprint + ":" + strconv.FormatInt(a.StartsAt.UnixNano(), 10)
-		attrs := amAttributes{Fingerprint: a.Fingerprint, Labels: a.Labels, StartsAt: a.StartsAt.UTC(),
-			GeneratorURL: a.GeneratorURL}
+		// A resolution keeps only what identifies the alert: its labels, annotations and link are on
+		// the firing event of the same fingerprint (this halves what a resolution costs to store).
+		attrs := amAttributes{Fingerprint: a.Fingerprint, StartsAt: a.StartsAt.UTC()}
 		ev := timeline.Event{RecordedAt: received, Source: timeline.SourceAlertmanager,
 			Kind: timeline.KindFact, Role: role}
 		state := timeline.OccurrenceFiring
@@ -158,7 +159,7 @@ func (h *Handler) batch(m *amMessage, received time.Time) (timeline.Batch, error
 			ev.Type = timeline.TypeAlertFiring
 			ev.At = a.StartsAt.UTC()
 			ev.Fact = alertFact(a, "started firing")
-			attrs.Annotations = a.Annotations
+			attrs.Labels, attrs.Annotations, attrs.GeneratorURL = a.Labels, a.Annotations, a.GeneratorURL
 			if started.IsZero() || a.StartsAt.Before(started) {
 				started = a.StartsAt
 			}
