@@ -42,6 +42,9 @@ type Options struct {
 	ResolveGrace time.Duration
 	// Now is the store's clock for created_at and updated_at. Default time.Now.
 	Now func() time.Time
+	// ReadCacheBytes bounds the in-process cache of recently read timelines (event JSON bytes);
+	// 0 means 64 MiB, negative turns the cache off.
+	ReadCacheBytes int
 	// Observe, if set, is told the duration and outcome of every store operation (for metrics).
 	Observe func(op string, d time.Duration, err error)
 }
@@ -56,6 +59,7 @@ type Store struct {
 	resolveGrace    time.Duration
 	now             func() time.Time
 	observe         func(string, time.Duration, error)
+	cache           *entryCache
 }
 
 // New returns a Store using rdb. The caller owns rdb and closes it.
@@ -64,6 +68,12 @@ func New(rdb redis.UniversalClient, o Options) *Store {
 		resolveGrace: o.ResolveGrace, now: o.Now, observe: o.Observe}
 	if o.ResolveGrace < 0 {
 		s.resolveGrace = 0
+	}
+	switch {
+	case o.ReadCacheBytes == 0:
+		s.cache = newEntryCache(64 << 20)
+	case o.ReadCacheBytes > 0:
+		s.cache = newEntryCache(o.ReadCacheBytes)
 	}
 	if s.participantsTTL <= 0 {
 		s.participantsTTL = 30 * 24 * time.Hour
@@ -262,11 +272,19 @@ func (s *Store) Incidents(ctx context.Context, o timeline.ListOptions) (incs []t
 }
 
 // Entries returns an incident's events in arrival order, or an error wrapping timeline.ErrNotFound.
+// Entries already read are kept in process (bounded): a read fetches only the entries appended
+// since, and reads everything again only when the stream is not what the cache expects.
 func (s *Store) Entries(ctx context.Context, id string) (es []timeline.Entry, err error) {
 	defer s.timed("entries", &err)()
+	cached := s.cache.get(id)
+	from := "-"
+	if len(cached) > 0 {
+		from = cached[len(cached)-1].Cursor // inclusive: skipped below
+	}
 	pipe := s.rdb.Pipeline()
 	exists := pipe.Exists(ctx, s.incidentKey(id))
-	rng := pipe.Do(ctx, "XRANGE", s.eventsKey(id), "-", "+")
+	rng := pipe.Do(ctx, "XRANGE", s.eventsKey(id), from, "+")
+	length := pipe.XLen(ctx, s.eventsKey(id))
 	refined := pipe.HGetAll(ctx, s.refinedKey(id))
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, s.wrap("entries "+id, err)
@@ -277,19 +295,49 @@ func (s *Store) Entries(ctx context.Context, id string) (es []timeline.Entry, er
 		}
 		return nil, fmt.Errorf("incident %q: %w", id, timeline.ErrNotFound)
 	}
-	raw, _ := rng.Val().([]any)
-	es = make([]timeline.Entry, 0, len(raw))
+	fresh, err := decodeEntries(id, rng.Val())
+	if err != nil {
+		return nil, err
+	}
+	if len(cached) > 0 && len(fresh) > 0 && fresh[0].Cursor == cached[len(cached)-1].Cursor {
+		fresh = fresh[1:]
+	}
+	switch {
+	case len(cached) > 0 && int64(len(cached)+len(fresh)) == length.Val():
+		es = make([]timeline.Entry, 0, len(cached)+len(fresh))
+		es = append(append(es, cached...), fresh...)
+	case len(cached) > 0:
+		// The stream changed under the cache (expired and recreated, trimmed): read it all.
+		raw, err := s.rdb.Do(ctx, "XRANGE", s.eventsKey(id), "-", "+").Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, s.wrap("entries "+id, err)
+		}
+		if es, err = decodeEntries(id, raw); err != nil {
+			return nil, err
+		}
+	default:
+		es = fresh
+	}
+	s.cache.put(id, es)
+	out := make([]timeline.Entry, len(es))
+	copy(out, es)
+	if len(refined.Val()) > 0 {
+		if err := applyRefinements(out, refined.Val()); err != nil {
+			return nil, fmt.Errorf("entries %s: %w", id, err)
+		}
+	}
+	return out, nil
+}
+
+func decodeEntries(id string, reply any) ([]timeline.Entry, error) {
+	raw, _ := reply.([]any)
+	es := make([]timeline.Entry, 0, len(raw))
 	for _, r := range raw {
 		e, ok := decodeEntry(r)
 		if !ok {
 			return nil, fmt.Errorf("entries %s: malformed stream entry %v", id, r)
 		}
 		es = append(es, e)
-	}
-	if len(refined.Val()) > 0 {
-		if err := applyRefinements(es, refined.Val()); err != nil {
-			return nil, fmt.Errorf("entries %s: %w", id, err)
-		}
 	}
 	return es, nil
 }
@@ -344,13 +392,7 @@ type refinement struct {
 // most timelines have none or a few.
 func applyRefinements(es []timeline.Entry, refined map[string]string) error {
 	for i, e := range es {
-		var head struct {
-			ID string `json:"id"`
-		}
-		if err := json.Unmarshal(e.JSON, &head); err != nil {
-			return err
-		}
-		raw, ok := refined[head.ID]
+		raw, ok := refined[eventID(e.JSON)]
 		if !ok {
 			continue
 		}
@@ -508,4 +550,19 @@ func nonNilMap(m map[string]string) map[string]string {
 		return map[string]string{}
 	}
 	return m
+}
+
+// eventID reads an encoded event's id, which the encoder writes first, without decoding the rest.
+func eventID(raw []byte) string {
+	const prefix = `{"id":"`
+	if len(raw) > len(prefix) && string(raw[:len(prefix)]) == prefix {
+		if end := strings.IndexByte(string(raw[len(prefix):]), '"'); end >= 0 {
+			return string(raw[len(prefix) : len(prefix)+end])
+		}
+	}
+	var e struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(raw, &e)
+	return e.ID
 }

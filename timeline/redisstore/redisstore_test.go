@@ -512,3 +512,31 @@ func TestRefinementsAndAlternateKeys(t *testing.T) {
 		}
 	})
 }
+
+// Reads are served from a bounded in-process cache that fetches only what was appended since;
+// appends, merges and a stream changed under the cache all show up on the next read.
+func TestReadCacheSeesEveryChange(t *testing.T) {
+	backends(t, func(t *testing.T, s *redisstore.Store, rdb redis.UniversalClient) {
+		r := mustRecord(t, s, batch("cache", firing("c1", t0)))
+		if n := len(facts(t, s, r.IncidentID)); n != 1 {
+			t.Fatalf("%d facts", n)
+		}
+		mustRecord(t, s, batch("cache", firing("c1", t0), firing("c2", t0.Add(time.Minute))))
+		mustRecord(t, s, batch("cache", firing("c1", t0), firing("c2", t0.Add(time.Minute)), firing("c3", t0.Add(2*time.Minute))))
+		if got := facts(t, s, r.IncidentID); len(got) != 3 || got[2] != "alert c3 firing" {
+			t.Fatalf("after appends: %v", got)
+		}
+		// Someone deletes and rewrites the stream (e.g. it expired and the incident was recreated).
+		keys, _ := rdb.Keys(context.Background(), "*:i:"+r.IncidentID+":e").Result()
+		if len(keys) != 1 {
+			t.Fatalf("stream keys %v", keys)
+		}
+		rdb.Del(context.Background(), keys[0])
+		e := event(timeline.TypeAlertFiring, t0, "rewritten")
+		raw, _ := json.Marshal(e)
+		rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: keys[0], Values: []any{"t", t0.UnixNano(), "e", raw}})
+		if got := facts(t, s, r.IncidentID); len(got) != 1 || got[0] != "rewritten" {
+			t.Fatalf("after the stream changed: %v", got)
+		}
+	})
+}
