@@ -1,0 +1,478 @@
+package drafts
+
+import (
+	"encoding/json"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/postmortemd/postmortemd/timeline"
+)
+
+// Limits on untrusted text, so one huge label or note cannot make a draft unreadable. Facts are
+// already bounded by the receiver; these bound what the draft adds from attributes.
+const (
+	maxValue      = 256  // a label value, a summary, a role, a name
+	maxLongText   = 2000 // a description
+	maxFact       = 4000 // a fact or a note
+	maxAlerts     = 20   // alerts listed in the summary
+	maxGenerators = 10   // generator URLs listed as sources and tools
+)
+
+// Data is what a draft template receives. Every untrusted string is a Text or a Link, which print
+// escaped; everything else is postmortemd's own wording or a time.
+type Data struct {
+	ID, Title, Severity, Priority Text
+	// IncidentStatus is the timeline's status of the incident (open, acknowledged, resolved).
+	IncidentStatus string
+	Services       Texts
+	Labels         []Label
+	// Sources are the systems that reported the incident, with links where they have one.
+	Sources []Source
+	// Started is the incident's start (the earliest alert's startsAt or PagerDuty's created_at);
+	// Detected the first alert_firing's recorded_at or incident_triggered, whichever is earlier;
+	// Acknowledged the first incident_acknowledged; Resolved the incident's resolved_at.
+	Started, Detected, Acknowledged, Resolved Stamp
+	// TimeToDetect, TimeToAcknowledge and TimeToResolve are measured from Started.
+	TimeToDetect, TimeToAcknowledge, TimeToResolve Span
+	// Systems and Responders are the roles on the timeline, monitoring systems and automation apart
+	// from people's duties, in order of first appearance.
+	Systems, Responders Texts
+	// Alerts are the alerts that fired (at most 20; MoreAlerts counts the rest).
+	Alerts     []Alert
+	MoreAlerts int
+	// PagerDutyNumber is PagerDuty's incident number, "" if PagerDuty did not report it.
+	PagerDutyNumber string
+	// Facts are what systems reported; Context is what people wrote (notes, status updates).
+	Facts, Context []Line
+	// Decisions are the steps people took that the timeline shows: acknowledge, escalate, reassign,
+	// delegate, priority, responder, role, resolve, reopen.
+	Decisions []Decision
+	// Tools are the software and tools the timeline shows were used.
+	Tools []Tool
+	// Review is the scheduled review meeting, nil until one is scheduled.
+	Review *ReviewData
+	// Empty reports a timeline without events.
+	Empty bool
+}
+
+// Label is one of the incident's common labels.
+type Label struct{ Name, Value Text }
+
+// Source is a system that reported the incident: Kind is alertmanager, pagerduty or generator.
+type Source struct {
+	Kind string
+	Name Text
+	ID   Text
+	Link Link
+}
+
+// Alert is one alert that fired, from its alert_firing fact.
+type Alert struct {
+	Name, Severity, Summary, Description Text
+	// Labels are the alert's other labels, "service=checkout, instance=inst-1".
+	Labels    Text
+	Starts    Stamp
+	Generator Link
+	Runbook   Link
+}
+
+// Line is one event of the walkthrough. When is the UTC time of day, with the date in front on the
+// first line and whenever the date changes.
+type Line struct {
+	When string
+	At   Stamp
+	Role Text
+	Fact Text
+	// Type is the event type (alert_firing, note, ...); Source its sender.
+	Type   string
+	Source string
+}
+
+// Decision is a decision point: a step a person took, as the timeline shows it.
+type Decision struct {
+	When   string
+	At     Stamp
+	Action string
+	Role   Text
+	Fact   Text
+}
+
+// Tool is software the timeline shows was used: Kind is runbook, dashboard, generator, conference,
+// integration or automation.
+type Tool struct {
+	Kind string
+	Name Text
+	Link Link
+}
+
+// ReviewData is the scheduled review as a template sees it.
+type ReviewData struct {
+	Start, End Stamp
+	TimeZone   Text
+	Reason     Text
+	// Local is the start and end in TimeZone ("2026-11-24 10:00–11:00 JST"), "" when the zone is
+	// unknown here.
+	Local string
+}
+
+// Stamp is a point in time, shown in UTC.
+type Stamp struct{ t time.Time }
+
+// Set reports whether the time is known.
+func (s Stamp) Set() bool { return !s.t.IsZero() }
+
+// RFC3339 returns the time as UTC RFC 3339 with seconds, "" when unknown.
+func (s Stamp) RFC3339() string {
+	if !s.Set() {
+		return ""
+	}
+	return s.t.UTC().Format(time.RFC3339)
+}
+
+// YAML returns the time as an unquoted UTC RFC 3339 timestamp, or null.
+func (s Stamp) YAML() string {
+	if !s.Set() {
+		return "null"
+	}
+	return s.RFC3339()
+}
+
+// DateTime returns "2006-01-02 15:04:05" in UTC, "" when unknown.
+func (s Stamp) DateTime() string {
+	if !s.Set() {
+		return ""
+	}
+	return s.t.UTC().Format("2006-01-02 15:04:05")
+}
+
+// Date returns the UTC date, "" when unknown.
+func (s Stamp) Date() string {
+	if !s.Set() {
+		return ""
+	}
+	return s.t.UTC().Format("2006-01-02")
+}
+
+// Clock returns the UTC time of day, "15:04:05", "" when unknown.
+func (s Stamp) Clock() string {
+	if !s.Set() {
+		return ""
+	}
+	return s.t.UTC().Format("15:04:05")
+}
+
+// Span is a duration between two timeline points, rounded to seconds.
+type Span struct {
+	d   time.Duration
+	set bool
+}
+
+func span(from, to time.Time) Span {
+	if from.IsZero() || to.IsZero() {
+		return Span{}
+	}
+	return Span{d: to.Sub(from).Round(time.Second), set: true}
+}
+
+// Set reports whether both ends are known.
+func (s Span) Set() bool { return s.set }
+
+// String returns the duration as Go writes it ("1h17m49s"), "" when unknown.
+func (s Span) String() string {
+	if !s.set {
+		return ""
+	}
+	return s.d.String()
+}
+
+// Seconds returns the duration in whole seconds.
+func (s Span) Seconds() int64 { return int64(s.d / time.Second) }
+
+// YAML returns the duration as a quoted string, or null.
+func (s Span) YAML() string {
+	if !s.set {
+		return "null"
+	}
+	return `"` + s.d.String() + `"`
+}
+
+// decisionActions maps the event types that are decision points to their action names.
+var decisionActions = map[timeline.Type]string{
+	timeline.TypeIncidentAcknowledged: "acknowledge",
+	timeline.TypeIncidentEscalated:    "escalate",
+	timeline.TypeIncidentReassigned:   "reassign",
+	timeline.TypeIncidentDelegated:    "delegate",
+	timeline.TypePriorityUpdated:      "priority",
+	timeline.TypeResponderAdded:       "responder",
+	timeline.TypeRoleAssigned:         "role",
+	timeline.TypeIncidentResolved:     "resolve",
+	timeline.TypeIncidentReopened:     "reopen",
+}
+
+// alertAttrs and pdAttrs are the attributes the receiver stores (receiver/alertmanager.go
+// amAttributes, receiver/pagerduty.go); unknown or malformed attributes are ignored.
+type alertAttrs struct {
+	Fingerprint  string            `json:"fingerprint"`
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations"`
+	StartsAt     time.Time         `json:"starts_at"`
+	GeneratorURL string            `json:"generator_url"`
+}
+
+type pdAttrs struct {
+	IncidentID     string `json:"pagerduty_incident_id"`
+	IncidentNumber int    `json:"incident_number"`
+	HTMLURL        string `json:"html_url"`
+	Priority       string `json:"priority"`
+	ConferenceURL  string `json:"conference_url"`
+}
+
+// newData builds what templates see from the incident and its events.
+func newData(in Input) *Data {
+	inc := in.Incident
+	evs := slices.Clone(in.Events)
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].At.Before(evs[j].At) })
+	d := &Data{
+		ID: Text(inc.ID), Title: Text(truncate(inc.Title, maxValue)), Severity: Text(truncate(inc.Severity, maxValue)),
+		IncidentStatus: string(inc.Status), Started: Stamp{inc.StartedAt}, Empty: len(evs) == 0,
+	}
+	if !inc.Status.Valid() {
+		d.IncidentStatus = ""
+	}
+	if inc.ResolvedAt != nil {
+		d.Resolved = Stamp{*inc.ResolvedAt}
+	}
+	services := map[string]bool{}
+	addService := func(s string) {
+		if s = truncate(s, maxValue); s != "" && !services[s] {
+			services[s] = true
+			d.Services = append(d.Services, Text(s))
+		}
+	}
+	for _, s := range inc.Services {
+		addService(s)
+	}
+	for _, k := range sortedKeys(inc.Labels) {
+		d.Labels = append(d.Labels, Label{Name: Text(truncate(k, maxValue)), Value: Text(truncate(inc.Labels[k], maxValue))})
+	}
+	if am := inc.Sources[timeline.SourceKeyAlertmanagerReceiver]; am != "" || inc.Sources[timeline.SourceKeyAlertmanagerGroupKey] != "" {
+		name := "Alertmanager"
+		if am != "" {
+			name += " (receiver " + truncate(am, maxValue) + ")"
+		}
+		d.Sources = append(d.Sources, Source{Kind: "alertmanager", Name: Text(name),
+			ID:   Text(truncate(inc.Sources[timeline.SourceKeyAlertmanagerGroupKey], maxValue)),
+			Link: newLink("", inc.Sources[timeline.SourceKeyAlertmanagerExternal])})
+	}
+
+	var (
+		tools      = map[string]bool{}
+		roles      = map[timeline.Role]bool{}
+		pd         pdAttrs
+		lastDate   string
+		detected   time.Time
+		gens       = map[string]bool{}
+		usedAM     bool
+		usedPD     bool
+		usedManual bool
+	)
+	addTool := func(kind, name string, l Link) {
+		key := kind + "\x00" + l.raw + "\x00" + name
+		if l.raw == "" && name == "" || tools[key] {
+			return
+		}
+		tools[key] = true
+		d.Tools = append(d.Tools, Tool{Kind: kind, Name: Text(truncate(name, maxValue)), Link: l})
+	}
+	for _, e := range evs {
+		when := e.At.UTC().Format("15:04:05")
+		if date := e.At.UTC().Format("2006-01-02"); date != lastDate {
+			when, lastDate = date+" "+when, date
+		}
+		line := Line{When: when, At: Stamp{e.At}, Role: Text(truncate(string(e.Role), maxValue)),
+			Fact: Text(truncate(e.Fact, maxFact)), Type: string(e.Type), Source: string(e.Source)}
+		if e.Kind == timeline.KindContext {
+			d.Context = append(d.Context, line)
+		} else {
+			d.Facts = append(d.Facts, line)
+		}
+		if e.Role != "" && !roles[e.Role] {
+			roles[e.Role] = true
+			if systemRole(e) {
+				d.Systems = append(d.Systems, line.Role)
+			} else {
+				d.Responders = append(d.Responders, line.Role)
+			}
+		}
+		switch e.Source {
+		case timeline.SourceAlertmanager:
+			usedAM = true
+		case timeline.SourcePagerDuty:
+			usedPD = true
+		case timeline.SourceManual:
+			usedManual = true
+		}
+		if a, ok := decisionActions[e.Type]; ok && e.Source != timeline.SourceAlertmanager {
+			d.Decisions = append(d.Decisions, Decision{When: when, At: line.At, Action: a, Role: line.Role, Fact: line.Fact})
+		}
+		switch e.Type {
+		case timeline.TypeAlertFiring:
+			if detected.IsZero() || (!e.RecordedAt.IsZero() && e.RecordedAt.Before(detected)) {
+				detected = e.RecordedAt
+			}
+			var a alertAttrs
+			_ = json.Unmarshal(e.Attributes, &a)
+			addService(a.Labels["service"])
+			al := alertOf(a, e)
+			if len(d.Alerts) < maxAlerts {
+				d.Alerts = append(d.Alerts, al)
+			} else {
+				d.MoreAlerts++
+			}
+			if al.Runbook.raw != "" {
+				addTool("runbook", "", al.Runbook)
+			}
+			for _, k := range sortedKeys(a.Annotations) {
+				lk := strings.ToLower(k)
+				if strings.Contains(lk, "dashboard") || strings.Contains(lk, "grafana") {
+					addTool("dashboard", k, newLink("", a.Annotations[k]))
+				}
+			}
+			if g := a.GeneratorURL; g != "" && !gens[g] && len(gens) < maxGenerators {
+				gens[g] = true
+				addTool("generator", "alert "+string(al.Name), al.Generator)
+				d.Sources = append(d.Sources, Source{Kind: "generator", Name: Text("generator of alert " + string(al.Name)), Link: al.Generator})
+			}
+		case timeline.TypeIncidentTriggered:
+			if detected.IsZero() || e.At.Before(detected) {
+				detected = e.At
+			}
+		case timeline.TypeIncidentAcknowledged:
+			if !d.Acknowledged.Set() {
+				d.Acknowledged = line.At
+			}
+		}
+		if strings.HasPrefix(string(e.Type), "workflow_") || strings.HasPrefix(string(e.Type), "action_invocation_") {
+			addTool("automation", e.Fact, Link{})
+		}
+		if e.Source == timeline.SourcePagerDuty {
+			var p pdAttrs
+			_ = json.Unmarshal(e.Attributes, &p)
+			if p.Priority != "" {
+				pd.Priority = p.Priority
+			}
+			if p.IncidentNumber != 0 {
+				pd.IncidentNumber = p.IncidentNumber
+			}
+			if p.HTMLURL != "" {
+				pd.HTMLURL = p.HTMLURL
+			}
+			if p.IncidentID != "" {
+				pd.IncidentID = p.IncidentID
+			}
+			if p.ConferenceURL != "" {
+				addTool("conference", "", newLink("", p.ConferenceURL))
+			}
+		}
+	}
+	d.Priority = Text(truncate(pd.Priority, maxValue))
+	if pd.IncidentNumber != 0 {
+		d.PagerDutyNumber = strconv.Itoa(pd.IncidentNumber)
+	}
+	pdID := firstNonEmpty(inc.Sources[timeline.SourceKeyPagerDutyIncidentID], pd.IncidentID)
+	pdURL := firstNonEmpty(inc.Sources[timeline.SourceKeyPagerDutyIncidentHTML], pd.HTMLURL)
+	if pdID != "" || pdURL != "" {
+		label := "PagerDuty incident"
+		if d.PagerDutyNumber != "" {
+			label += " #" + d.PagerDutyNumber
+		}
+		d.Sources = append(d.Sources, Source{Kind: "pagerduty", Name: Text(label), ID: Text(truncate(pdID, maxValue)),
+			Link: newLink(label, pdURL)})
+	}
+	if usedAM {
+		addTool("integration", "Alertmanager webhook", Link{})
+	}
+	if usedPD {
+		addTool("integration", "PagerDuty V3 webhook", Link{})
+	}
+	if usedManual {
+		addTool("integration", "postmortemd API (manual entries)", Link{})
+	}
+	d.Detected = Stamp{detected}
+	d.TimeToDetect = span(inc.StartedAt, detected)
+	d.TimeToAcknowledge = span(inc.StartedAt, d.Acknowledged.t)
+	d.TimeToResolve = span(inc.StartedAt, d.Resolved.t)
+	if r := in.Review; r != nil {
+		d.Review = &ReviewData{Start: Stamp{r.Start}, End: Stamp{r.End}, TimeZone: Text(truncate(r.TimeZone, maxValue)),
+			Reason: Text(truncate(r.Reason, maxLongText))}
+		if loc, err := time.LoadLocation(r.TimeZone); err == nil && r.TimeZone != "" && !r.Start.IsZero() {
+			d.Review.Local = r.Start.In(loc).Format("2006-01-02 15:04") + "–" + r.End.In(loc).Format("15:04 MST")
+		}
+	}
+	return d
+}
+
+// systemRole reports a monitoring system or automation rather than a person's duty: everything
+// Alertmanager sends, and PagerDuty's non-human actors (receiver/roles.go).
+func systemRole(e timeline.Event) bool {
+	r := string(e.Role)
+	return e.Source == timeline.SourceAlertmanager || r == "PagerDuty automation" ||
+		strings.HasPrefix(r, "monitoring integration")
+}
+
+// identityLabels lead an alert's label list, as in the receiver's facts.
+var identityLabels = []string{"service", "job", "instance"}
+
+func alertOf(a alertAttrs, e timeline.Event) Alert {
+	name := a.Labels["alertname"]
+	if name == "" {
+		name = "(unnamed)"
+	}
+	var pairs []string
+	for _, n := range identityLabels {
+		if v, ok := a.Labels[n]; ok {
+			pairs = append(pairs, n+"="+v)
+		}
+	}
+	for _, n := range sortedKeys(a.Labels) {
+		if n != "alertname" && n != "severity" && !slices.Contains(identityLabels, n) {
+			pairs = append(pairs, n+"="+a.Labels[n])
+		}
+	}
+	starts := a.StartsAt
+	if starts.IsZero() {
+		starts = e.At
+	}
+	runbook := firstNonEmpty(a.Annotations["runbook_url"], a.Annotations["runbook"])
+	return Alert{
+		Name:        Text(truncate(name, maxValue)),
+		Severity:    Text(truncate(a.Labels["severity"], maxValue)),
+		Summary:     Text(truncate(firstNonEmpty(a.Annotations["summary"], a.Annotations["message"]), maxValue)),
+		Description: Text(truncate(a.Annotations["description"], maxLongText)),
+		Labels:      Text(truncate(strings.Join(pairs, ", "), maxValue)),
+		Starts:      Stamp{starts},
+		Generator:   newLink("", a.GeneratorURL),
+		Runbook:     newLink("", runbook),
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if strings.TrimSpace(v) != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,63 @@
+package drafts
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"regexp"
+	"strings"
+
+	"github.com/postmortemd/postmortemd/timeline"
+)
+
+// receiverID is the id format the receiver gives incidents: date, slug, 8 random hex digits.
+var receiverID = regexp.MustCompile(`^[0-9]{8}-[a-z0-9-]{1,64}-([0-9a-f]{8})$`)
+
+// FileName is the draft's file name for inc: the UTC start date, a slug of the title's first part
+// and a short id, e.g. "2026-11-23-highlatency-9f86d081.md". The short id is the random suffix of
+// the receiver's incident ids, or else the first 8 hex digits of the SHA-256 of the id. The name is
+// stable (the same incident always gets the same name), uses only [a-z0-9.-], is at most 63 bytes,
+// and cannot name another directory, whatever the labels and title contain.
+func FileName(inc timeline.Incident) string {
+	date := inc.StartedAt.UTC().Format("2006-01-02")
+	if y := inc.StartedAt.UTC().Year(); y < 1 || y > 9999 {
+		date = "0000-00-00"
+	}
+	name, _, _ := strings.Cut(inc.Title, ":")
+	s := slug(name, 40)
+	if s == "" {
+		s = "incident"
+	}
+	short := ""
+	if m := receiverID.FindStringSubmatch(inc.ID); m != nil {
+		short = m[1]
+	} else {
+		sum := sha256.Sum256([]byte(inc.ID))
+		short = hex.EncodeToString(sum[:4])
+	}
+	return date + "-" + s + "-" + short + ".md"
+}
+
+// slug keeps lowercase ASCII letters and digits of s, joining runs of anything else with one
+// hyphen, at most max bytes.
+func slug(s string, max int) string {
+	var sb strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			if dash && sb.Len() > 0 {
+				if sb.Len()+2 > max {
+					break
+				}
+				sb.WriteByte('-')
+			}
+			dash = false
+			sb.WriteRune(r)
+			if sb.Len() >= max {
+				break
+			}
+		} else {
+			dash = true
+		}
+	}
+	return sb.String()
+}
