@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"gopkg.in/yaml.v3"
 
+	"github.com/postmortemd/postmortemd/drafts"
 	"github.com/postmortemd/postmortemd/receiver"
 )
 
@@ -28,9 +30,13 @@ type Config struct {
 	Listen   string `yaml:"listen"`
 	RedisURL string `yaml:"redis_url"`
 	// Redis configures Sentinel or Cluster (and standalone options a URL cannot say).
-	Redis           RedisConfig        `yaml:"redis"`
-	KeyPrefix       string             `yaml:"key_prefix"`
-	DraftsDir       string             `yaml:"drafts_dir"`
+	Redis     RedisConfig `yaml:"redis"`
+	KeyPrefix string      `yaml:"key_prefix"`
+	DraftsDir string      `yaml:"drafts_dir"`
+	// DraftLang picks the embedded draft template (en or ja); DraftTemplate, when set, is a
+	// text/template file used instead.
+	DraftLang       string             `yaml:"draft_lang"`
+	DraftTemplate   string             `yaml:"draft_template"`
 	MaxBodyBytes    ByteSize           `yaml:"max_body_size"`
 	StoreTimeout    time.Duration      `yaml:"store_timeout"`
 	ShutdownTimeout time.Duration      `yaml:"shutdown_timeout"`
@@ -139,6 +145,7 @@ func defaultConfig() Config {
 		Listen:          ":9095",
 		KeyPrefix:       "{pm}",
 		DraftsDir:       "postmortems",
+		DraftLang:       "en",
 		MaxBodyBytes:    receiver.DefaultMaxBodyBytes,
 		StoreTimeout:    5 * time.Second,
 		ShutdownTimeout: 15 * time.Second,
@@ -192,6 +199,10 @@ var settings = []setting{
 		set: str(func(c *Config) *string { return &c.KeyPrefix }), def: func(c Config) string { return c.KeyPrefix }},
 	{name: "drafts-dir", usage: "directory for draft postmortems", set: str(func(c *Config) *string { return &c.DraftsDir }),
 		def: func(c Config) string { return c.DraftsDir }},
+	{name: "draft-lang", usage: "language of the embedded draft postmortem template: " + strings.Join(drafts.Languages, " or "),
+		set: str(func(c *Config) *string { return &c.DraftLang }), def: func(c Config) string { return c.DraftLang }},
+	{name: "draft-template", usage: "a text/template file that replaces the embedded draft template (checked at start-up)",
+		set: str(func(c *Config) *string { return &c.DraftTemplate }), def: func(Config) string { return "" }},
 	{name: "max-body-size", usage: "largest webhook body accepted (e.g. 16MiB); larger gets 413",
 		set: func(c *Config, v string) error {
 			b, err := parseByteSize(v)
@@ -404,6 +415,12 @@ func (c Config) Validate() error {
 	}
 	if c.KeyPrefix == "" {
 		return errors.New("redis-key-prefix: must not be empty")
+	}
+	if c.DraftsDir == "" {
+		return errors.New("drafts-dir: must not be empty")
+	}
+	if !slices.Contains(drafts.Languages, c.DraftLang) {
+		return fmt.Errorf("draft-lang: want one of %s, got %q", strings.Join(drafts.Languages, ", "), c.DraftLang)
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("max-body-size: %d bytes is too small for any webhook (minimum 1KiB)", c.MaxBodyBytes)

@@ -214,3 +214,88 @@ func TestPagerDutySecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestDraftSettings(t *testing.T) {
+	cfg, err := loadConfig(nil, env(nil), &bytes.Buffer{})
+	if err != nil || cfg.DraftLang != "en" || cfg.DraftTemplate != "" || cfg.DraftsDir != "postmortems" {
+		t.Fatalf("defaults: %v %+v", err, cfg)
+	}
+	tmpl := writeFile(t, "ours.md.tmpl", "---\nid: {{.ID.YAML}}\n---\n# {{.Title}}\n")
+	file := writeFile(t, "c.yml", "draft_lang: ja\ndraft_template: /from/file.tmpl\ndrafts_dir: /from/file\n")
+	for _, tt := range []struct {
+		name           string
+		args           []string
+		env            map[string]string
+		lang, template string
+	}{
+		{"file", []string{"--config", file}, nil, "ja", "/from/file.tmpl"},
+		{"environment over file", []string{"--config", file},
+			map[string]string{"POSTMORTEMD_DRAFT_LANG": "en", "POSTMORTEMD_DRAFT_TEMPLATE": tmpl}, "en", tmpl},
+		{"flags over environment", []string{"--draft-lang", "ja", "--draft-template", tmpl},
+			map[string]string{"POSTMORTEMD_DRAFT_LANG": "en", "POSTMORTEMD_DRAFT_TEMPLATE": "/from/env.tmpl"}, "ja", tmpl},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := loadConfig(tt.args, env(tt.env), &bytes.Buffer{})
+			if err != nil || cfg.DraftLang != tt.lang || cfg.DraftTemplate != tt.template {
+				t.Fatalf("%v: lang %q template %q, want %q %q", err, cfg.DraftLang, cfg.DraftTemplate, tt.lang, tt.template)
+			}
+		})
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"unknown language flag", []string{"--draft-lang", "fr"}, nil, `draft-lang: want one of en, ja, got "fr"`},
+		{"unknown language env", nil, map[string]string{"POSTMORTEMD_DRAFT_LANG": "EN"}, "draft-lang:"},
+		{"empty drafts dir", []string{"--drafts-dir", ""}, nil, "drafts-dir: must not be empty"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadConfig(tt.args, env(tt.env), &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// A draft template that does not parse, or fails on the sample incidents, or a drafts directory
+// that cannot be written, stops start-up with an error naming the setting.
+func TestDraftSettingsStopStartUp(t *testing.T) {
+	notADir := writeFile(t, "plain-file", "x")
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"template syntax", []string{"--draft-template", writeFile(t, "bad.tmpl", "---\nid: x\n---\n{{if .Title}}\n")}, "draft-template: "},
+		{"template unknown field", []string{"--draft-template", writeFile(t, "field.tmpl", "---\nid: x\n---\n{{.Nope}}\n")}, "draft-template: "},
+		{"missing template", []string{"--draft-template", filepath.Join(t.TempDir(), "absent.tmpl")}, "draft-template: "},
+		{"drafts dir under a file", []string{"--drafts-dir", filepath.Join(notADir, "drafts")}, "drafts-dir: "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := run(t.Context(), append([]string{"--listen", "127.0.0.1:0"}, tt.args...), env(nil), &bytes.Buffer{}, &bytes.Buffer{})
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one starting %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestPrepareDraftsDirCreatesIt(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "postmortems")
+	if err := prepareDraftsDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil || !fi.IsDir() || fi.Mode().Perm()&0o007 != 0 {
+		t.Fatalf("%v %v: want a directory closed to others (0o750)", fi, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("the write check left %v behind", entries)
+	}
+	if err := prepareDraftsDir(dir); err != nil {
+		t.Fatalf("an existing directory: %v", err)
+	}
+}

@@ -157,7 +157,7 @@ type e2eService struct {
 func startE2EService(t *testing.T, redisURL string, args ...string) *e2eService {
 	t.Helper()
 	bin := e2eBinary(t)
-	argv := []string{"--listen", "127.0.0.1:0", "--log-level", "debug", "--shutdown-timeout", "10s"}
+	argv := []string{"--listen", "127.0.0.1:0", "--log-level", "debug", "--shutdown-timeout", "10s", "--drafts-dir", t.TempDir()}
 	if redisURL != "" {
 		// A key prefix of its own, so that tests sharing an external Redis
 		// (POSTMORTEMD_TEST_REDIS_URL) neither see nor touch each other's data.

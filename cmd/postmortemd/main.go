@@ -1,5 +1,5 @@
 // Command postmortemd receives Alertmanager webhooks, keeps each incident's fact-only timeline in
-// Redis and serves it over HTTP.
+// Redis, serves it over HTTP and writes a draft postmortem for each resolved incident.
 //
 // This is the only place that reads the environment, chooses the Redis (or starts the embedded one),
 // wires concrete stores into their consumers and handles signals.
@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/postmortemd/postmortemd/drafts"
 	"github.com/postmortemd/postmortemd/internal/web"
 	"github.com/postmortemd/postmortemd/receiver"
 	"github.com/postmortemd/postmortemd/timeline"
@@ -69,6 +70,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	renderer, err := newRenderer(cfg)
+	if err != nil {
+		return err
+	}
+	if err := prepareDraftsDir(cfg.DraftsDir); err != nil {
+		return err
+	}
 
 	rdb, closeRedis, err := openRedis(cfg, log)
 	if err != nil {
@@ -173,9 +181,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}()
 	defer func() { stopEnrich(); <-enrichDone }() // after the server: in-flight webhooks may enqueue
+	worker := drafts.NewWorker(drafts.WorkerOptions{Store: store, Renderer: renderer,
+		Files: &drafts.Store{Dir: cfg.DraftsDir}, Logger: log})
+	draftCtx, stopDrafts := context.WithCancel(context.Background())
+	draftDone := make(chan struct{})
+	go func() { defer close(draftDone); worker.Run(draftCtx) }()
+	defer func() { stopDrafts(); <-draftDone }() // after the server, like the enricher; a sweep in progress ends at its next store call
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("postmortemd listening", "addr", ln.Addr().String(), "version", version)
+	log.Info("draft postmortems on", "dir", cfg.DraftsDir, "lang", cfg.DraftLang, "template", cfg.DraftTemplate,
+		"after", cfg.ResolveGrace)
 
 	select {
 	case err := <-serveErr:
@@ -189,6 +205,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("stopped")
+	return nil
+}
+
+// newRenderer parses the draft template, naming the setting that chose it when it fails.
+func newRenderer(cfg Config) (*drafts.Renderer, error) {
+	r, err := drafts.NewRenderer(cfg.DraftLang, cfg.DraftTemplate)
+	switch {
+	case err != nil && cfg.DraftTemplate != "":
+		return nil, fmt.Errorf("draft-template: %w", err)
+	case err != nil:
+		return nil, fmt.Errorf("draft-lang: %w", err)
+	}
+	return r, nil
+}
+
+// prepareDraftsDir creates the drafts directory if it is missing and checks that a draft can be
+// written there, so a wrong --drafts-dir stops start-up rather than failing every sweep.
+func prepareDraftsDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("drafts-dir: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".postmortemd-write-check-*")
+	if err != nil {
+		return fmt.Errorf("drafts-dir: %s is not writable: %w", dir, err)
+	}
+	name := f.Name()
+	f.Close()
+	if err := os.Remove(name); err != nil {
+		return fmt.Errorf("drafts-dir: %w", err)
+	}
 	return nil
 }
 

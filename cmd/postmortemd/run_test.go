@@ -39,9 +39,10 @@ func startRun(t *testing.T, args ...string) (base string, stop func() error, log
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	log = &syncBuffer{}
+	drafts := t.TempDir()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"--listen", "127.0.0.1:0"}, args...), func(string) string { return "" }, io.Discard, log)
+		done <- run(ctx, append([]string{"--listen", "127.0.0.1:0", "--drafts-dir", drafts}, args...), func(string) string { return "" }, io.Discard, log)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

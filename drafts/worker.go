@@ -1,0 +1,200 @@
+package drafts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/postmortemd/postmortemd/timeline"
+)
+
+const (
+	// DefaultInterval is how often a Worker sweeps when WorkerOptions.Interval is zero.
+	DefaultInterval = 15 * time.Second
+	// sweepHorizon bounds a sweep: the resolved index is ordered by start, newest first, and a sweep
+	// stops at the first incident that started longer ago than this. An incident that lasted longer
+	// than the horizon is not drafted.
+	sweepHorizon = 30 * 24 * time.Hour
+	// pageSize is how many incidents a sweep lists at a time.
+	pageSize = 100
+)
+
+// WorkerOptions configures a Worker. Store, Renderer and Files are required.
+type WorkerOptions struct {
+	// Store is where incidents and their timelines are read from.
+	Store timeline.Reader
+	// Renderer renders the drafts (--draft-lang, --draft-template).
+	Renderer *Renderer
+	// Files writes the drafts (--drafts-dir).
+	Files *Store
+	// Logger gets one line per draft written and one per failure. Default: discard.
+	Logger *slog.Logger
+	// Now is the clock that decides whether an incident has settled. Default time.Now.
+	Now func() time.Time
+	// Interval is the time between sweeps. Default DefaultInterval.
+	Interval time.Duration
+}
+
+// Worker drafts the postmortem of every resolved incident once its resolution has settled
+// (timeline.Incident.Settled), and drafts it again when the incident changes (it reopened and
+// resolved again), merging through Store.Write so nothing a person wrote is overwritten.
+//
+// It remembers in memory which version of each incident it drafted; a restarted process drafts
+// every recent settled incident once more, which Store.Write reports as Unchanged or Merged.
+// Several workers (replicas) may share one drafts directory: Store.Write serializes them.
+type Worker struct {
+	store    timeline.Reader
+	renderer *Renderer
+	files    *Store
+	log      *slog.Logger
+	now      func() time.Time
+	interval time.Duration
+
+	mu sync.Mutex // one sweep at a time; guards drafted
+	// drafted is the UpdatedAt of each incident's version last drafted (or found permanently
+	// undraftable), so an unchanged incident is not rendered again every sweep.
+	drafted map[string]time.Time
+}
+
+// NewWorker returns a Worker; it does nothing until Run or Sweep is called.
+func NewWorker(o WorkerOptions) *Worker {
+	w := &Worker{store: o.Store, renderer: o.Renderer, files: o.Files, log: o.Logger, now: o.Now,
+		interval: o.Interval, drafted: map[string]time.Time{}}
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
+	w.log = w.log.With("component", "drafts")
+	if w.now == nil {
+		w.now = time.Now
+	}
+	if w.interval <= 0 {
+		w.interval = DefaultInterval
+	}
+	return w
+}
+
+// Run sweeps at once and then every interval until ctx is done. Failures are logged and retried
+// on the next sweep; Run never stops for them.
+func (w *Worker) Run(ctx context.Context) {
+	t := time.NewTicker(w.interval)
+	defer t.Stop()
+	for {
+		_ = w.Sweep(ctx) // Sweep logs every failure itself
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Sweep makes one pass: it drafts every settled resolved incident that has no draft yet or that
+// changed since this worker last drafted it. It logs each draft written and each failure, and
+// returns the failures joined (nil if none); a failed incident is tried again on the next sweep,
+// unless the failure cannot go away until the incident changes (timeline.ErrConflict or
+// timeline.ErrInvalid from Store.Write, or a template error).
+func (w *Worker) Sweep(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := w.now()
+	seen := map[string]bool{}
+	var errs []error
+	for offset := 0; ; offset += pageSize {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		incs, err := w.store.Incidents(ctx, timeline.ListOptions{Status: timeline.StatusResolved, Limit: pageSize, Offset: offset})
+		if err != nil {
+			err = fmt.Errorf("list resolved incidents: %w", err)
+			w.log.Error("drafts sweep failed; retrying on the next sweep", "err", err)
+			return errors.Join(append(errs, err)...)
+		}
+		done := len(incs) < pageSize
+		for _, inc := range incs {
+			if now.Sub(inc.StartedAt) > sweepHorizon {
+				done = true
+				break
+			}
+			seen[inc.ID] = true
+			if !inc.Settled(now) || !w.due(inc) {
+				continue
+			}
+			if err := w.draft(ctx, inc, now); err != nil {
+				if ctx.Err() != nil {
+					return errors.Join(append(errs, err)...)
+				}
+				w.log.Error("drafting failed", "incident_id", inc.ID, "err", err)
+				errs = append(errs, err)
+			}
+		}
+		if done {
+			break
+		}
+	}
+	for id := range w.drafted {
+		if !seen[id] {
+			delete(w.drafted, id) // reopened, expired or past the horizon
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// due reports whether inc needs drafting: it changed since it was last drafted here, or its draft
+// is not on disk (never written, or deleted).
+func (w *Worker) due(inc timeline.Incident) bool {
+	at, ok := w.drafted[inc.ID]
+	if !ok || !at.Equal(inc.UpdatedAt) {
+		return true
+	}
+	_, err := os.Stat(filepath.Join(w.files.Dir, FileName(inc)))
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+func (w *Worker) draft(ctx context.Context, inc timeline.Incident, now time.Time) error {
+	es, err := w.store.Entries(ctx, inc.ID)
+	if err != nil {
+		return fmt.Errorf("draft incident %q: read timeline: %w", inc.ID, err)
+	}
+	timeline.SortEntries(es)
+	evs := make([]timeline.Event, 0, len(es))
+	for _, e := range es {
+		var ev timeline.Event
+		if err := json.Unmarshal(e.JSON, &ev); err != nil {
+			// One undecodable entry must not keep the rest of the timeline out of the draft.
+			w.log.Warn("skipping an undecodable timeline entry", "incident_id", inc.ID, "cursor", e.Cursor, "err", err)
+			continue
+		}
+		evs = append(evs, ev)
+	}
+	out, err := w.renderer.Render(Input{Incident: inc, Events: evs, Now: now})
+	if err != nil {
+		w.drafted[inc.ID] = inc.UpdatedAt // the same timeline fails the same way
+		return err
+	}
+	res, err := w.files.Write(inc, out)
+	if err != nil {
+		if errors.Is(err, timeline.ErrConflict) || errors.Is(err, timeline.ErrInvalid) {
+			w.drafted[inc.ID] = inc.UpdatedAt
+		}
+		return err
+	}
+	w.drafted[inc.ID] = inc.UpdatedAt
+	if res.Outcome == WrittenBeside {
+		w.log.Warn("draft could not be merged safely; the new version is beside it, merge by hand",
+			"incident_id", inc.ID, "outcome", res.Outcome, "path", res.Path, "reason", res.Reason)
+		return nil
+	}
+	level := slog.LevelInfo
+	if res.Outcome == Unchanged {
+		level = slog.LevelDebug // every restart re-drafts recent incidents
+	}
+	w.log.Log(ctx, level, "draft postmortem written", "incident_id", inc.ID, "outcome", res.Outcome, "path", res.Path)
+	return nil
+}
