@@ -23,7 +23,7 @@ func FileName(inc timeline.Incident) string {
 		date = "0000-00-00"
 	}
 	name, _, _ := strings.Cut(inc.Title, ":")
-	s := slug(name, 40)
+	s := timeline.Slug(name, 40)
 	if s == "" {
 		s = "incident"
 	}
@@ -35,29 +35,4 @@ func FileName(inc timeline.Incident) string {
 		short = hex.EncodeToString(sum[:4])
 	}
 	return date + "-" + s + "-" + short + ".md"
-}
-
-// slug keeps lowercase ASCII letters and digits of s, joining runs of anything else with one
-// hyphen, at most max bytes.
-func slug(s string, max int) string {
-	var sb strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(s) {
-		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
-			if dash && sb.Len() > 0 {
-				if sb.Len()+2 > max {
-					break
-				}
-				sb.WriteByte('-')
-			}
-			dash = false
-			sb.WriteRune(r)
-			if sb.Len() >= max {
-				break
-			}
-		} else {
-			dash = true
-		}
-	}
-	return sb.String()
 }

@@ -212,32 +212,11 @@ func (h *Handler) newID(t time.Time, title string) string {
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	name, _, _ := strings.Cut(title, ":")
-	s := slug(name, 40)
+	s := timeline.Slug(name, 40)
 	if s == "" {
 		s = "incident"
 	}
 	return t.UTC().Format("20060102") + "-" + s + "-" + hex.EncodeToString(rnd[:])
-}
-
-// slug keeps lowercase ASCII letters and digits, joining runs of anything else with one hyphen.
-func slug(s string, max int) string {
-	var sb strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(s) {
-		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
-			if dash && sb.Len() > 0 {
-				sb.WriteByte('-')
-			}
-			dash = false
-			sb.WriteRune(r)
-			if sb.Len() >= max {
-				break
-			}
-		} else {
-			dash = true
-		}
-	}
-	return sb.String()
 }
 
 // Metrics counts what the receiver does, in Prometheus' conventions.

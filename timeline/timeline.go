@@ -9,6 +9,7 @@ package timeline
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -140,3 +141,28 @@ const (
 	SourceKeyPagerDutyIncidentID   = "pagerduty.incident_id"
 	SourceKeyPagerDutyIncidentHTML = "pagerduty.html_url"
 )
+
+// Slug keeps lowercase ASCII letters and digits of s, joining runs of anything else with one
+// hyphen, at most max bytes: the readable part of incident ids and draft file names.
+func Slug(s string, max int) string {
+	var sb strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			if dash && sb.Len() > 0 {
+				if sb.Len()+2 > max {
+					break
+				}
+				sb.WriteByte('-')
+			}
+			dash = false
+			sb.WriteRune(r)
+			if sb.Len() >= max {
+				break
+			}
+		} else {
+			dash = true
+		}
+	}
+	return sb.String()
+}
