@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -246,6 +247,11 @@ func openRedis(cfg Config, log *slog.Logger) (redis.UniversalClient, func(), err
 		o.ReadTimeout = 3 * time.Second
 		o.WriteTimeout = 3 * time.Second
 		o.MaxRetries = 1
+		// Webhook bursts hold many deliveries in flight at once; go-redis's default pool (10 per
+		// CPU, 20 here) made a third of them wait for a connection in the load test.
+		if o.PoolSize == 0 {
+			o.PoolSize = max(64, 10*runtime.GOMAXPROCS(0))
+		}
 		// Without this go-redis ignores context deadlines on socket I/O, so --store-timeout and the
 		// readiness probe's bound would not hold against a hung Redis.
 		o.ContextTimeoutEnabled = true
