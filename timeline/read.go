@@ -1,7 +1,9 @@
 package timeline
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"sort"
 )
 
@@ -14,6 +16,21 @@ type Entry struct {
 	At int64
 	// JSON is the event encoded as the API shows it.
 	JSON []byte
+}
+
+// ID reads the event's id without decoding the rest: the encoder writes it first.
+func (e Entry) ID() string {
+	const prefix = `{"id":"`
+	if bytes.HasPrefix(e.JSON, []byte(prefix)) {
+		if end := bytes.IndexByte(e.JSON[len(prefix):], '"'); end >= 0 {
+			return string(e.JSON[len(prefix) : len(prefix)+end])
+		}
+	}
+	var ev struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(e.JSON, &ev)
+	return ev.ID
 }
 
 // SortEntries orders entries by the time they happened, and entries at the same instant by arrival.

@@ -84,7 +84,7 @@ func (s *Server) getTimeline(c echo.Context) error {
 	next := ""
 	if limit > 0 && len(entries) > limit {
 		entries = entries[:limit]
-		next = eventID(entries[limit-1].JSON)
+		next = entries[limit-1].ID()
 	}
 	incJSON, err := json.Marshal(inc)
 	if err != nil {
@@ -116,26 +116,11 @@ func (s *Server) getTimeline(c echo.Context) error {
 
 func indexOfEvent(entries []timeline.Entry, id string) int {
 	for i, e := range entries {
-		if eventID(e.JSON) == id {
+		if e.ID() == id {
 			return i
 		}
 	}
 	return -1
-}
-
-// eventID reads an encoded event's id without decoding the rest.
-func eventID(raw []byte) string {
-	const prefix = `{"id":"`
-	if bytes.HasPrefix(raw, []byte(prefix)) {
-		if end := bytes.IndexByte(raw[len(prefix):], '"'); end >= 0 {
-			return string(raw[len(prefix) : len(prefix)+end])
-		}
-	}
-	var e struct {
-		ID string `json:"id"`
-	}
-	_ = json.Unmarshal(raw, &e)
-	return e.ID
 }
 
 func intParam(c echo.Context, name string, def, lo, hi int) (int, error) {

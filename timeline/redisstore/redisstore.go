@@ -392,7 +392,7 @@ type refinement struct {
 // most timelines have none or a few.
 func applyRefinements(es []timeline.Entry, refined map[string]string) error {
 	for i, e := range es {
-		raw, ok := refined[eventID(e.JSON)]
+		raw, ok := refined[e.ID()]
 		if !ok {
 			continue
 		}
@@ -550,19 +550,4 @@ func nonNilMap(m map[string]string) map[string]string {
 		return map[string]string{}
 	}
 	return m
-}
-
-// eventID reads an encoded event's id, which the encoder writes first, without decoding the rest.
-func eventID(raw []byte) string {
-	const prefix = `{"id":"`
-	if len(raw) > len(prefix) && string(raw[:len(prefix)]) == prefix {
-		if end := strings.IndexByte(string(raw[len(prefix):]), '"'); end >= 0 {
-			return string(raw[len(prefix) : len(prefix)+end])
-		}
-	}
-	var e struct {
-		ID string `json:"id"`
-	}
-	_ = json.Unmarshal(raw, &e)
-	return e.ID
 }
