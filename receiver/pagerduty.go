@@ -153,7 +153,7 @@ type pdSub struct {
 // PagerDuty handles POST /webhook/pagerduty: verify, then parse, then record.
 func (h *Handler) PagerDuty(c echo.Context) error {
 	const src = timeline.SourcePagerDuty
-	log := h.log.With("source", src)
+	log := h.logBySource[src]
 	received := h.now()
 	if len(h.pd.Secrets) == 0 && !h.pd.AllowUnsigned {
 		// Not a 4xx: PagerDuty disables a subscription after three, while a 5xx is retried, so

@@ -87,6 +87,7 @@ func (a Auth) check(r *http.Request) bool {
 type Handler struct {
 	store        timeline.Recorder
 	log          *slog.Logger
+	logBySource  map[timeline.Source]*slog.Logger
 	metrics      *Metrics
 	maxBody      int64
 	amAuth       Auth
@@ -103,6 +104,11 @@ func New(o Options) *Handler {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	h.log = h.log.With("component", "receiver")
+	// Scoped once here, not on every delivery.
+	h.logBySource = map[timeline.Source]*slog.Logger{}
+	for _, src := range []timeline.Source{timeline.SourceAlertmanager, timeline.SourcePagerDuty} {
+		h.logBySource[src] = h.log.With("source", src)
+	}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes
 	}
@@ -121,7 +127,7 @@ func New(o Options) *Handler {
 // Alertmanager handles POST /webhook/alertmanager.
 func (h *Handler) Alertmanager(c echo.Context) error {
 	const src = timeline.SourceAlertmanager
-	log := h.log.With("source", src)
+	log := h.logBySource[src]
 	received := h.now()
 	if !h.amAuth.check(c.Request()) {
 		h.metrics.outcome(src, outcomeUnauthorized)
