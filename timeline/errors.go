@@ -11,6 +11,9 @@ var (
 	ErrInvalid = errors.New("invalid input")
 	// ErrConflict means the change collides with the current state.
 	ErrConflict = errors.New("conflict")
+	// ErrPrecondition means the caller's precondition (an If-Match ETag) no longer holds: someone
+	// else changed the thing first. Read it again, then retry.
+	ErrPrecondition = errors.New("precondition failed")
 	// ErrUnavailable means the store could not be reached or could not answer now; the caller may
 	// retry later and nothing was stored.
 	ErrUnavailable = errors.New("store unavailable")

@@ -44,6 +44,12 @@ type Options struct {
 	// StoreTimeout bounds each read from the store, so a hung Redis answers 503 instead of holding
 	// requests. Default 5s.
 	StoreTimeout time.Duration
+
+	// Each feature's own options, defined beside its handlers.
+	Postmortems PostmortemOptions // postmortems.go: /api/v1/postmortems, /postmortems
+	Review      ReviewOptions     // review.go: review JSON, .ics, /calendar.ics
+	Pages       PageOptions       // pages.go: /incidents pages, assets, the event stream
+	Notes       NoteOptions       // notes.go: notes, lint API, write access
 }
 
 // Server is the HTTP handler with every route.
@@ -54,11 +60,12 @@ type Server struct {
 	log          *slog.Logger
 	version      string
 	storeTimeout time.Duration
+	opts         Options
 }
 
 // New builds the route table.
 func New(o Options) *Server {
-	s := &Server{store: o.Store, ready: o.Ready, log: o.Logger, version: o.Version, storeTimeout: o.StoreTimeout}
+	s := &Server{store: o.Store, ready: o.Ready, log: o.Logger, version: o.Version, storeTimeout: o.StoreTimeout, opts: o}
 	if s.storeTimeout <= 0 {
 		s.storeTimeout = 5 * time.Second
 	}
@@ -88,6 +95,12 @@ func New(o Options) *Server {
 	api.GET("/incidents", s.listIncidents)
 	api.GET("/incidents/:id", s.getIncident)
 	api.GET("/incidents/:id/timeline", s.getTimeline)
+
+	// Each feature registers its routes from its own file.
+	s.postmortemRoutes(e, api)
+	s.reviewRoutes(e, api)
+	s.pageRoutes(e, api)
+	s.noteRoutes(e, api)
 	s.echo = e
 	return s
 }
@@ -141,6 +154,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 		code, msg = http.StatusBadRequest, err.Error()
 	case errors.Is(err, timeline.ErrConflict):
 		code, msg = http.StatusConflict, err.Error()
+	case errors.Is(err, timeline.ErrPrecondition):
+		code, msg = http.StatusPreconditionFailed, err.Error()
 	case errors.Is(err, timeline.ErrUnavailable):
 		code, msg = http.StatusServiceUnavailable, "the store is unavailable; the request may not have taken effect, and retrying it is safe"
 	default:
