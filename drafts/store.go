@@ -53,6 +53,8 @@ type Store struct {
 	Dir string
 	// Now names versions written beside a draft. Default time.Now.
 	Now func() time.Time
+
+	lib library // the front matter of the files, for List, Get and Save
 }
 
 // Write stores content, a draft freshly rendered for inc. With no draft on disk it creates one;

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -50,7 +51,41 @@ func (s *Server) getIncident(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, inc)
+	return c.JSON(http.StatusOK, incidentView{Incident: inc, Postmortem: s.postmortemLink(inc.ID)})
+}
+
+// incidentView is an incident as GET /api/v1/incidents/{id} shows it: the record plus links to
+// what was made from it.
+type incidentView struct {
+	timeline.Incident
+	// Postmortem links the incident's postmortem once it is written; absent before.
+	Postmortem *postmortemLink `json:"postmortem,omitempty"`
+}
+
+// postmortemLink says where an incident's postmortem is.
+type postmortemLink struct {
+	ID      string `json:"id"`
+	Status  string `json:"status"`
+	URL     string `json:"url"`
+	HTMLURL string `json:"html_url"`
+}
+
+// postmortemLink returns the link to incident id's postmortem, nil when none is written (or the
+// drafts directory cannot be read: the incident is still worth serving).
+func (s *Server) postmortemLink(id string) *postmortemLink {
+	lib := s.opts.Postmortems.Library
+	if lib == nil {
+		return nil
+	}
+	doc, err := lib.Get(id)
+	if err != nil {
+		if !errors.Is(err, timeline.ErrNotFound) {
+			s.log.Warn("cannot read the drafts directory to link the postmortem", "incident_id", id, "err", err)
+		}
+		return nil
+	}
+	it := postmortemItemOf(doc.Summary)
+	return &postmortemLink{ID: doc.ID, Status: doc.Status, URL: it.URL, HTMLURL: it.HTMLURL}
 }
 
 // getTimeline serves {"incident": …, "events": […]} with events ordered by when they happened. The

@@ -1,9 +1,18 @@
 package web
 
 import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
 	"github.com/labstack/echo/v4"
 
 	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/timeline"
 )
 
 // Postmortems is what the postmortem routes need from the drafts directory (drafts.Store).
@@ -21,7 +30,157 @@ type Postmortems interface {
 type PostmortemOptions struct {
 	// Library is the drafts directory; nil leaves the postmortem routes out.
 	Library Postmortems
+	// MaxBodySize bounds an edit sent with PUT; larger gets 413. Default 4 MiB.
+	MaxBodySize int64
 }
 
-// postmortemRoutes registers the postmortems API and pages (issue #4).
-func (s *Server) postmortemRoutes(e *echo.Echo, api *echo.Group) {}
+const defaultPostmortemBody = 4 << 20
+
+// postmortemRoutes registers the postmortems API (issue #4). The HTML pages are in pages.go.
+func (s *Server) postmortemRoutes(e *echo.Echo, api *echo.Group) {
+	if s.opts.Postmortems.Library == nil {
+		return
+	}
+	api.GET("/postmortems", s.listPostmortems)
+	api.GET("/postmortems/:id", s.getPostmortem)
+	api.HEAD("/postmortems/:id", s.getPostmortem)
+	api.PUT("/postmortems/:id", s.putPostmortem, s.writeAccess())
+}
+
+// postmortemList is GET /api/v1/postmortems.
+type postmortemList struct {
+	Postmortems []postmortemItem `json:"postmortems"`
+	Total       int              `json:"total"`
+}
+
+// postmortemItem is one postmortem in a listing, with where to read it.
+type postmortemItem struct {
+	drafts.Summary
+	URL     string `json:"url"`
+	HTMLURL string `json:"html_url"`
+}
+
+func postmortemItemOf(sum drafts.Summary) postmortemItem {
+	return postmortemItem{Summary: sum, URL: "/api/v1/postmortems/" + pathEscape(sum.ID), HTMLURL: "/postmortems/" + pathEscape(sum.ID)}
+}
+
+// postmortemQuery reads the listing filters shared by the API and the HTML list.
+func postmortemQuery(c echo.Context) (drafts.Query, error) {
+	q := drafts.Query{Status: c.QueryParam("status"), Service: c.QueryParam("service"), Severity: c.QueryParam("severity"),
+		Tag: c.QueryParam("tag"), Text: c.QueryParam("q")}
+	if v := c.QueryParam("recommended"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return q, fmt.Errorf("recommended: %w: want true or false, got %q", timeline.ErrInvalid, v)
+		}
+		q.Recommended = &b
+	}
+	return q, nil
+}
+
+func (s *Server) listPostmortems(c echo.Context) error {
+	q, err := postmortemQuery(c)
+	if err != nil {
+		return err
+	}
+	limit, err := intParam(c, "limit", defaultListLimit, 1, maxListLimit)
+	if err != nil {
+		return err
+	}
+	offset, err := intParam(c, "offset", 0, 0, 1<<30)
+	if err != nil {
+		return err
+	}
+	all, err := s.opts.Postmortems.Library.List(q)
+	if err != nil {
+		return fmt.Errorf("list postmortems: %w", err)
+	}
+	out := postmortemList{Postmortems: []postmortemItem{}, Total: len(all)}
+	for i := offset; i < len(all) && i < offset+limit; i++ {
+		out.Postmortems = append(out.Postmortems, postmortemItemOf(all[i]))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// getPostmortem serves the Markdown with its ETag; If-None-Match with the current ETag gets 304.
+func (s *Server) getPostmortem(c echo.Context) error {
+	doc, err := s.opts.Postmortems.Library.Get(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Set("ETag", doc.ETag)
+	h.Set("Cache-Control", "no-cache")
+	if inm := c.Request().Header.Get("If-None-Match"); inm != "" && etagListHas(inm, doc.ETag) {
+		return c.NoContent(http.StatusNotModified)
+	}
+	if c.Request().Method == http.MethodHead {
+		h.Set("Content-Type", "text/markdown; charset=utf-8")
+		h.Set("Content-Length", strconv.Itoa(len(doc.Content)))
+		return c.NoContent(http.StatusOK)
+	}
+	return c.Blob(http.StatusOK, "text/markdown; charset=utf-8", doc.Content)
+}
+
+// putPostmortem saves an edit. If-Match is required (428 without it), so an edit made on a stale
+// copy gets 412 instead of silently overwriting someone else's.
+func (s *Server) putPostmortem(c echo.Context) error {
+	ifMatch := c.Request().Header.Get("If-Match")
+	if ifMatch == "" {
+		return echo.NewHTTPError(http.StatusPreconditionRequired,
+			"If-Match is required: send the ETag from GET /api/v1/postmortems/{id}, so no one's edit is lost")
+	}
+	limit := s.opts.Postmortems.MaxBodySize
+	if limit <= 0 {
+		limit = defaultPostmortemBody
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, limit))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, fmt.Sprintf("the postmortem is larger than %d bytes", limit))
+	}
+	if err != nil {
+		return fmt.Errorf("read postmortem body: %w", err)
+	}
+	id := c.Param("id")
+	doc, err := s.opts.Postmortems.Library.Save(id, body, ifMatch)
+	if err != nil {
+		if errors.Is(err, timeline.ErrPrecondition) || errors.Is(err, timeline.ErrInvalid) {
+			s.log.Info("postmortem edit refused", "postmortem", id, "err", err)
+		}
+		return err
+	}
+	s.log.Info("postmortem saved", "postmortem", id, "etag", doc.ETag)
+	c.Response().Header().Set("ETag", doc.ETag)
+	return c.JSON(http.StatusOK, postmortemItemOf(doc.Summary))
+}
+
+func etagListHas(header, etag string) bool {
+	if header == "*" {
+		return true
+	}
+	for _, t := range splitComma(header) {
+		if t == etag || t == "W/"+etag {
+			return true
+		}
+	}
+	return false
+}
+
+func splitComma(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func pathEscape(s string) string { return url.PathEscape(s) }
+
+// writeAccess guards the routes that change what people wrote.
+// INTEGRATION: replaced by the write-token check of notes.go once it lands.
+func (s *Server) writeAccess() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
+}
