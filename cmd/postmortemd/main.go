@@ -158,8 +158,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.Alertmanager.BearerToken == "" && cfg.Alertmanager.Username == "" {
 		log.Warn("Alertmanager webhooks are not authenticated; set --alertmanager-bearer-token or basic auth in production")
 	}
+	files := &drafts.Store{Dir: cfg.DraftsDir} // one, so the worker and the API share its lock and cache
 	handler := web.New(web.Options{Store: store, Ready: store, Webhooks: rcv, Logger: log,
-		Registry: reg, Version: version, StoreTimeout: cfg.StoreTimeout})
+		Registry: reg, Version: version, StoreTimeout: cfg.StoreTimeout,
+		Postmortems: web.PostmortemOptions{Library: files}})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -183,7 +185,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}()
 	defer func() { stopEnrich(); <-enrichDone }() // after the server: in-flight webhooks may enqueue
 	worker := drafts.NewWorker(drafts.WorkerOptions{Store: store, Renderer: renderer,
-		Files: &drafts.Store{Dir: cfg.DraftsDir}, Logger: log})
+		Files: files, Logger: log, Interval: draftInterval(cfg.ResolveGrace)})
 	draftCtx, stopDrafts := context.WithCancel(context.Background())
 	draftDone := make(chan struct{})
 	go func() { defer close(draftDone); worker.Run(draftCtx) }()
@@ -207,6 +209,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// draftInterval is how often the drafts worker looks for settled incidents: a quarter of the grace
+// window, so a draft follows its incident's settling closely, within 1s to drafts.DefaultInterval.
+func draftInterval(grace time.Duration) time.Duration {
+	return min(max(grace/4, time.Second), drafts.DefaultInterval)
 }
 
 // newRenderer parses the draft template, naming the setting that chose it when it fails.
