@@ -1,0 +1,380 @@
+// Package lint is postmortemd's blameless guardrail: it flags wording that blames or judges people
+// (English and Japanese), and replaces known people's names and any e-mail address with roles
+// before a note is stored.
+//
+// Flagging never changes or rejects text: a finding says where, what and what to write instead, and
+// people decide. The default rules are embedded (default.yaml); a user's word list adds rules,
+// overrides them by id or disables them. It imports timeline and a YAML parser only: no storage,
+// no HTTP.
+package lint
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Severity says how strongly a finding asks for a rewrite.
+type Severity string
+
+// The severities. A hint is wording that may be about a system (hindsight such as "the alert should
+// have fired at 2s") and still reads better as what happened and what was expected.
+const (
+	SeverityWarning Severity = "warning"
+	SeverityHint    Severity = "hint"
+)
+
+// Finding is one flagged phrase.
+type Finding struct {
+	// Line and Column are 1-based; Column counts characters (Unicode code points), not bytes, so
+	// Japanese text points at the right character.
+	Line   int `json:"line"`
+	Column int `json:"column"`
+	// Offset is the byte offset of the match in the input.
+	Offset int `json:"offset"`
+	// Match is the text matched, as written.
+	Match      string   `json:"match"`
+	Rule       string   `json:"rule"`
+	Severity   Severity `json:"severity"`
+	Message    string   `json:"message"`
+	Suggestion string   `json:"suggestion"`
+}
+
+// Rule is one guardrail as a words file writes it.
+type Rule struct {
+	// ID names the rule in findings, and in a words file's disable list.
+	ID string `yaml:"id" json:"id"`
+	// Lang is "en", "ja" or "any"; it is informational (every rule applies to every text).
+	Lang     string   `yaml:"lang" json:"lang"`
+	Severity Severity `yaml:"severity" json:"severity"`
+	// Terms are literal phrases matched case-insensitively; a term that starts or ends with a
+	// Latin letter or digit matches only as a whole word.
+	Terms []string `yaml:"terms" json:"terms,omitempty"`
+	// Regex is an RE2 expression matched case-insensitively, used instead of Terms.
+	Regex string `yaml:"regex" json:"regex,omitempty"`
+	// Except are RE2 expressions: a finding inside one of their matches is withdrawn.
+	Except     []string `yaml:"except" json:"except,omitempty"`
+	Message    string   `yaml:"message" json:"message"`
+	Suggestion string   `yaml:"suggestion" json:"suggestion"`
+}
+
+// Words is a words file: rules to add (a rule with a default's id replaces it) and default rules
+// to disable.
+type Words struct {
+	Rules   []Rule   `yaml:"rules"`
+	Disable []string `yaml:"disable"`
+}
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// Default messages for user rules that give none.
+const (
+	defaultMessage    = "this wording may blame or judge a person"
+	defaultSuggestion = "describe what happened and what the system allowed; name people only by role"
+)
+
+// Linter checks text against a set of rules. It is safe for concurrent use.
+type Linter struct {
+	rules []compiled
+}
+
+type compiled struct {
+	Rule
+	re     *regexp.Regexp
+	except []*regexp.Regexp
+}
+
+// ParseWords reads a words file (YAML: rules and disable). Unknown fields are errors, so a typo
+// does not silently disable a guardrail.
+func ParseWords(b []byte) (Words, error) {
+	var w Words
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&w); err != nil && !errors.Is(err, io.EOF) {
+		return Words{}, err
+	}
+	return w, nil
+}
+
+// LoadWords reads a words file from path.
+func LoadWords(path string) (Words, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Words{}, err
+	}
+	w, err := ParseWords(b)
+	if err != nil {
+		return Words{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return w, nil
+}
+
+// DefaultRules returns the embedded rules.
+func DefaultRules() []Rule {
+	w, err := ParseWords(defaultYAML)
+	if err != nil {
+		panic("lint: embedded default.yaml: " + err.Error()) // a build defect; TestDefaultRules catches it
+	}
+	return w.Rules
+}
+
+// New returns a Linter with the default rules changed by user (adds, overrides by id, disables).
+// It fails on a rule that cannot be compiled or a disable naming no rule, naming the rule.
+func New(user Words) (*Linter, error) {
+	rules := DefaultRules()
+	for _, u := range user.Rules {
+		if u.ID == "" {
+			return nil, fmt.Errorf("rule with terms %q: id is required", u.Terms)
+		}
+		if i := slices.IndexFunc(rules, func(r Rule) bool { return r.ID == u.ID }); i >= 0 {
+			rules[i] = u
+		} else {
+			rules = append(rules, u)
+		}
+	}
+	for _, id := range user.Disable {
+		i := slices.IndexFunc(rules, func(r Rule) bool { return r.ID == id })
+		if i < 0 {
+			return nil, fmt.Errorf("disable: no rule %q", id)
+		}
+		rules = slices.Delete(rules, i, i+1)
+	}
+	l := &Linter{}
+	for _, r := range rules {
+		c, err := compile(r)
+		if err != nil {
+			return nil, fmt.Errorf("rule %q: %w", r.ID, err)
+		}
+		l.rules = append(l.rules, c)
+	}
+	return l, nil
+}
+
+// Default returns a Linter with the embedded rules only.
+func Default() *Linter {
+	l, err := New(Words{})
+	if err != nil {
+		panic("lint: embedded default.yaml: " + err.Error())
+	}
+	return l
+}
+
+// Rules lists the rules in effect.
+func (l *Linter) Rules() []Rule {
+	out := make([]Rule, len(l.rules))
+	for i, c := range l.rules {
+		out[i] = c.Rule
+	}
+	return out
+}
+
+func compile(r Rule) (compiled, error) {
+	if r.Severity == "" {
+		r.Severity = SeverityWarning
+	}
+	if r.Severity != SeverityWarning && r.Severity != SeverityHint {
+		return compiled{}, fmt.Errorf("severity %q: want %q or %q", r.Severity, SeverityWarning, SeverityHint)
+	}
+	if r.Lang == "" {
+		r.Lang = "any"
+	}
+	if r.Message == "" {
+		r.Message = defaultMessage
+	}
+	if r.Suggestion == "" {
+		r.Suggestion = defaultSuggestion
+	}
+	expr := r.Regex
+	switch {
+	case expr != "" && len(r.Terms) > 0:
+		return compiled{}, errors.New("give terms or regex, not both")
+	case expr == "" && len(r.Terms) == 0:
+		return compiled{}, errors.New("give terms or regex")
+	case expr == "":
+		alts := make([]string, 0, len(r.Terms))
+		terms := slices.Clone(r.Terms)
+		sort.SliceStable(terms, func(i, j int) bool { return len(terms[i]) > len(terms[j]) })
+		for _, t := range terms {
+			t = strings.TrimSpace(t)
+			if t == "" {
+				return compiled{}, errors.New("empty term")
+			}
+			q := strings.Join(strings.Fields(regexp.QuoteMeta(t)), `\s+`)
+			if first, _ := utf8.DecodeRuneInString(t); isASCIIWord(first) {
+				q = `\b` + q
+			}
+			if last, _ := utf8.DecodeLastRuneInString(t); isASCIIWord(last) {
+				q += `\b`
+			}
+			alts = append(alts, q)
+		}
+		expr = strings.Join(alts, "|")
+	}
+	re, err := regexp.Compile(`(?i)(?:` + expr + `)`)
+	if err != nil {
+		return compiled{}, err
+	}
+	c := compiled{Rule: r, re: re}
+	for _, x := range r.Except {
+		xre, err := regexp.Compile(`(?i)(?:` + x + `)`)
+		if err != nil {
+			return compiled{}, fmt.Errorf("except %q: %w", x, err)
+		}
+		c.except = append(c.except, xre)
+	}
+	return c, nil
+}
+
+func isASCIIWord(r rune) bool {
+	return r == '_' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')
+}
+
+// Text flags every rule's matches in plain text, in reading order.
+func (l *Linter) Text(text string) []Finding {
+	return l.lines(text, func(int, string) bool { return true })
+}
+
+// Markdown flags a Markdown document's prose: the YAML front matter's comments and machine-owned
+// blocks, fenced code blocks, inline code spans and HTML comments are skipped, because they hold
+// code, logs and postmortemd's markers rather than what people wrote about each other. Line and
+// column refer to the document as given; the document is never changed.
+func (l *Linter) Markdown(doc string) []Finding {
+	skip := markdownSkips(doc)
+	return l.lines(doc, func(n int, _ string) bool { return !skip[n] })
+}
+
+// lines runs the rules over each line that keep(lineNumber, line) accepts.
+func (l *Linter) lines(text string, keep func(int, string) bool) []Finding {
+	findings := []Finding{}
+	off := 0
+	for n, line := range strings.SplitAfter(text, "\n") {
+		if keep(n+1, line) {
+			findings = append(findings, l.line(n+1, off, maskLine(line))...)
+		}
+		off += len(line)
+	}
+	sort.SliceStable(findings, func(i, j int) bool { return findings[i].Offset < findings[j].Offset })
+	return findings
+}
+
+// line flags one line. Masked parts (inline code, HTML comments) are spaces of the same length.
+func (l *Linter) line(n, off int, line string) []Finding {
+	var out []Finding
+	for _, r := range l.rules {
+		for _, m := range r.re.FindAllStringIndex(line, -1) {
+			if r.excepted(line, m) {
+				continue
+			}
+			out = append(out, Finding{
+				Line:       n,
+				Column:     utf8.RuneCountInString(line[:m[0]]) + 1,
+				Offset:     off + m[0],
+				Match:      line[m[0]:m[1]],
+				Rule:       r.ID,
+				Severity:   r.Severity,
+				Message:    r.Message,
+				Suggestion: r.Suggestion,
+			})
+		}
+	}
+	return out
+}
+
+func (c compiled) excepted(line string, m []int) bool {
+	for _, x := range c.except {
+		for _, xm := range x.FindAllStringIndex(line, -1) {
+			if xm[0] <= m[0] && m[1] <= xm[1] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var (
+	inlineCode  = regexp.MustCompile("`[^`\n]*`")
+	htmlComment = regexp.MustCompile(`<!--.*?-->`)
+)
+
+// maskLine blanks inline code spans and one-line HTML comments, keeping byte positions.
+func maskLine(line string) string {
+	if !strings.ContainsAny(line, "`<") {
+		return line
+	}
+	b := []byte(line)
+	for _, re := range []*regexp.Regexp{inlineCode, htmlComment} {
+		for _, m := range re.FindAllIndex(b, -1) {
+			for i := m[0]; i < m[1]; i++ {
+				b[i] = ' '
+			}
+		}
+	}
+	return string(b)
+}
+
+// markdownSkips returns the 1-based numbers of the lines Markdown does not lint: front matter
+// comments and the machine-owned front matter blocks (ids, labels, sources: postmortemd wrote
+// them from senders' data), fenced code blocks and multi-line HTML comments. Front matter lines
+// people write (title, tags) are linted.
+func markdownSkips(doc string) map[int]bool {
+	skip := map[int]bool{}
+	lines := strings.Split(doc, "\n")
+	i := 0
+	if len(lines) > 0 && strings.TrimRight(lines[0], "\r") == "---" {
+		skip[1] = true
+		inBlock := false
+		for i = 1; i < len(lines); i++ {
+			t := strings.TrimRight(lines[i], "\r")
+			if t == "---" || t == "..." {
+				skip[i+1] = true
+				i++
+				break
+			}
+			switch {
+			case strings.HasPrefix(t, "# postmortemd:begin "):
+				inBlock = true
+				skip[i+1] = true
+			case strings.HasPrefix(t, "# postmortemd:end "):
+				inBlock = false
+				skip[i+1] = true
+			case inBlock || strings.HasPrefix(strings.TrimSpace(t), "#"):
+				skip[i+1] = true
+			}
+		}
+	}
+	fence := ""
+	inComment := false
+	for ; i < len(lines); i++ {
+		t := strings.TrimSpace(lines[i])
+		switch {
+		case fence != "":
+			skip[i+1] = true
+			if strings.HasPrefix(t, fence) && strings.Trim(t, fence[:1]) == "" {
+				fence = ""
+			}
+		case inComment:
+			skip[i+1] = true
+			if strings.Contains(t, "-->") {
+				inComment = false
+			}
+		case strings.HasPrefix(t, "```") || strings.HasPrefix(t, "~~~"):
+			skip[i+1] = true
+			fence = t[:3]
+		case strings.HasPrefix(t, "<!--") && !strings.Contains(t, "-->"):
+			skip[i+1] = true
+			inComment = true
+		}
+	}
+	return skip
+}
