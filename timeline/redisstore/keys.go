@@ -17,7 +17,8 @@ import (
 //	{pm}:i:<id>                   HASH   the incident's fields (see incidentFields)
 //	{pm}:i:<id>:e                 STREAM one entry per event: t -> Unix nanoseconds, e -> event JSON
 //	{pm}:i:<id>:s                 SET    services
-//	{pm}:i:<id>:d                 HASH   dedupe keys of keyed events already appended
+//	{pm}:i:<id>:d                 HASH   dedupe keys of keyed events already appended (-> 1, or a
+//	                                     note's event JSON, so a retried note answers what was stored)
 //	{pm}:i:<id>:r                 HASH   event id -> refined role and fact (enrichment), applied on read
 //	                                     w:<delivery key> -> 1 for deliveries already applied
 //	                                     s:<name>, sa:<name> -> latest value reported, and as of when
@@ -28,6 +29,9 @@ import (
 //	{pm}:x:all                    ZSET   every incident id, scored by start (Unix ms)
 //	{pm}:x:active                 ZSET   unresolved incident ids, scored by start
 //	{pm}:x:resolved               ZSET   resolved incident ids, scored by start
+//	{pm}:rv:<id>                  STRING the incident's review meeting record (drafts/review.Review
+//	                                     JSON, with attendee addresses; never served as is)
+//	{pm}:x:reviews                SET    incident ids that have a review record
 //
 // The Lua script in script.go builds the per-incident keys from the prefix with the same suffixes;
 // keep the two in step.
@@ -40,14 +44,17 @@ func (s *Store) groupKey(source, group string) string {
 func (s *Store) incidentKey(id string) string      { return s.prefix + ":i:" + id }
 func (s *Store) eventsKey(id string) string        { return s.prefix + ":i:" + id + ":e" }
 func (s *Store) refinedKey(id string) string       { return s.prefix + ":i:" + id + ":r" }
+func (s *Store) dedupeKey(id string) string        { return s.prefix + ":i:" + id + ":d" }
 func (s *Store) servicesKey(id string) string      { return s.prefix + ":i:" + id + ":s" }
 func (s *Store) participantsKey(key string) string { return s.prefix + ":p:" + key }
 func (s *Store) mergedKey(id string) string        { return s.prefix + ":m:" + id }
 func (s *Store) indexKey(name string) string       { return s.prefix + ":x:" + name }
+func (s *Store) reviewKey(id string) string        { return s.prefix + ":rv:" + id }
 
 // Index names, as used by indexKey and by the script.
 const (
 	indexAll      = "all"
 	indexActive   = "active"
 	indexResolved = "resolved"
+	indexReviews  = "reviews"
 )

@@ -1,0 +1,278 @@
+package review
+
+import (
+	"bytes"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-ical"
+)
+
+// prodID names postmortemd as the calendar's producer.
+const prodID = "-//postmortemd//review meetings//EN"
+
+// Links builds the addresses an invitation points at.
+type Links struct {
+	// BaseURL is postmortemd's external URL ("https://postmortemd.example.com"); empty leaves links
+	// out.
+	BaseURL string
+}
+
+// Timeline is the live timeline page of an incident.
+func (l Links) Timeline(id string) string {
+	if l.BaseURL == "" {
+		return ""
+	}
+	return strings.TrimSuffix(l.BaseURL, "/") + "/incidents/" + url.PathEscape(id)
+}
+
+// Draft is the draft postmortem's page.
+func (l Links) Draft(id string) string {
+	if l.BaseURL == "" {
+		return ""
+	}
+	return strings.TrimSuffix(l.BaseURL, "/") + "/postmortems/" + url.PathEscape(id)
+}
+
+// CalendarOptions shape the iCalendar output.
+type CalendarOptions struct {
+	// Organizer is the organizer's address (mailto: is added).
+	Organizer string
+	Links     Links
+	// Now stamps DTSTAMP; default time.Now.
+	Now func() time.Time
+}
+
+// Invitation is the iTIP message (RFC 5546) for r's current state: METHOD:REQUEST with every
+// attendee for a scheduled meeting, METHOD:CANCEL for a cancelled or waived one. It is the only
+// output that names people.
+func Invitation(r Review, o CalendarOptions) ([]byte, error) {
+	cal := newCalendar()
+	cal.Props.SetText(ical.PropMethod, r.Method())
+	ev, err := event(r, o, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := addTimezones(cal, r); err != nil {
+		return nil, err
+	}
+	cal.Children = append(cal.Children, ev.Component)
+	return encode(cal)
+}
+
+// Feed is a subscribable calendar (no METHOD, RFC 5545 publishing) of rs: every scheduled meeting,
+// and cancelled ones marked CANCELLED so subscribers drop them. It lists attendees as a count of
+// roles in the description, never their addresses.
+func Feed(rs []Review, name string, o CalendarOptions) ([]byte, error) {
+	cal := newCalendar()
+	if name != "" {
+		cal.Props.SetText(ical.PropName, name)
+		cal.Props.SetText("X-WR-CALNAME", name)
+	}
+	cal.Props.SetText(ical.PropRefreshInterval, "PT15M")
+	cal.Props.Get(ical.PropRefreshInterval).SetValueType(ical.ValueDuration)
+	zones := map[string]bool{}
+	for _, r := range rs {
+		if r.Start.IsZero() {
+			continue
+		}
+		ev, err := event(r, o, false)
+		if err != nil {
+			return nil, err
+		}
+		if !zones[r.TimeZone] {
+			zones[r.TimeZone] = true
+			if err := addTimezones(cal, r); err != nil {
+				return nil, err
+			}
+		}
+		cal.Children = append(cal.Children, ev.Component)
+	}
+	return encode(cal)
+}
+
+func newCalendar() *ical.Calendar {
+	cal := ical.NewCalendar()
+	cal.Props.SetText(ical.PropVersion, "2.0")
+	cal.Props.SetText(ical.PropProductID, prodID)
+	cal.Props.SetText(ical.PropCalendarScale, "GREGORIAN")
+	return cal
+}
+
+func encode(cal *ical.Calendar) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := ical.NewEncoder(&buf).Encode(cal); err != nil {
+		return nil, fmt.Errorf("encode calendar: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func event(r Review, o CalendarOptions, invite bool) (*ical.Event, error) {
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	loc, err := time.LoadLocation(r.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("review of %s: time zone %q: %w", r.IncidentID, r.TimeZone, err)
+	}
+	ev := ical.NewEvent()
+	ev.Props.SetText(ical.PropUID, r.UID)
+	ev.Props.SetDateTime(ical.PropDateTimeStamp, now().UTC())
+	ev.Props.SetDateTime(ical.PropDateTimeStart, r.Start.In(loc))
+	ev.Props.SetDateTime(ical.PropDateTimeEnd, r.End.In(loc))
+	ev.Props.SetText(ical.PropSequence, fmt.Sprint(r.Sequence))
+	ev.Props.Get(ical.PropSequence).SetValueType(ical.ValueInt)
+	ev.Props.SetText(ical.PropSummary, Summary(r))
+	ev.Props.SetText(ical.PropDescription, Description(r, o.Links))
+	if u := o.Links.Draft(r.IncidentID); u != "" {
+		ev.Props.SetText(ical.PropURL, u)
+		ev.Props.Get(ical.PropURL).SetValueType(ical.ValueURI)
+	}
+	ev.Props.SetText(ical.PropTransparency, "OPAQUE")
+	if !r.CreatedAt.IsZero() {
+		ev.Props.SetDateTime(ical.PropCreated, r.CreatedAt.UTC())
+	}
+	if !r.UpdatedAt.IsZero() {
+		ev.Props.SetDateTime(ical.PropLastModified, r.UpdatedAt.UTC())
+	}
+	if r.Status == StatusScheduled {
+		ev.SetStatus(ical.EventConfirmed)
+	} else {
+		ev.SetStatus(ical.EventCancelled)
+	}
+	if o.Organizer != "" {
+		org := ical.NewProp(ical.PropOrganizer)
+		org.Value = mailto(o.Organizer)
+		org.Params.Set(ical.ParamCommonName, "postmortemd")
+		ev.Props.Add(org)
+	}
+	if invite {
+		for _, a := range r.Attendees {
+			p := ical.NewProp(ical.PropAttendee)
+			p.Value = mailto(a.Email)
+			if a.Name != "" {
+				p.Params.Set(ical.ParamCommonName, a.Name)
+			}
+			p.Params.Set(ical.ParamCalendarUserType, "INDIVIDUAL")
+			if a.Required {
+				p.Params.Set(ical.ParamRole, "REQ-PARTICIPANT")
+			} else {
+				p.Params.Set(ical.ParamRole, "OPT-PARTICIPANT")
+			}
+			p.Params.Set(ical.ParamParticipationStatus, "NEEDS-ACTION")
+			p.Params.Set(ical.ParamRSVP, "TRUE")
+			ev.Props.Add(p)
+		}
+	}
+	return ev, nil
+}
+
+// Summary is the meeting's title (and an e-mail subject).
+func Summary(r Review) string {
+	t := r.Title
+	if t == "" {
+		t = r.IncidentID
+	}
+	s := "Postmortem review: " + t
+	if r.Status != StatusScheduled {
+		s = "Cancelled: " + s
+	}
+	return s
+}
+
+// Description is the meeting's text: why this slot, who is invited (as roles), and the links.
+func Description(r Review, l Links) string {
+	var b strings.Builder
+	switch r.Status {
+	case StatusCancelled:
+		b.WriteString("The review meeting is cancelled: the incident reopened. It is scheduled again when the incident resolves.\n\n")
+	case StatusWaived:
+		b.WriteString("The review meeting is waived: " + r.WaiveReason + "\n\n")
+	}
+	fmt.Fprintf(&b, "Blameless review of incident %s.\n", r.IncidentID)
+	if r.Reason != "" {
+		b.WriteString(r.Reason + "\n")
+	}
+	if roles := Roles(r.Attendees); len(roles) > 0 {
+		fmt.Fprintf(&b, "Invited (%d): %s.\n", len(r.Attendees), strings.Join(roles, "; "))
+	}
+	if u := l.Draft(r.IncidentID); u != "" {
+		b.WriteString("\nDraft postmortem: " + u + "\n")
+	}
+	if u := l.Timeline(r.IncidentID); u != "" {
+		b.WriteString("Live timeline: " + u + "\n")
+	}
+	return b.String()
+}
+
+func mailto(addr string) string {
+	if strings.HasPrefix(strings.ToLower(addr), "mailto:") {
+		return addr
+	}
+	return "mailto:" + addr
+}
+
+// addTimezones adds the VTIMEZONE that r's TZID needs (RFC 5545 3.6.5), built from Go's zone data:
+// the zone's observances from a year before the meeting to a year after.
+func addTimezones(cal *ical.Calendar, r Review) error {
+	if r.TimeZone == "" || r.TimeZone == "UTC" {
+		return nil
+	}
+	loc, err := time.LoadLocation(r.TimeZone)
+	if err != nil {
+		return fmt.Errorf("time zone %q: %w", r.TimeZone, err)
+	}
+	tz := ical.NewComponent(ical.CompTimezone)
+	tz.Props.SetText(ical.PropTimezoneID, r.TimeZone)
+	from := r.Start.In(loc).AddDate(-1, 0, 0)
+	to := r.Start.In(loc).AddDate(1, 0, 0)
+	t := from
+	_, prevOff := t.Add(-time.Second).Zone()
+	first := true
+	for !t.After(to) {
+		name, off := t.Zone()
+		start, end := t.ZoneBounds()
+		if first || !start.IsZero() {
+			at := start
+			if first || at.IsZero() || at.Before(from.AddDate(-1, 0, 0)) {
+				at = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+				prevOff = off
+			} else {
+				_, prevOff = at.Add(-time.Second).Zone()
+			}
+			kind := ical.CompTimezoneStandard
+			if t.IsDST() {
+				kind = ical.CompTimezoneDaylight
+			}
+			obs := ical.NewComponent(kind)
+			// DTSTART of an observance is local time (of the offset in force before it) without TZID.
+			local := at.Add(time.Duration(prevOff) * time.Second).UTC()
+			p := ical.NewProp(ical.PropDateTimeStart)
+			p.SetValueType(ical.ValueDateTime)
+			p.Value = local.Format("20060102T150405")
+			obs.Props.Set(p)
+			obs.Props.SetText(ical.PropTimezoneOffsetFrom, offset(prevOff))
+			obs.Props.SetText(ical.PropTimezoneOffsetTo, offset(off))
+			obs.Props.SetText(ical.PropTimezoneName, name)
+			tz.Children = append(tz.Children, obs)
+			first = false
+		}
+		if end.IsZero() {
+			break
+		}
+		t = end
+	}
+	cal.Children = append(cal.Children, tz)
+	return nil
+}
+
+func offset(sec int) string {
+	sign := "+"
+	if sec < 0 {
+		sign, sec = "-", -sec
+	}
+	return fmt.Sprintf("%s%02d%02d", sign, sec/3600, sec%3600/60)
+}

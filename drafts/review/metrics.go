@@ -1,0 +1,41 @@
+package review
+
+import (
+	"slices"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	changes    *prometheus.CounterVec
+	deliveries *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "postmortemd_review_changes_total",
+			Help: "Review meetings scheduled (or moved), cancelled and waived.",
+		}, []string{"status"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "postmortemd_review_deliveries_total",
+			Help: "Review invitation delivery attempts by transport and result (delivered, failed, gave_up).",
+		}, []string{"transport", "result"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.changes, m.deliveries)
+	}
+	return m
+}
+
+func sortReviews(rs []Review) {
+	slices.SortFunc(rs, func(a, b Review) int {
+		if c := a.Start.Compare(b.Start); c != 0 {
+			return c
+		}
+		if a.IncidentID < b.IncidentID {
+			return -1
+		}
+		return 1
+	})
+}

@@ -1,0 +1,160 @@
+package review
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Message builds what transports deliver for r's current state.
+func (s *Scheduler) Message(r Review) (Message, error) {
+	cal, err := Invitation(r, s.o.Calendar)
+	if err != nil {
+		return Message{}, err
+	}
+	m := Message{UID: r.UID, Sequence: r.Sequence, Method: r.Method(), Calendar: cal, Summary: Summary(r),
+		Text: Description(r, s.o.Calendar.Links)}
+	if s.o.Calendar.Organizer != "" {
+		m.Organizer = mailto(s.o.Calendar.Organizer)
+	}
+	for _, a := range r.Attendees {
+		m.Recipients = append(m.Recipients, a.Email)
+	}
+	return m, nil
+}
+
+// backoff is the wait before attempt n+1 after n failed attempts.
+func backoff(n int) time.Duration {
+	d := backoffBase
+	for i := 1; i < n && d < backoffMax; i++ {
+		d *= 2
+	}
+	return min(d, backoffMax)
+}
+
+// deliverDue delivers every review's current sequence through every transport that has not
+// delivered it yet and is due (first attempt, or its backoff elapsed). A replica claims a delivery
+// in the store before attempting it, so replicas do not send the same e-mail twice.
+func (s *Scheduler) deliverDue(ctx context.Context) error {
+	if len(s.o.Transports) == 0 {
+		return nil
+	}
+	all, err := s.all(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for id, r := range all {
+		for _, t := range s.o.Transports {
+			if !r.pending(t.Name()) {
+				continue
+			}
+			if d := r.Deliveries[t.Name()]; d != nil && d.Sequence == r.Sequence && s.now().Before(d.NextAttempt) {
+				continue
+			}
+			if err := s.deliver(ctx, id, t); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// errSkip ends an UpdateReview without writing.
+var errSkip = errors.New("nothing to do")
+
+func (s *Scheduler) deliver(ctx context.Context, id string, t Transport) error {
+	name := t.Name()
+	var claimed Review
+	err := s.o.Store.UpdateReview(ctx, id, func(cur []byte) ([]byte, error) {
+		if cur == nil {
+			return nil, errSkip
+		}
+		var r Review
+		if err := json.Unmarshal(cur, &r); err != nil {
+			return nil, fmt.Errorf("decode review: %w", err)
+		}
+		now := s.now()
+		d := r.Deliveries[name]
+		if !r.pending(name) || (d != nil && d.Sequence == r.Sequence && now.Before(d.NextAttempt)) {
+			return nil, errSkip
+		}
+		if d == nil || d.Sequence != r.Sequence {
+			d = &Delivery{Sequence: r.Sequence, State: DeliveryPending}
+		}
+		d.Method, d.NextAttempt = r.Method(), now.Add(claimLease)
+		if r.Deliveries == nil {
+			r.Deliveries = map[string]*Delivery{}
+		}
+		r.Deliveries[name] = d
+		claimed = r
+		return json.Marshal(r)
+	})
+	if errors.Is(err, errSkip) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("review of %s: claim %s delivery: %w", id, name, err)
+	}
+	m, err := s.Message(claimed)
+	if err == nil {
+		err = t.Deliver(ctx, m)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err() // shutting down: the claim lapses and the delivery is tried again
+	}
+	result := "delivered"
+	if err != nil {
+		result = "failed"
+		if errors.Is(err, ErrPermanent) {
+			result = "rejected"
+		}
+	}
+	s.metrics.deliveries.WithLabelValues(name, result).Inc()
+	deliverErr := err
+	err = s.o.Store.UpdateReview(ctx, id, func(cur []byte) ([]byte, error) {
+		var r Review
+		if cur == nil {
+			return nil, errSkip
+		}
+		if err := json.Unmarshal(cur, &r); err != nil {
+			return nil, fmt.Errorf("decode review: %w", err)
+		}
+		d := r.Deliveries[name]
+		if r.Sequence != claimed.Sequence || d == nil || d.Sequence != claimed.Sequence {
+			return nil, errSkip // changed meanwhile: the new sequence is delivered next
+		}
+		now := s.now()
+		d.Attempts++
+		if deliverErr == nil {
+			d.State, d.LastError, d.DeliveredAt, d.NextAttempt = DeliveryDelivered, "", now, time.Time{}
+		} else {
+			// A rejected message is retried too, slowly: a fixed setting makes it deliverable, and
+			// the meeting must not be lost.
+			wait := backoff(d.Attempts)
+			if errors.Is(deliverErr, ErrPermanent) {
+				wait = backoffMax
+			}
+			d.State, d.LastError, d.NextAttempt = DeliveryFailed, truncate(deliverErr.Error(), 500), now.Add(wait)
+		}
+		return json.Marshal(r)
+	})
+	if err != nil && !errors.Is(err, errSkip) {
+		return fmt.Errorf("review of %s: record %s delivery: %w", id, name, err)
+	}
+	if deliverErr != nil {
+		s.log.Warn("review invitation not delivered; retrying with backoff", "incident_id", id, "transport", name, "err", deliverErr)
+		return nil // recorded in the review's status and the metrics; not a sweep failure
+	}
+	s.log.Info("review invitation delivered", "incident_id", id, "transport", name, "method", claimed.Method(), "sequence", claimed.Sequence)
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,393 @@
+package review
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/postmortemd/postmortemd/timeline"
+)
+
+// DefaultInterval is how often a Scheduler sweeps when Options.Interval is zero.
+const DefaultInterval = 15 * time.Second
+
+const (
+	// sweepHorizon and pageSize bound a sweep over resolved incidents, as drafts.Worker does.
+	sweepHorizon = 30 * 24 * time.Hour
+	pageSize     = 100
+	// claimLease is how long a replica holds a delivery it is attempting; another replica takes it
+	// over after that (the first one crashed).
+	claimLease = 2 * time.Minute
+	// Backoff of failed deliveries: first retry after backoffBase, doubling, at most backoffMax.
+	backoffBase = 30 * time.Second
+	backoffMax  = time.Hour
+)
+
+// Options configure a Scheduler. Store, Incidents and Hours are required.
+type Options struct {
+	// Store keeps the reviews (timeline/redisstore).
+	Store Store
+	// Incidents are read to find settled resolved incidents and to see reopens.
+	Incidents timeline.Reader
+	// Participants gives who took part (keyed by the PagerDuty incident id); nil invites owners only.
+	Participants timeline.Participants
+	Policy       *Policy
+	Owners       OwnersConfig
+	Hours        Hours
+	// Lead, Deadline and Duration tune the slot (defaults DefaultLead, DefaultDeadline,
+	// DefaultDuration).
+	Lead, Deadline, Duration time.Duration
+	// SingleFacilitator keeps meetings from overlapping each other.
+	SingleFacilitator bool
+	// Calendar shapes the invitations (organizer, links).
+	Calendar CalendarOptions
+	// Transports deliver invitations (CalDAV, e-mail); none keeps reviews in the feed only.
+	Transports []Transport
+	Logger     *slog.Logger
+	// Registerer receives the metrics; nil registers nowhere.
+	Registerer prometheus.Registerer
+	// Now is the clock. Default time.Now.
+	Now      func() time.Time
+	Interval time.Duration
+}
+
+// Scheduler keeps one review per incident that the policy selects: it schedules the meeting when
+// the incident's resolution settles, cancels it when the incident reopens, schedules it again
+// (same UID, higher SEQUENCE) when it resolves again, and delivers each change through every
+// transport with retries. Several replicas may run it against one store: every change is an
+// optimistic transaction on the incident's record, so there is exactly one meeting per incident.
+type Scheduler struct {
+	o       Options
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *metrics
+	mu      sync.Mutex // one sweep at a time in this process
+}
+
+// New returns a Scheduler; it does nothing until Run or Sweep is called.
+func New(o Options) (*Scheduler, error) {
+	if o.Store == nil || o.Incidents == nil {
+		return nil, errors.New("review scheduler: a store and an incident reader are required")
+	}
+	if err := o.Hours.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Policy == nil {
+		p, err := NewPolicy(PolicyConfig{})
+		if err != nil {
+			return nil, err
+		}
+		o.Policy = p
+	}
+	s := &Scheduler{o: o, log: o.Logger, now: o.Now, metrics: newMetrics(o.Registerer)}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.log = s.log.With("component", "review")
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.o.Interval <= 0 {
+		s.o.Interval = DefaultInterval
+	}
+	s.o.Hours = s.o.Hours.withDefaults()
+	if s.o.Calendar.Now == nil {
+		s.o.Calendar.Now = s.now
+	}
+	return s, nil
+}
+
+// Run sweeps at once and then every interval until ctx is done.
+func (s *Scheduler) Run(ctx context.Context) {
+	t := time.NewTicker(s.o.Interval)
+	defer t.Stop()
+	for {
+		_ = s.Sweep(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// UID is the stable event UID of an incident's review meeting.
+func UID(incidentID string) string {
+	sum := sha256.Sum256([]byte("postmortemd review\x00" + incidentID))
+	return hex.EncodeToString(sum[:16]) + "@postmortemd"
+}
+
+// Sweep makes one pass: schedule newly settled incidents, cancel meetings of reopened ones,
+// reschedule re-resolved ones, and deliver what is due. Failures are logged and returned joined.
+func (s *Scheduler) Sweep(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	var errs []error
+	all, err := s.all(ctx)
+	if err != nil {
+		s.log.Error("review sweep failed; retrying on the next sweep", "err", err)
+		return err
+	}
+	// Meetings of incidents that are no longer resolved are cancelled.
+	for id, r := range all {
+		if r.Status != StatusScheduled {
+			continue
+		}
+		inc, err := s.o.Incidents.Incident(ctx, id)
+		if errors.Is(err, timeline.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("review of %s: %w", id, err))
+			continue
+		}
+		if inc.Status != timeline.StatusResolved {
+			if err := s.cancel(ctx, inc, now); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for offset := 0; ; offset += pageSize {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		incs, err := s.o.Incidents.Incidents(ctx, timeline.ListOptions{Status: timeline.StatusResolved, Limit: pageSize, Offset: offset})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list resolved incidents: %w", err))
+			break
+		}
+		done := len(incs) < pageSize
+		for _, inc := range incs {
+			if now.Sub(inc.StartedAt) > sweepHorizon {
+				done = true
+				break
+			}
+			if !inc.Settled(now) || inc.ResolvedAt == nil {
+				continue
+			}
+			r, ok := all[inc.ID]
+			if ok && (r.Status == StatusWaived || (r.Status == StatusScheduled && r.ResolvedAt.Equal(*inc.ResolvedAt))) {
+				continue
+			}
+			if !ok {
+				if applies, _ := s.o.Policy.Applies(inc); !applies {
+					continue
+				}
+			}
+			if err := s.schedule(ctx, inc, now); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if done {
+			break
+		}
+	}
+	if err := s.deliverDue(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	for _, err := range errs {
+		s.log.Error("review sweep", "err", err)
+	}
+	return errors.Join(errs...)
+}
+
+// all reads every stored review, by incident id.
+func (s *Scheduler) all(ctx context.Context) (map[string]Review, error) {
+	raws, err := s.o.Store.Reviews(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list reviews: %w", err)
+	}
+	out := make(map[string]Review, len(raws))
+	for _, raw := range raws {
+		var r Review
+		if err := json.Unmarshal(raw, &r); err != nil {
+			s.log.Warn("skipping an undecodable review record", "err", err)
+			continue
+		}
+		out[r.IncidentID] = r
+	}
+	return out, nil
+}
+
+// Reviews returns every stored review, scheduled or not, ordered by start.
+func (s *Scheduler) Reviews(ctx context.Context) ([]Review, error) {
+	m, err := s.all(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Review, 0, len(m))
+	for _, r := range m {
+		out = append(out, r)
+	}
+	sortReviews(out)
+	return out, nil
+}
+
+// Review returns one incident's review, or an error wrapping timeline.ErrNotFound.
+func (s *Scheduler) Review(ctx context.Context, incidentID string) (Review, error) {
+	raw, err := s.o.Store.Review(ctx, incidentID)
+	if err != nil {
+		return Review{}, err
+	}
+	var r Review
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return Review{}, fmt.Errorf("review of %s: %w", incidentID, err)
+	}
+	return r, nil
+}
+
+// Invitation is the iTIP message of the incident's review, as delivered (with attendees).
+func (s *Scheduler) Invitation(r Review) ([]byte, error) { return Invitation(r, s.o.Calendar) }
+
+// Feed is the subscribable calendar of every review (see the package function Feed).
+func (s *Scheduler) Feed(rs []Review) ([]byte, error) {
+	return Feed(rs, "Postmortem reviews", s.o.Calendar)
+}
+
+// busy lists the other meetings a facilitator already runs.
+func (s *Scheduler) busy(ctx context.Context, except string) ([]Interval, error) {
+	if !s.o.SingleFacilitator {
+		return nil, nil
+	}
+	all, err := s.all(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Interval
+	for id, r := range all {
+		if id != except && r.Status == StatusScheduled {
+			out = append(out, Interval{Start: r.Start, End: r.End})
+		}
+	}
+	return out, nil
+}
+
+// schedule stores a meeting for inc's current resolution: a new one, or the existing one moved
+// (sequence + 1) after a reopen or a later resolution.
+func (s *Scheduler) schedule(ctx context.Context, inc timeline.Incident, now time.Time) error {
+	busy, err := s.busy(ctx, inc.ID)
+	if err != nil {
+		return err
+	}
+	resolved := inc.ResolvedAt.UTC()
+	slot, err := s.o.Hours.FindSlot(SlotRequest{Resolved: resolved, Now: now, Lead: s.o.Lead,
+		Deadline: s.o.Deadline, Duration: s.o.Duration, Busy: busy})
+	if err != nil {
+		return fmt.Errorf("review of %s: %w", inc.ID, err)
+	}
+	var people map[string]timeline.Participant
+	if key := inc.Sources[timeline.SourceKeyPagerDutyIncidentID]; key != "" && s.o.Participants != nil {
+		if people, err = s.o.Participants.Participants(ctx, key); err != nil {
+			return fmt.Errorf("review of %s: participants: %w", inc.ID, err)
+		}
+	}
+	attendees := Invitees(inc, people, s.o.Owners)
+	_, why := s.o.Policy.Applies(inc)
+	var out Review
+	changed := false
+	err = s.o.Store.UpdateReview(ctx, inc.ID, func(cur []byte) ([]byte, error) {
+		changed = false
+		r := Review{IncidentID: inc.ID, UID: UID(inc.ID), Sequence: 0, CreatedAt: now}
+		if cur != nil {
+			if err := json.Unmarshal(cur, &r); err != nil {
+				return nil, fmt.Errorf("decode review: %w", err)
+			}
+			if r.Status == StatusWaived || (r.Status == StatusScheduled && r.ResolvedAt.Equal(resolved)) {
+				out = r
+				return nil, nil // another replica did it
+			}
+			r.Sequence++
+		}
+		r.Status, r.Title, r.Start, r.End = StatusScheduled, inc.Title, slot.Start.UTC(), slot.End.UTC()
+		r.TimeZone, r.Late, r.Reason, r.ResolvedAt = s.o.Hours.Location.String(), slot.Late, slot.Reason, resolved
+		if why != "" || r.Why == "" {
+			r.Why = why
+		}
+		r.Attendees, r.UpdatedAt = attendees, now
+		out, changed = r, true
+		return json.Marshal(r)
+	})
+	if err != nil {
+		return fmt.Errorf("review of %s: store: %w", inc.ID, err)
+	}
+	if changed {
+		s.metrics.changes.WithLabelValues(string(StatusScheduled)).Inc()
+		s.log.Info("review meeting scheduled", "incident_id", inc.ID, "start", out.Start, "time_zone", out.TimeZone,
+			"sequence", out.Sequence, "late", out.Late, "attendees", len(out.Attendees))
+	}
+	return nil
+}
+
+// cancel marks the meeting of a reopened incident cancelled (sequence + 1).
+func (s *Scheduler) cancel(ctx context.Context, inc timeline.Incident, now time.Time) error {
+	changed := false
+	err := s.o.Store.UpdateReview(ctx, inc.ID, func(cur []byte) ([]byte, error) {
+		changed = false
+		if cur == nil {
+			return nil, nil
+		}
+		var r Review
+		if err := json.Unmarshal(cur, &r); err != nil {
+			return nil, fmt.Errorf("decode review: %w", err)
+		}
+		if r.Status != StatusScheduled {
+			return nil, nil
+		}
+		r.Status, r.Sequence, r.UpdatedAt = StatusCancelled, r.Sequence+1, now
+		changed = true
+		return json.Marshal(r)
+	})
+	if err != nil {
+		return fmt.Errorf("cancel review of %s: %w", inc.ID, err)
+	}
+	if changed {
+		s.metrics.changes.WithLabelValues(string(StatusCancelled)).Inc()
+		s.log.Info("review meeting cancelled: the incident reopened", "incident_id", inc.ID)
+	}
+	return nil
+}
+
+// Waive cancels an incident's meeting for good, recording why; the draft shows the reason. It
+// returns an error wrapping timeline.ErrInvalid for an empty reason and timeline.ErrNotFound when
+// the incident has no review (a review not yet scheduled cannot be waived).
+func (s *Scheduler) Waive(ctx context.Context, incidentID, reason string) (Review, error) {
+	if reason == "" {
+		return Review{}, fmt.Errorf("waive review: %w: a reason is required", timeline.ErrInvalid)
+	}
+	if len(reason) > 2000 {
+		return Review{}, fmt.Errorf("waive review: %w: the reason is longer than 2000 bytes", timeline.ErrInvalid)
+	}
+	now := s.now()
+	var out Review
+	err := s.o.Store.UpdateReview(ctx, incidentID, func(cur []byte) ([]byte, error) {
+		if cur == nil {
+			return nil, fmt.Errorf("review of incident %q: %w", incidentID, timeline.ErrNotFound)
+		}
+		var r Review
+		if err := json.Unmarshal(cur, &r); err != nil {
+			return nil, fmt.Errorf("decode review: %w", err)
+		}
+		if r.Status == StatusWaived && r.WaiveReason == reason {
+			out = r
+			return nil, nil
+		}
+		r.Status, r.WaiveReason, r.Sequence, r.UpdatedAt = StatusWaived, reason, r.Sequence+1, now
+		out = r
+		return json.Marshal(r)
+	})
+	if err != nil {
+		return Review{}, err
+	}
+	s.metrics.changes.WithLabelValues(string(StatusWaived)).Inc()
+	s.log.Info("review meeting waived", "incident_id", incidentID)
+	return out, nil
+}

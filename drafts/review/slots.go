@@ -1,0 +1,267 @@
+package review
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Defaults of the slot search.
+const (
+	DefaultLead     = 2 * time.Hour
+	DefaultDeadline = 24 * time.Hour
+	DefaultDuration = time.Hour
+	// granularity is the grid meetings start on, in minutes past the local hour.
+	granularity = 15 * time.Minute
+	// searchDays bounds the search for a slot after the deadline.
+	searchDays = 62
+)
+
+// Hours are the working hours meetings may be held in: the days of the week and the local clock
+// times of Location, minus Holidays. Zone changes (DST) are handled: 10:00 is 10:00 local time on
+// both sides of a change.
+type Hours struct {
+	Location *time.Location
+	// Days are the working days. Default Monday to Friday.
+	Days []time.Weekday
+	// Start and End are the local opening and closing clock times as offsets from midnight.
+	// Default 10:00 and 18:00.
+	Start, End time.Duration
+	// Holidays are days without meetings, as YYYY-MM-DD in Location.
+	Holidays []string
+}
+
+// ParseClock reads "HH:MM" as an offset from midnight.
+func ParseClock(s string) (time.Duration, error) {
+	t, err := time.Parse("15:04", strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("want a clock time such as 09:30, got %q", s)
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
+}
+
+// ParseWeekdays reads "mon,tue,wed" (or full English names) into weekdays.
+func ParseWeekdays(s []string) ([]time.Weekday, error) {
+	var out []time.Weekday
+	for _, d := range s {
+		d = strings.ToLower(strings.TrimSpace(d))
+		found := false
+		for w := time.Sunday; w <= time.Saturday; w++ {
+			name := strings.ToLower(w.String())
+			if d == name || (len(d) == 3 && strings.HasPrefix(name, d)) {
+				out, found = append(out, w), true
+				break
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("want a weekday such as mon or monday, got %q", d)
+		}
+	}
+	return out, nil
+}
+
+func (h Hours) withDefaults() Hours {
+	if h.Location == nil {
+		h.Location = time.UTC
+	}
+	if len(h.Days) == 0 {
+		h.Days = []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday}
+	}
+	if h.Start == 0 && h.End == 0 {
+		h.Start, h.End = 10*time.Hour, 18*time.Hour
+	}
+	return h
+}
+
+// Validate names the first bad field.
+func (h Hours) Validate() error {
+	h = h.withDefaults()
+	if h.End <= h.Start || h.End > 24*time.Hour {
+		return fmt.Errorf("working hours: the end (%s) must be after the start (%s), within the day", clock(h.End), clock(h.Start))
+	}
+	for _, d := range h.Holidays {
+		if _, err := time.ParseInLocation(time.DateOnly, d, h.Location); err != nil {
+			return fmt.Errorf("holiday %q: want YYYY-MM-DD", d)
+		}
+	}
+	return nil
+}
+
+// Interval is a busy time (another review meeting).
+type Interval struct{ Start, End time.Time }
+
+// SlotRequest is what FindSlot looks for.
+type SlotRequest struct {
+	// Resolved is when the incident resolved (source time).
+	Resolved time.Time
+	// Now is the current time; no slot starts before it.
+	Now time.Time
+	// Lead is the least time between the resolution and the meeting (default DefaultLead);
+	// Deadline the most (default DefaultDeadline); Duration the meeting's length (default
+	// DefaultDuration).
+	Lead, Deadline, Duration time.Duration
+	// Busy are meetings the slot must not overlap (one facilitator runs them all).
+	Busy []Interval
+}
+
+// Slot is a chosen meeting time.
+type Slot struct {
+	Start, End time.Time
+	// Late reports a slot after the deadline; Reason says why it was chosen.
+	Late   bool
+	Reason string
+}
+
+// FindSlot returns the earliest slot of r.Duration inside working hours, at least r.Lead after
+// the resolution and not before r.Now, not overlapping r.Busy, that ends by the deadline; when
+// none fits, the first such slot after the deadline, with Late set and a Reason that says why.
+func (h Hours) FindSlot(r SlotRequest) (Slot, error) {
+	h = h.withDefaults()
+	if err := h.Validate(); err != nil {
+		return Slot{}, err
+	}
+	if r.Lead <= 0 {
+		r.Lead = DefaultLead
+	}
+	if r.Deadline <= 0 {
+		r.Deadline = DefaultDeadline
+	}
+	if r.Duration <= 0 {
+		r.Duration = DefaultDuration
+	}
+	if r.Duration > h.End-h.Start {
+		return Slot{}, fmt.Errorf("a %s meeting does not fit in working hours %s–%s", r.Duration, clock(h.Start), clock(h.End))
+	}
+	earliest := r.Resolved.Add(r.Lead)
+	if r.Now.After(earliest) {
+		earliest = r.Now
+	}
+	deadline := r.Resolved.Add(r.Deadline)
+	busy := slices.Clone(r.Busy)
+	slices.SortFunc(busy, func(a, b Interval) int { return a.Start.Compare(b.Start) })
+
+	loc := h.Location
+	day := earliest.In(loc)
+	day = time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, loc)
+	var skipped []string
+	for i := 0; i < searchDays; i++ {
+		d := day.AddDate(0, 0, i)
+		if why := h.closed(d); why != "" {
+			if d.Before(deadline) || len(skipped) < 7 {
+				skipped = append(skipped, why)
+			}
+			continue
+		}
+		open := atClock(d, h.Start)
+		closeAt := atClock(d, h.End)
+		start := ceil(maxTime(open, earliest), open)
+		for !start.Add(r.Duration).After(closeAt) {
+			end := start.Add(r.Duration)
+			if b, ok := overlap(busy, start, end); ok {
+				start = ceil(b.End, open)
+				continue
+			}
+			s := Slot{Start: start, End: end}
+			if end.After(deadline) {
+				s.Late = true
+				s.Reason = h.lateReason(r, deadline, skipped, busy)
+			} else {
+				s.Reason = fmt.Sprintf("Earliest free slot in working hours (%s) at least %s after the resolution, within %s of it.",
+					h.describe(), short(r.Lead), short(r.Deadline))
+			}
+			return s, nil
+		}
+	}
+	return Slot{}, fmt.Errorf("no working day in the %d days after %s: check the working days and holidays", searchDays, earliest.In(loc).Format(time.DateOnly))
+}
+
+func (h Hours) lateReason(r SlotRequest, deadline time.Time, skipped []string, busy []Interval) string {
+	loc := h.Location
+	var b strings.Builder
+	fmt.Fprintf(&b, "No free slot in working hours (%s) between %s and %s after the resolution at %s",
+		h.describe(), short(r.Lead), short(r.Deadline), r.Resolved.In(loc).Format("Mon 2006-01-02 15:04 MST"))
+	var why []string
+	if len(skipped) > 0 {
+		why = append(why, strings.Join(skipped, ", ")+" "+plural(len(skipped), "is not a working day", "are not working days"))
+	}
+	if len(busy) > 0 {
+		why = append(why, "other review meetings take the free hours")
+	}
+	if r.Now.After(r.Resolved.Add(r.Lead)) {
+		why = append(why, "it was scheduled at "+r.Now.In(loc).Format("Mon 15:04 MST"))
+	}
+	if len(why) > 0 {
+		b.WriteString(": " + strings.Join(why, "; "))
+	}
+	fmt.Fprintf(&b, "; this is the first slot after the %s deadline (%s).", short(r.Deadline), deadline.In(loc).Format("Mon 2006-01-02 15:04 MST"))
+	return b.String()
+}
+
+// closed says why d (midnight in h.Location) is not a working day, "" if it is.
+func (h Hours) closed(d time.Time) string {
+	date := d.Format(time.DateOnly)
+	if slices.Contains(h.Holidays, date) {
+		return "holiday " + d.Format("Mon 2006-01-02")
+	}
+	if !slices.Contains(h.Days, d.Weekday()) {
+		return d.Format("Mon 2006-01-02")
+	}
+	return ""
+}
+
+func (h Hours) describe() string {
+	days := make([]string, len(h.Days))
+	for i, d := range h.Days {
+		days[i] = d.String()[:3]
+	}
+	return fmt.Sprintf("%s %s–%s %s", strings.Join(days, ","), clock(h.Start), clock(h.End), h.Location)
+}
+
+// atClock is the local clock time c on day d; time.Date normalizes a clock time a DST gap skips.
+func atClock(d time.Time, c time.Duration) time.Time {
+	return time.Date(d.Year(), d.Month(), d.Day(), int(c/time.Hour), int(c%time.Hour/time.Minute), 0, 0, d.Location())
+}
+
+// ceil rounds t up to the granularity grid that starts at open.
+func ceil(t, open time.Time) time.Time {
+	if !t.After(open) {
+		return open
+	}
+	n := (t.Sub(open) + granularity - 1) / granularity
+	return open.Add(n * granularity)
+}
+
+func overlap(busy []Interval, start, end time.Time) (Interval, bool) {
+	for _, b := range busy {
+		if b.Start.Before(end) && start.Before(b.End) {
+			return b, true
+		}
+	}
+	return Interval{}, false
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func clock(d time.Duration) string {
+	return fmt.Sprintf("%02d:%02d", int(d/time.Hour), int(d%time.Hour/time.Minute))
+}
+
+// short prints a duration without zero units: 2h, 24h, 1h30m.
+func short(d time.Duration) string {
+	s := d.String()
+	s = strings.TrimSuffix(s, "0s")
+	return strings.TrimSuffix(s, "0m")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
