@@ -148,7 +148,10 @@ type e2eService struct {
 	cmd    *exec.Cmd
 	done   chan struct{} // closed when the process has exited
 	client *http.Client
+	drafts string // --drafts-dir, unless args chose another
 }
+
+func (s *e2eService) draftsDir() string { return s.drafts }
 
 // startE2EService runs the binary on a free loopback port with --redis-url redisURL (none: the
 // embedded store) and args, and waits for its "listening" log line. A cleanup stops it with
@@ -157,14 +160,15 @@ type e2eService struct {
 func startE2EService(t *testing.T, redisURL string, args ...string) *e2eService {
 	t.Helper()
 	bin := e2eBinary(t)
-	argv := []string{"--listen", "127.0.0.1:0", "--log-level", "debug", "--shutdown-timeout", "10s", "--drafts-dir", t.TempDir()}
+	drafts := t.TempDir()
+	argv := []string{"--listen", "127.0.0.1:0", "--log-level", "debug", "--shutdown-timeout", "10s", "--drafts-dir", drafts}
 	if redisURL != "" {
 		// A key prefix of its own, so that tests sharing an external Redis
 		// (POSTMORTEMD_TEST_REDIS_URL) neither see nor touch each other's data.
 		argv = append(argv, "--redis-url", redisURL, "--redis-key-prefix", fmt.Sprintf("{pm-e2e-%016x}", rand.Uint64()))
 	}
 	argv = append(argv, args...)
-	s := &e2eService{log: &e2eLog{}, done: make(chan struct{}),
+	s := &e2eService{log: &e2eLog{}, done: make(chan struct{}), drafts: drafts,
 		client: &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 10 * time.Second}}
 	s.cmd = exec.Command(bin, argv...)
 	s.cmd.Env = e2eEnv()

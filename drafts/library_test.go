@@ -1,0 +1,215 @@
+package drafts_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/timeline"
+)
+
+// library writes the story's draft (the incident resolved, then resolved again) into a directory.
+func library(t *testing.T) (*drafts.Store, timeline.Incident, [][]byte) {
+	t.Helper()
+	inc, vs := versions(t)
+	store := &drafts.Store{Dir: t.TempDir()}
+	if _, err := store.Write(inc, vs[0]); err != nil {
+		t.Fatal(err)
+	}
+	return store, inc, vs
+}
+
+func ids(sums []drafts.Summary) string {
+	var out []string
+	for _, s := range sums {
+		out = append(out, s.ID)
+	}
+	return strings.Join(out, " ")
+}
+
+// The list is read from the files' front matter, so what people changed by hand is what is shown
+// and searched; versions written beside a draft and other files are not postmortems.
+func TestListReadsWhatPeopleWrote(t *testing.T) {
+	store, inc, vs := library(t)
+	doc, err := store.Get(inc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := handEdit(t, doc.Content) // status in-review, recommended, tags, a new title
+	if _, err := store.Save(inc.ID, edited, doc.ETag); err != nil {
+		t.Fatal(err)
+	}
+	// A second, older postmortem, as a person would keep it: hand-written front matter.
+	older := "---\nid: \"20250101-db-failover-0000beef\"\ntitle: \"Database failover\"\nstatus: published\nseverity: critical\n" +
+		"services: [orders-db]\ntags: [database]\nrecommended: false\nstarted: 2025-01-01T10:00:00Z\n---\n\nThe primary failed over after a quorum loss.\n"
+	for name, content := range map[string]string{
+		"2025-01-01-db-failover-0000beef.md": older,
+		"notes.md":                           "# not a postmortem\n",
+		drafts.FileName(inc)[:len(drafts.FileName(inc))-3] + ".regenerated-20261123T150000Z.md": string(vs[1]),
+		".tmp-half-written.md": "---\nid: x\n",
+	} {
+		if err := os.WriteFile(filepath.Join(store.Dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	yes, no := true, false
+	for _, tc := range []struct {
+		name string
+		q    drafts.Query
+		want string
+	}{
+		{"all, newest incident first", drafts.Query{}, inc.ID + " 20250101-db-failover-0000beef"},
+		{"status edited by hand", drafts.Query{Status: "in-review"}, inc.ID},
+		{"status", drafts.Query{Status: "published"}, "20250101-db-failover-0000beef"},
+		{"service", drafts.Query{Service: "checkout"}, inc.ID},
+		{"severity or priority", drafts.Query{Severity: "p1"}, inc.ID},
+		{"tag added by hand", drafts.Query{Tag: "schema-migration"}, inc.ID},
+		{"recommended", drafts.Query{Recommended: &yes}, inc.ID},
+		{"not recommended", drafts.Query{Recommended: &no}, "20250101-db-failover-0000beef"},
+		{"text in a person's words", drafts.Query{Text: "ROW locks"}, inc.ID},
+		{"every word must match", drafts.Query{Text: "quorum zebra"}, ""},
+		{"text", drafts.Query{Text: "Quorum primary"}, "20250101-db-failover-0000beef"},
+		{"no match", drafts.Query{Service: "nothing"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := store.List(tc.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ids(got) != tc.want {
+				t.Fatalf("List(%+v) = [%s], want [%s]", tc.q, ids(got), tc.want)
+			}
+		})
+	}
+	got, _ := store.List(drafts.Query{Status: "in-review"})
+	if s := got[0]; s.Title != "Checkout slow: a schema migration held row locks" || !s.Recommended ||
+		s.File != drafts.FileName(inc) || s.Started == nil || !s.Started.Equal(inc.StartedAt.Truncate(time.Second)) {
+		t.Fatalf("summary %+v", s)
+	}
+}
+
+func TestGetAndSave(t *testing.T) {
+	store, inc, _ := library(t)
+	doc, err := store.Get(inc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.ETag != drafts.ETag(doc.Content) || !strings.HasPrefix(doc.ETag, `"`) {
+		t.Fatalf("ETag %s", doc.ETag)
+	}
+	if _, err := store.Get("no-such-incident"); !errors.Is(err, timeline.ErrNotFound) {
+		t.Fatalf("Get unknown: %v, want ErrNotFound", err)
+	}
+	edited := handEdit(t, doc.Content)
+	saved, err := store.Save(inc.ID, edited, doc.ETag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if saved.ETag == doc.ETag || saved.Status != "in-review" {
+		t.Fatalf("saved %+v", saved.Summary)
+	}
+	if b := mustRead(t, filepath.Join(store.Dir, drafts.FileName(inc))); string(b) != string(edited) {
+		t.Fatal("the file is not the edit")
+	}
+	if _, err := store.Save(inc.ID, edited, doc.ETag); !errors.Is(err, timeline.ErrPrecondition) {
+		t.Fatalf("save with a stale ETag: %v, want ErrPrecondition", err)
+	}
+
+	bad := func(from, to string) []byte { return []byte(strings.Replace(string(edited), from, to, 1)) }
+	for _, tc := range []struct {
+		name    string
+		content []byte
+		want    string
+	}{
+		{"front matter that no longer parses names the file's line",
+			bad("status: in-review", "status: [in-review"), "line "},
+		{"id changed", bad(`id: "`+inc.ID+`"`, `id: "another"`), "the id cannot change"},
+		{"unknown status", bad("status: in-review", "status: finished"), `status "finished"`},
+		{"no front matter", []byte("# just text\n"), "no front matter"},
+		{"broken marker", bad("<!-- postmortemd:end observed -->", "<!-- postmortemd:end observed"), "marker"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := store.Save(inc.ID, tc.content, saved.ETag)
+			if !errors.Is(err, timeline.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Save: %v, want ErrInvalid mentioning %q", err, tc.want)
+			}
+		})
+	}
+	// The YAML error's line is the file's line: the broken line is where the message says.
+	broken := bad("status: in-review", "status: in-review: yes")
+	_, err = store.Save(inc.ID, broken, saved.ETag)
+	for i, l := range strings.Split(string(broken), "\n") {
+		if strings.HasPrefix(l, "status: in-review: yes") && (err == nil || !strings.Contains(err.Error(), "line "+itoa(i+1)+":")) {
+			t.Fatalf("%v does not name line %d, the broken one", err, i+1)
+		}
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// Two people save edits made on the same version at once: one wins, the other is told the file
+// changed, and nothing is lost silently.
+func TestConcurrentSavesOneWins(t *testing.T) {
+	store, inc, _ := library(t)
+	doc, err := store.Get(inc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			edit := strings.Replace(string(doc.Content), "tags: []", "tags: [editor-"+itoa(i)+"]", 1)
+			_, errs[i] = store.Save(inc.ID, []byte(edit), doc.ETag)
+		}()
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, timeline.ErrPrecondition):
+			t.Fatalf("save: %v", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d saves won, want exactly 1", won)
+	}
+}
+
+// An edit saved through the library, then the incident reopens and resolves again: the worker's
+// merge keeps the edit byte for byte outside the machine-owned blocks.
+func TestSavedEditSurvivesRedrafting(t *testing.T) {
+	store, inc, vs := library(t)
+	doc, _ := store.Get(inc.ID)
+	edited := handEdit(t, doc.Content)
+	if _, err := store.Save(inc.ID, edited, doc.ETag); err != nil {
+		t.Fatal(err)
+	}
+	res, err := store.Write(inc, vs[1])
+	if err != nil || res.Outcome != drafts.Merged {
+		t.Fatalf("redraft: %+v %v, want merged", res, err)
+	}
+	after, err := store.Get(inc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb, _ := split(edited)
+	ha, _ := split(after.Content)
+	if hb != ha {
+		t.Fatal("the person's text changed when the incident was drafted again")
+	}
+	if after.Title != "Checkout slow: a schema migration held row locks" || after.Status != "in-review" {
+		t.Fatalf("after redraft %+v", after.Summary)
+	}
+}
