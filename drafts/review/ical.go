@@ -254,8 +254,11 @@ func addTimezones(cal *ical.Calendar, r Review) error {
 			p.SetValueType(ical.ValueDateTime)
 			p.Value = local.Format("20060102T150405")
 			obs.Props.Set(p)
-			obs.Props.SetText(ical.PropTimezoneOffsetFrom, offset(prevOff))
-			obs.Props.SetText(ical.PropTimezoneOffsetTo, offset(off))
+			for name, v := range map[string]string{ical.PropTimezoneOffsetFrom: offset(prevOff), ical.PropTimezoneOffsetTo: offset(off)} {
+				p := ical.NewProp(name) // UTC-OFFSET is the default value type: no VALUE parameter
+				p.Value = v
+				obs.Props.Set(p)
+			}
 			obs.Props.SetText(ical.PropTimezoneName, name)
 			tz.Children = append(tz.Children, obs)
 			first = false
