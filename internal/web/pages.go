@@ -1,9 +1,688 @@
 package web
 
-import "github.com/labstack/echo/v4"
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/microcosm-cc/bluemonday"
+	"github.com/yuin/goldmark"
+	"github.com/yuin/goldmark/extension"
+	"gopkg.in/yaml.v3"
+
+	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/timeline"
+)
 
 // PageOptions configures the browser pages and the live event stream (issue #6).
-type PageOptions struct{}
+type PageOptions struct {
+	// CSRFToken returns the token the note form carries in its hidden csrf_token field (the notes
+	// handler checks it); nil leaves the field out.
+	CSRFToken func(c echo.Context) string
+	// Review returns an incident's review meeting, or nil and no error when none is scheduled; nil
+	// shows no review.
+	Review func(ctx context.Context, incidentID string) (*ReviewLink, error)
+	// Now is the clock the incident list measures ages with. Default time.Now.
+	Now func() time.Time
+	// PollInterval is how often one shared poll per watched incident reads the store for the event
+	// stream. Default 1s.
+	PollInterval time.Duration
+	// Heartbeat is how often an idle event stream sends a comment, so proxies keep it open.
+	// Default 15s.
+	Heartbeat time.Duration
+	// Retry is the reconnection delay the event stream asks browsers to wait. Default 2s.
+	Retry time.Duration
+	// Shutdown, once closed, ends every open event stream: http.Server.Shutdown waits for
+	// connections to go idle, which a stream never does. Wire it to http.Server.RegisterOnShutdown.
+	Shutdown <-chan struct{}
+}
+
+// ReviewLink is what an incident page shows of the incident's review meeting.
+type ReviewLink struct {
+	// Start is when the meeting begins.
+	Start time.Time
+	// End is when it ends; zero if unknown.
+	End time.Time
+}
+
+const (
+	pageOpenLimit   = 200 // unresolved incidents on /incidents
+	pageRecentLimit = 50  // resolved incidents on /incidents
+	assetsPrefix    = "/assets/"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed assets/*
+var assetFS embed.FS
+
+// staticAsset is one embedded file, served with a content hash as its ETag and version.
+type staticAsset struct {
+	body  []byte
+	ctype string
+	etag  string
+}
+
+// assets are the embedded CSS and JavaScript by file name, read once.
+var assets = mustLoadAssets()
+
+func mustLoadAssets() map[string]staticAsset {
+	out := map[string]staticAsset{}
+	err := fs.WalkDir(assetFS, "assets", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := assetFS.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		ct := mime.TypeByExtension(path.Ext(p))
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		out[path.Base(p)] = staticAsset{body: b, ctype: ct, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+		return nil
+	})
+	if err != nil {
+		panic(fmt.Sprintf("web: embedded assets: %v", err)) // only a broken build gets here
+	}
+	return out
+}
+
+// assetURL names an embedded asset with its content hash, so it can be cached for a year and a new
+// build still reaches browsers at once.
+func assetURL(name string) (string, error) {
+	a, ok := assets[name]
+	if !ok {
+		return "", fmt.Errorf("no embedded asset %q", name)
+	}
+	return assetsPrefix + name + "?v=" + strings.Trim(a.etag, `"`), nil
+}
+
+var pageFuncs = template.FuncMap{
+	"asset": assetURL,
+	"utc":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"join":  strings.Join,
+}
+
+// pageTemplates holds each page parsed together with the layout, at start-up.
+var pageTemplates = mustParsePages("incidents", "incident", "postmortems", "postmortem")
+
+func mustParsePages(names ...string) map[string]*template.Template {
+	out := make(map[string]*template.Template, len(names))
+	for _, n := range names {
+		t, err := template.New("layout.html").Funcs(pageFuncs).ParseFS(templateFS, "templates/layout.html", "templates/"+n+".html")
+		if err != nil {
+			panic(fmt.Sprintf("web: page template %s: %v", n, err)) // only a broken build gets here
+		}
+		out[n] = t
+	}
+	return out
+}
 
 // pageRoutes registers the browser pages and the live event stream (issue #6).
-func (s *Server) pageRoutes(e *echo.Echo, api *echo.Group) {}
+func (s *Server) pageRoutes(e *echo.Echo, api *echo.Group) {
+	p := &pages{s: s, o: s.opts.Pages}
+	if p.o.Now == nil {
+		p.o.Now = time.Now
+	}
+	p.hub = newStreamHub(s, p.o)
+	e.GET("/incidents", p.incidents)
+	e.GET("/incidents/:id", p.incident)
+	e.GET("/postmortems", p.postmortems)
+	e.GET("/postmortems/:id", p.postmortem)
+	e.GET(assetsPrefix+":name", p.asset)
+	e.HEAD(assetsPrefix+":name", p.asset)
+	api.GET("/incidents/:id/events", p.events)
+}
+
+// pages serves the HTML pages and the event stream.
+type pages struct {
+	s   *Server
+	o   PageOptions
+	hub *streamHub
+}
+
+// render executes a page into a buffer first, so a template error becomes a clean 500 rather than a
+// half-written page.
+func (p *pages) render(c echo.Context, name string, data any, size int) error {
+	var buf bytes.Buffer
+	buf.Grow(size)
+	if err := pageTemplates[name].Execute(&buf, data); err != nil {
+		return fmt.Errorf("render %s page: %w", name, err)
+	}
+	h := c.Response().Header()
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Cache-Control", "no-store")
+	h.Add("Vary", "Accept-Encoding")
+	if buf.Len() >= gzipMinBytes && acceptsGzip(c.Request()) {
+		var z bytes.Buffer
+		z.Grow(buf.Len() / 4)
+		zw, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed)
+		if _, err := zw.Write(buf.Bytes()); err == nil && zw.Close() == nil {
+			h.Set("Content-Encoding", "gzip")
+			return c.Blob(http.StatusOK, echo.MIMETextHTMLCharsetUTF8, z.Bytes())
+		}
+	}
+	return c.HTMLBlob(http.StatusOK, buf.Bytes())
+}
+
+// gzipMinBytes is the page size from which pages are sent compressed: a long timeline's page is
+// mostly repeated markup and shrinks tenfold, which matters on a phone.
+const gzipMinBytes = 32 << 10
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(enc), "gzip") && strings.ReplaceAll(q, " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *pages) asset(c echo.Context) error {
+	a, ok := assets[c.Param("name")]
+	if !ok {
+		return echo.NewHTTPError(http.StatusNotFound, "no such asset")
+	}
+	h := c.Response().Header()
+	h.Set("Content-Type", a.ctype)
+	h.Set("ETag", a.etag)
+	h.Set("X-Content-Type-Options", "nosniff")
+	if c.QueryParam("v") == strings.Trim(a.etag, `"`) {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "public, max-age=300")
+	}
+	http.ServeContent(c.Response(), c.Request(), "", time.Time{}, bytes.NewReader(a.body))
+	return nil
+}
+
+// incidentRow is one line of the incident list.
+type incidentRow struct {
+	timeline.Incident
+	Age string
+}
+
+type incidentsPage struct {
+	Title  string
+	Open   []incidentRow
+	Recent []incidentRow
+}
+
+func (p *pages) incidents(c echo.Context) error {
+	ctx, cancel := p.s.storeCtx(c)
+	defer cancel()
+	open, err := p.s.store.Incidents(ctx, timeline.ListOptions{Status: timeline.StatusOpen, Limit: pageOpenLimit})
+	if err != nil {
+		return fmt.Errorf("list open incidents: %w", err)
+	}
+	recent, err := p.s.store.Incidents(ctx, timeline.ListOptions{Status: timeline.StatusResolved, Limit: pageRecentLimit})
+	if err != nil {
+		return fmt.Errorf("list resolved incidents: %w", err)
+	}
+	now := p.o.Now()
+	rows := func(incs []timeline.Incident) []incidentRow {
+		out := make([]incidentRow, len(incs))
+		for i, inc := range incs {
+			out[i] = incidentRow{Incident: inc, Age: age(now.Sub(inc.StartedAt))}
+		}
+		return out
+	}
+	return p.render(c, "incidents", incidentsPage{Title: "Incidents", Open: rows(open), Recent: rows(recent)}, 64<<10)
+}
+
+// age says how long ago something started, in the two largest units.
+func age(d time.Duration) string {
+	if d < time.Minute {
+		return "just now"
+	}
+	days, hours, mins := int(d/(24*time.Hour)), int(d/time.Hour)%24, int(d/time.Minute)%60
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%dd %dh", days, hours)
+	case hours > 0:
+		return fmt.Sprintf("%dh %dm", hours, mins)
+	}
+	return fmt.Sprintf("%dm", mins)
+}
+
+// eventRow is one event as the incident page shows it. Every string is untrusted and is escaped
+// by html/template; times are formatted once here, not by template functions per row.
+type eventRow struct {
+	Cursor   string
+	ID       string
+	AtISO    string
+	AtUTC    string
+	AtMillis int64
+	Source   timeline.Source
+	Type     timeline.Type
+	Role     timeline.Role
+	Fact     string
+	Summary  string
+	Link     string
+}
+
+// pageEvent is what the page decodes of a stored event, in one pass.
+type pageEvent struct {
+	ID         string          `json:"id"`
+	At         time.Time       `json:"at"`
+	Source     timeline.Source `json:"source"`
+	Type       timeline.Type   `json:"type"`
+	Kind       timeline.Kind   `json:"kind"`
+	Role       timeline.Role   `json:"role"`
+	Fact       string          `json:"fact"`
+	Attributes struct {
+		Annotations struct {
+			Summary     string `json:"summary"`
+			Description string `json:"description"`
+		} `json:"annotations"`
+		GeneratorURL string `json:"generator_url"`
+		HTMLURL      string `json:"html_url"`
+	} `json:"attributes"`
+}
+
+type sourceLink struct {
+	Name, URL string
+}
+
+type incidentPage struct {
+	Title    string
+	Incident timeline.Incident
+	// Facts and Context are the rendered event lists (see writeEventRows).
+	Facts, Context template.HTML
+	HasContext     bool
+	Roles          []timeline.Role
+	LastCursor     string
+	Sources        []sourceLink
+	Draft          *draftLink
+	Review         *ReviewLink
+	CSRFToken      string
+	HasCSRF        bool
+	IdempotencyKey string
+	StreamURL      string
+	Now            time.Time
+}
+
+type draftLink struct {
+	URL, Status string
+}
+
+func (p *pages) incident(c echo.Context) error {
+	id := c.Param("id")
+	ctx, cancel := p.s.storeCtx(c)
+	defer cancel()
+	inc, err := p.s.store.Incident(ctx, id)
+	if err != nil {
+		return err
+	}
+	entries, err := p.s.store.Entries(ctx, id)
+	if err != nil {
+		return err
+	}
+	data := incidentPage{Title: inc.Title, Incident: inc, LastCursor: "0-0", Now: p.o.Now(),
+		StreamURL: "/api/v1/incidents/" + url.PathEscape(inc.ID) + "/events"}
+	if data.Title == "" {
+		data.Title = inc.ID
+	}
+	for _, e := range entries {
+		if cursorAfter(e.Cursor, data.LastCursor) {
+			data.LastCursor = e.Cursor
+		}
+	}
+	timeline.SortEntries(entries)
+	roles := map[timeline.Role]bool{}
+	var facts, context []eventRow
+	for _, d := range decodeEventRows(entries) {
+		row, kind, err := d.row, d.kind, d.err
+		if err != nil {
+			p.s.log.Warn("incident page: undecodable event skipped", "incident_id", id, "err", err)
+			continue
+		}
+		if row.Role != "" {
+			roles[row.Role] = true
+		}
+		if kind == timeline.KindContext {
+			context = append(context, row)
+		} else {
+			facts = append(facts, row)
+		}
+	}
+	data.Facts, data.Context, data.HasContext = writeEventRows(facts), writeEventRows(context), len(context) > 0
+	for r := range roles {
+		data.Roles = append(data.Roles, r)
+	}
+	slices.Sort(data.Roles)
+	for _, k := range []struct{ key, name string }{
+		{timeline.SourceKeyAlertmanagerExternal, "Alertmanager"},
+		{timeline.SourceKeyPagerDutyIncidentHTML, "PagerDuty incident"},
+	} {
+		if u := webURL(inc.Sources[k.key]); u != "" {
+			data.Sources = append(data.Sources, sourceLink{Name: k.name, URL: u})
+		}
+	}
+	if lib := p.s.opts.Postmortems.Library; lib != nil {
+		doc, err := lib.Get(inc.ID)
+		switch {
+		case err == nil:
+			data.Draft = &draftLink{URL: "/postmortems/" + url.PathEscape(inc.ID), Status: doc.Status}
+		case !errors.Is(err, timeline.ErrNotFound):
+			p.s.log.Warn("incident page: draft lookup failed", "incident_id", inc.ID, "err", err)
+		}
+	}
+	if p.o.Review != nil {
+		rv, err := p.o.Review(ctx, inc.ID)
+		if err != nil && !errors.Is(err, timeline.ErrNotFound) {
+			p.s.log.Warn("incident page: review lookup failed", "incident_id", inc.ID, "err", err)
+		}
+		data.Review = rv
+	}
+	if p.o.CSRFToken != nil {
+		data.CSRFToken, data.HasCSRF = p.o.CSRFToken(c), true
+	}
+	data.IdempotencyKey = newIdempotencyKey()
+	return p.render(c, "incident", data, 8<<10+len(entries)*600)
+}
+
+type decodedRow struct {
+	row  eventRow
+	kind timeline.Kind
+	err  error
+}
+
+// decodeEventRows decodes a timeline's events for the page, a long timeline on every CPU: decoding
+// is most of the time a 5,000-event page takes.
+func decodeEventRows(entries []timeline.Entry) []decodedRow {
+	out := make([]decodedRow, len(entries))
+	workers := min(runtime.GOMAXPROCS(0), len(entries)/500+1)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(entries); i += workers {
+				out[i].row, out[i].kind, out[i].err = newEventRow(entries[i])
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+func newEventRow(e timeline.Entry) (eventRow, timeline.Kind, error) {
+	var ev pageEvent
+	if err := json.Unmarshal(e.JSON, &ev); err != nil {
+		return eventRow{}, "", fmt.Errorf("event at %s: %w", e.Cursor, err)
+	}
+	at := ev.At.UTC()
+	row := eventRow{Cursor: e.Cursor, ID: ev.ID, AtISO: at.Format(time.RFC3339), AtUTC: at.Format("2006-01-02 15:04:05 UTC"),
+		AtMillis: at.UnixMilli(), Source: ev.Source, Type: ev.Type, Role: ev.Role, Fact: ev.Fact,
+		Summary: ev.Attributes.Annotations.Summary}
+	if row.Summary == "" {
+		row.Summary = ev.Attributes.Annotations.Description
+	}
+	if row.Link = webURL(ev.Attributes.GeneratorURL); row.Link == "" {
+		row.Link = webURL(ev.Attributes.HTMLURL)
+	}
+	return row, ev.Kind, nil
+}
+
+// writeEventRows renders events as the list items of the incident page.
+//
+// It is the one piece of HTML not written by html/template, because it is the one that repeats
+// thousands of times: html/template spends most of a 5,000-event page in reflection. Every value
+// goes through template.HTMLEscapeString (which escapes < > & ' " and NUL, safe in element content
+// and in quoted attribute values alike), the only link is an http(s) URL (webURL), and a test
+// checks that the output is byte for byte what html/template makes of the same row.
+func writeEventRows(rows []eventRow) template.HTML {
+	var b strings.Builder
+	size := 0
+	for i := range rows {
+		r := &rows[i]
+		size += 300 + len(r.ID) + 2*len(r.Cursor) + len(r.Role) + len(r.Fact) + len(r.Summary) + len(r.Link)
+	}
+	b.Grow(size)
+	esc := template.HTMLEscapeString
+	for i := range rows {
+		r := &rows[i]
+		cur := esc(r.Cursor)
+		b.WriteString(`<li class="event" id="ev-` + cur + `" data-id="` + esc(r.ID) + `" data-cursor="` + cur +
+			`" data-at="` + strconv.FormatInt(r.AtMillis, 10) + `">` + "\n")
+		b.WriteString(`<time datetime="` + esc(r.AtISO) + `" title="` + esc(r.AtUTC) + `">` + esc(r.AtUTC) + "</time>\n")
+		b.WriteString(`<span class="meta"><span class="source">` + esc(string(r.Source)) + `</span> · <span class="type">` +
+			esc(string(r.Type)) + `</span>`)
+		if r.Role != "" {
+			b.WriteString(` · <span class="role">` + esc(string(r.Role)) + `</span>`)
+		}
+		b.WriteString("</span>\n" + `<p class="fact">` + esc(r.Fact) + "</p>\n")
+		if r.Summary != "" {
+			b.WriteString(`<p class="summary">` + esc(r.Summary) + "</p>\n")
+		}
+		if r.Link != "" {
+			b.WriteString(`<a class="source-link" href="` + esc(r.Link) + `" rel="noopener noreferrer" target="_blank">source</a>` + "\n")
+		}
+		b.WriteString("</li>\n")
+	}
+	return template.HTML(b.String()) // #nosec G203 -- every value escaped above
+}
+
+// webURL returns u if it is an absolute http or https URL, and "" otherwise: links from senders are
+// untrusted and must not become javascript: or data: links.
+func webURL(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		return ""
+	}
+	return pu.String()
+}
+
+func newIdempotencyKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// cursorAfter reports whether stream position a comes after b. Positions are Redis stream ids,
+// "milliseconds-sequence", compared numerically part by part ("10-0" is after "9-5"); an id
+// without a sequence counts as sequence 0, and "" comes before everything.
+func cursorAfter(a, b string) bool {
+	am, as := splitCursor(a)
+	bm, bs := splitCursor(b)
+	if am != bm {
+		return am > bm
+	}
+	return as > bs
+}
+
+func splitCursor(c string) (ms, seq uint64) {
+	if c == "" {
+		return 0, 0
+	}
+	m, s, _ := strings.Cut(c, "-")
+	ms, _ = strconv.ParseUint(m, 10, 64)
+	seq, _ = strconv.ParseUint(s, 10, 64)
+	return ms, seq
+}
+
+// validCursor reports whether c looks like a stream id a client may resume after.
+func validCursor(c string) bool {
+	m, s, ok := strings.Cut(c, "-")
+	if _, err := strconv.ParseUint(m, 10, 64); err != nil {
+		return false
+	}
+	if ok {
+		if _, err := strconv.ParseUint(s, 10, 64); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// The postmortem pages: the library's list with filters, and one postmortem as HTML.
+
+type postmortemsPage struct {
+	Title       string
+	Items       []drafts.Summary
+	Statuses    []string
+	Filter      postmortemFilter
+	Unavailable bool
+}
+
+// postmortemFilter is the list's query as the filter form shows it back.
+type postmortemFilter struct {
+	Status, Service, Severity, Tag, Recommended, Q string
+}
+
+func (p *pages) postmortems(c echo.Context) error {
+	lib := p.s.opts.Postmortems.Library
+	if lib == nil {
+		return fmt.Errorf("postmortems: %w: no drafts directory is configured", timeline.ErrNotFound)
+	}
+	f := postmortemFilter{Status: c.QueryParam("status"), Service: c.QueryParam("service"),
+		Severity: c.QueryParam("severity"), Tag: c.QueryParam("tag"), Recommended: c.QueryParam("recommended"),
+		Q: c.QueryParam("q")}
+	q := drafts.Query{Status: f.Status, Service: f.Service, Severity: f.Severity, Tag: f.Tag, Text: f.Q}
+	switch f.Recommended {
+	case "":
+	case "yes", "true":
+		yes := true
+		q.Recommended, f.Recommended = &yes, "yes"
+	case "no", "false":
+		no := false
+		q.Recommended, f.Recommended = &no, "no"
+	default:
+		return fmt.Errorf("recommended: %w: want yes or no, got %q", timeline.ErrInvalid, f.Recommended)
+	}
+	items, err := lib.List(q)
+	if err != nil {
+		return fmt.Errorf("list postmortems: %w", err)
+	}
+	return p.render(c, "postmortems", postmortemsPage{Title: "Postmortems", Items: items, Statuses: drafts.Statuses, Filter: f}, 16<<10+len(items)*600)
+}
+
+// frontMatterField is one line of a postmortem's attributes table.
+type frontMatterField struct {
+	Key, Value string
+}
+
+type postmortemPage struct {
+	Title       string
+	Doc         drafts.Summary
+	Attributes  []frontMatterField
+	Body        template.HTML
+	IncidentURL string
+}
+
+// markdown renders GitHub-flavoured Markdown (tables, task lists, strikethrough, autolinks); raw
+// HTML in a postmortem is dropped by goldmark and whatever remains is sanitised again.
+var (
+	markdown  = goldmark.New(goldmark.WithExtensions(extension.GFM))
+	sanitizer = bluemonday.UGCPolicy()
+)
+
+func (p *pages) postmortem(c echo.Context) error {
+	lib := p.s.opts.Postmortems.Library
+	if lib == nil {
+		return fmt.Errorf("postmortems: %w: no drafts directory is configured", timeline.ErrNotFound)
+	}
+	doc, err := lib.Get(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	fields, body := splitFrontMatter(doc.Content)
+	var html bytes.Buffer
+	if err := markdown.Convert(body, &html); err != nil {
+		return fmt.Errorf("render postmortem %s: %w", doc.ID, err)
+	}
+	data := postmortemPage{Title: doc.Title, Doc: doc.Summary, Attributes: fields,
+		Body:        template.HTML(sanitizer.SanitizeBytes(html.Bytes())), // #nosec G203 -- sanitised just now
+		IncidentURL: "/incidents/" + url.PathEscape(doc.ID)}
+	if data.Title == "" {
+		data.Title = doc.ID
+	}
+	return p.render(c, "postmortem", data, 8<<10+2*len(doc.Content))
+}
+
+// splitFrontMatter separates a postmortem's YAML front matter, as key/value lines in file order,
+// from its Markdown body. A file without front matter, or with front matter that is not a YAML
+// mapping, is all body.
+func splitFrontMatter(content []byte) ([]frontMatterField, []byte) {
+	rest, ok := bytes.CutPrefix(content, []byte("---\n"))
+	if !ok {
+		if rest, ok = bytes.CutPrefix(content, []byte("---\r\n")); !ok {
+			return nil, content
+		}
+	}
+	end := bytes.Index(rest, []byte("\n---"))
+	if end < 0 {
+		return nil, content
+	}
+	head, body := rest[:end], rest[end+len("\n---"):]
+	if i := bytes.IndexByte(body, '\n'); i >= 0 {
+		body = body[i+1:]
+	} else {
+		body = nil
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(head, &doc); err != nil || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, content
+	}
+	m := doc.Content[0]
+	fields := make([]frontMatterField, 0, len(m.Content)/2)
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		fields = append(fields, frontMatterField{Key: m.Content[i].Value, Value: yamlText(m.Content[i+1])})
+	}
+	return fields, body
+}
+
+// yamlText shows a front matter value as one line of text: scalars as they are, lists of scalars
+// joined with commas, anything else as compact YAML.
+func yamlText(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return n.Value
+	case yaml.SequenceNode:
+		parts := make([]string, 0, len(n.Content))
+		for _, c := range n.Content {
+			if c.Kind != yaml.ScalarNode {
+				parts = nil
+				break
+			}
+			parts = append(parts, c.Value)
+		}
+		if parts != nil || len(n.Content) == 0 {
+			return strings.Join(parts, ", ")
+		}
+	}
+	n.HeadComment, n.LineComment, n.FootComment = "", "", ""
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}

@@ -1,0 +1,194 @@
+// postmortemd pages: times in the viewer's time zone, the live event stream of an incident page,
+// and the note form's time. Untrusted text only ever goes into textContent, never into HTML.
+(function () {
+  'use strict';
+
+  var localFormat = new Intl.DateTimeFormat(undefined, {
+    year: 'numeric', month: 'short', day: 'numeric',
+    hour: '2-digit', minute: '2-digit', second: '2-digit', timeZoneName: 'short'
+  });
+
+  function utcText(d) {
+    return d.toISOString().slice(0, 19).replace('T', ' ') + ' UTC';
+  }
+
+  // localize shows a <time datetime> in the viewer's zone and keeps UTC on hover.
+  function localize(el) {
+    var d = new Date(el.getAttribute('datetime'));
+    if (isNaN(d.getTime())) { return; }
+    el.title = utcText(d);
+    el.textContent = localFormat.format(d);
+  }
+
+  function timeElement(iso) {
+    var t = document.createElement('time');
+    t.setAttribute('datetime', iso);
+    var d = new Date(iso);
+    t.textContent = isNaN(d.getTime()) ? iso : utcText(d);
+    localize(t);
+    return t;
+  }
+
+  function textElement(tag, className, text) {
+    var el = document.createElement(tag);
+    if (className) { el.className = className; }
+    el.textContent = text;
+    return el;
+  }
+
+  function webURL(u) {
+    if (typeof u !== 'string' || u === '') { return ''; }
+    try {
+      var p = new URL(u);
+      return (p.protocol === 'http:' || p.protocol === 'https:') ? p.href : '';
+    } catch (e) { return ''; }
+  }
+
+  // eventItem builds the list item of a streamed event, like the server renders one.
+  function eventItem(cursor, ev) {
+    var li = document.createElement('li');
+    li.className = 'event new';
+    li.id = 'ev-' + cursor;
+    li.dataset.id = ev.id || '';
+    li.dataset.cursor = cursor;
+    var ms = Date.parse(ev.at);
+    li.dataset.at = isNaN(ms) ? '0' : String(ms);
+    li.appendChild(timeElement(ev.at));
+    var meta = textElement('span', 'meta', '');
+    meta.appendChild(textElement('span', 'source', String(ev.source || '')));
+    meta.appendChild(document.createTextNode(' · '));
+    meta.appendChild(textElement('span', 'type', String(ev.type || '')));
+    if (ev.role) {
+      meta.appendChild(document.createTextNode(' · '));
+      meta.appendChild(textElement('span', 'role', String(ev.role)));
+    }
+    li.appendChild(meta);
+    li.appendChild(textElement('p', 'fact', String(ev.fact || '')));
+    var a = ev.attributes;
+    if (a && typeof a === 'object') {
+      var ann = a.annotations || {};
+      var summary = ann.summary || ann.description;
+      if (summary) { li.appendChild(textElement('p', 'summary', String(summary))); }
+      var link = webURL(a.generator_url) || webURL(a.html_url);
+      if (link) {
+        var la = textElement('a', 'source-link', 'source');
+        la.href = link;
+        la.rel = 'noopener noreferrer';
+        la.target = '_blank';
+        li.appendChild(la);
+      }
+      var details = document.createElement('details');
+      details.appendChild(textElement('summary', '', 'attributes'));
+      details.appendChild(textElement('pre', '', JSON.stringify(a)));
+      li.appendChild(details);
+    }
+    return li;
+  }
+
+  // insertByTime keeps a list ordered by when events happened; equal times keep arrival order.
+  function insertByTime(list, li) {
+    var at = Number(li.dataset.at);
+    var node = list.lastElementChild;
+    while (node && Number(node.dataset.at) > at) { node = node.previousElementSibling; }
+    list.insertBefore(li, node ? node.nextSibling : list.firstChild);
+  }
+
+  function live(article) {
+    var url = article.dataset.stream;
+    var lastId = article.dataset.lastEventId || '0-0';
+    var facts = document.getElementById('facts');
+    var context = document.getElementById('context');
+    var contextEmpty = document.getElementById('context-empty');
+    var indicator = document.getElementById('live');
+    var seenCursor = new Set();
+    var seenID = new Set();
+    document.querySelectorAll('li.event').forEach(function (li) {
+      seenCursor.add(li.dataset.cursor);
+      if (li.dataset.id) { seenID.add(li.dataset.id); }
+    });
+    var source = null;
+    var backoff = 1000;
+    var timer = null;
+
+    function setState(state, text) {
+      if (indicator.dataset.state === state) { return; }
+      indicator.dataset.state = state;
+      indicator.textContent = text;
+    }
+
+    function onEvent(e) {
+      var cursor = e.lastEventId;
+      if (cursor) { lastId = cursor; }
+      var ev;
+      try { ev = JSON.parse(e.data); } catch (err) { return; }
+      if ((cursor && seenCursor.has(cursor)) || (ev.id && seenID.has(ev.id))) { return; }
+      if (cursor) { seenCursor.add(cursor); }
+      if (ev.id) { seenID.add(ev.id); }
+      var isContext = e.type === 'context' || ev.kind === 'context';
+      insertByTime(isContext ? context : facts, eventItem(cursor, ev));
+      if (isContext && contextEmpty) { contextEmpty.hidden = true; }
+      article.dataset.received = String(Number(article.dataset.received || 0) + 1);
+    }
+
+    function onStatus(e) {
+      var st;
+      try { st = JSON.parse(e.data); } catch (err) { return; }
+      var badge = document.getElementById('incident-status');
+      if (badge && st.status) {
+        badge.textContent = st.status;
+        badge.className = 'status status-' + st.status;
+      }
+      var resolved = document.getElementById('incident-resolved');
+      if (resolved && st.resolved_at) {
+        resolved.replaceChildren(timeElement(st.resolved_at));
+      }
+    }
+
+    function connect() {
+      timer = null;
+      source = new EventSource(url + '?last_event_id=' + encodeURIComponent(lastId));
+      source.addEventListener('open', function () {
+        backoff = 1000;
+        setState('live', 'Live: new events appear as they arrive.');
+      });
+      source.addEventListener('fact', onEvent);
+      source.addEventListener('context', onEvent);
+      source.addEventListener('status', onStatus);
+      source.addEventListener('error', function () {
+        setState('reconnecting', 'Connection lost; reconnecting…');
+        if (source.readyState === EventSource.CLOSED && timer === null) {
+          // The browser gave up (the server answered with an error): retry with our own backoff,
+          // from the last event this page has.
+          source.close();
+          timer = setTimeout(connect, backoff);
+          backoff = Math.min(backoff * 2, 30000);
+        }
+      });
+    }
+    connect();
+    window.addEventListener('pagehide', function () { if (source) { source.close(); } });
+  }
+
+  function noteForm(form) {
+    form.addEventListener('submit', function () {
+      var local = form.querySelector('input[name="at_local"]');
+      var at = form.querySelector('input[name="at"]');
+      if (!local || !at) { return; }
+      var d = local.value ? new Date(local.value) : null;
+      at.value = d && !isNaN(d.getTime()) ? d.toISOString() : '';
+    });
+  }
+
+  function init() {
+    document.querySelectorAll('time[datetime]').forEach(localize);
+    var article = document.querySelector('article.incident[data-stream]');
+    if (article && window.EventSource) { live(article); }
+    document.querySelectorAll('form.note').forEach(noteForm);
+  }
+
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', init);
+  } else {
+    init();
+  }
+}());

@@ -1,0 +1,400 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/internal/web"
+	"github.com/postmortemd/postmortemd/receiver"
+	"github.com/postmortemd/postmortemd/timeline"
+	"github.com/postmortemd/postmortemd/timeline/redisstore"
+)
+
+// pageService is the whole HTTP surface on an embedded Redis, with the pages' options.
+type pageService struct {
+	*httptest.Server
+	mr *miniredis.Miniredis
+}
+
+func newPageService(tb testing.TB, o web.Options) *pageService {
+	tb.Helper()
+	mr := miniredis.RunT(tb)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	tb.Cleanup(func() { rdb.Close() })
+	store := redisstore.New(rdb, redisstore.Options{})
+	reg := prometheus.NewRegistry()
+	o.Store, o.Ready, o.Registry = store, store, reg
+	o.Webhooks = receiver.New(receiver.Options{Store: store, Metrics: receiver.NewMetrics(reg)})
+	srv := httptest.NewServer(web.New(o))
+	tb.Cleanup(srv.Close)
+	return &pageService{Server: srv, mr: mr}
+}
+
+// alert posts an Alertmanager notification and returns the incident it went to.
+func (s *pageService) alert(tb testing.TB, body []byte) string {
+	tb.Helper()
+	resp, err := http.Post(s.URL+"/webhook/alertmanager", "application/json", bytes.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		IncidentID string `json:"incident_id"`
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &out) != nil || out.IncidentID == "" {
+		tb.Fatalf("webhook: %d %s", resp.StatusCode, b)
+	}
+	return out.IncidentID
+}
+
+// page GETs a path and returns the response and its body.
+func (s *pageService) page(tb testing.TB, path string, hdr ...string) (*http.Response, string) {
+	tb.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.URL+path, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func amFixture(tb testing.TB, name string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(fixtures + name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// hostileAlert is a captured firing notification of a new group whose alert carries markup and
+// script in every free-text field a sender controls.
+func hostileAlert(tb testing.TB, group string) []byte {
+	tb.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(amFixture(tb, "01-first-firing.json"), &m); err != nil {
+		tb.Fatal(err)
+	}
+	a := m["alerts"].([]any)[0].(map[string]any)
+	a["annotations"] = map[string]any{
+		"summary":     `<img src=x onerror="window.__xss=1">`,
+		"description": `<script>window.__xss=2</script>`,
+	}
+	labels := a["labels"].(map[string]any)
+	labels["alertname"] = `<svg onload="window.__xss=3">`
+	labels["service"] = `"><script>window.__xss=4</script>`
+	a["generatorURL"] = "javascript:window.__xss=5"
+	a["fingerprint"] = fmt.Sprintf("%016x", len(group)+0xbad)
+	a["startsAt"] = time.Now().UTC().Add(-time.Minute).Format(time.RFC3339Nano)
+	m["groupKey"] = group
+	delete(m, "commonLabels")
+	delete(m, "commonAnnotations")
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// fakeLibrary is a drafts directory in memory.
+type fakeLibrary struct {
+	mu    sync.Mutex
+	docs  map[string]drafts.Document
+	lastQ drafts.Query
+}
+
+func (l *fakeLibrary) List(q drafts.Query) ([]drafts.Summary, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lastQ = q
+	var out []drafts.Summary
+	for _, d := range l.docs {
+		if q.Status == "" || q.Status == d.Status {
+			out = append(out, d.Summary)
+		}
+	}
+	slices.SortFunc(out, func(a, b drafts.Summary) int { return strings.Compare(b.ID, a.ID) })
+	return out, nil
+}
+
+func (l *fakeLibrary) Get(id string) (drafts.Document, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d, ok := l.docs[id]
+	if !ok {
+		return drafts.Document{}, fmt.Errorf("postmortem %q: %w", id, timeline.ErrNotFound)
+	}
+	return d, nil
+}
+
+func (l *fakeLibrary) Save(string, []byte, string) (drafts.Document, error) {
+	return drafts.Document{}, timeline.ErrInvalid
+}
+
+const samplePostmortem = `---
+# postmortemd:begin attributes
+id: %s
+title: "Checkout latency <b>spike</b>"
+status: in-review
+severity: critical
+services: [checkout, payments]
+# postmortemd:end attributes
+tags: [latency]
+recommended: true
+---
+# Summary
+
+p99 latency of **checkout** rose above 2s.
+
+| time | what |
+| --- | --- |
+| 13:28 | alert fired |
+
+<script>alert("x")</script>
+
+[click](javascript:alert(1)) and <img src=x onerror=alert(2)>
+`
+
+func TestIncidentPages(t *testing.T) {
+	at := time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)
+	lib := &fakeLibrary{docs: map[string]drafts.Document{}}
+	full := newPageService(t, web.Options{
+		Postmortems: web.PostmortemOptions{Library: lib},
+		Pages: web.PageOptions{
+			Now:       func() time.Time { return at },
+			CSRFToken: func(echo.Context) string { return "tok-123" },
+			Review: func(_ context.Context, id string) (*web.ReviewLink, error) {
+				return &web.ReviewLink{Start: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}, nil
+			},
+		},
+	})
+	id := full.alert(t, amFixture(t, "01-first-firing.json"))
+	full.alert(t, amFixture(t, "02-second-alert-joins.json"))
+	lib.docs[id] = drafts.Document{Summary: drafts.Summary{ID: id, Title: "Checkout", Status: "draft"}}
+	bare := newPageService(t, web.Options{})
+	bareID := bare.alert(t, amFixture(t, "01-first-firing.json"))
+
+	tests := []struct {
+		name         string
+		s            *pageService
+		path         string
+		want, reject []string
+	}{
+		{"list shows the open incident", full, "/incidents", []string{
+			`href="/incidents/` + id + `"`, `status-open`, `>critical<`, `checkout`, `<h2 id="open-h">Open</h2>`,
+			`<time datetime="2026-11-23T13:28:22Z"`,
+		}, []string{"HighLatency on inst-1"}},
+		{"incident page: facts, roles, sources, draft, review, form", full, "/incidents/" + id, []string{
+			`<ol id="facts"`, `p99 latency above 2s`, `Alertmanager (receiver postmortemd)`,
+			`href="http://127.0.0.1:19093"`, `href="/postmortems/` + id + `">Draft postmortem</a>`,
+			`href="/incidents/` + id + `/review.ics"`, `datetime="2026-11-24T10:00:00Z"`,
+			`name="csrf_token" value="tok-123"`, `name="idempotency_key" value="`,
+			`action="/api/v1/incidents/` + id + `/notes"`, `<datalist id="note-roles"><option value="Alertmanager (receiver postmortemd)">`,
+			`data-stream="/api/v1/incidents/` + id + `/events"`, `title="2026-11-23 13:28:22 UTC"`,
+			`<p id="context-empty" class="empty">No notes yet.</p>`,
+		}, nil},
+		{"incident page without draft, review or CSRF", bare, "/incidents/" + bareID, []string{`p99 latency above 2s`},
+			[]string{"Draft postmortem", "review.ics", "csrf_token"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := tt.s.page(t, tt.path)
+			if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+				t.Fatalf("%d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+			}
+			if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+				t.Errorf("Content-Security-Policy %q does not restrict scripts", csp)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("page lacks %s", w)
+				}
+			}
+			for _, r := range tt.reject {
+				if strings.Contains(body, r) {
+					t.Errorf("page has %s", r)
+				}
+			}
+		})
+	}
+
+	t.Run("the page resumes the stream after its last event", func(t *testing.T) {
+		_, body := full.page(t, "/incidents/"+id)
+		m := regexp.MustCompile(`data-last-event-id="([0-9]+-[0-9]+)"`).FindStringSubmatch(body)
+		cursors := regexp.MustCompile(`data-cursor="([0-9]+-[0-9]+)"`).FindAllStringSubmatch(body, -1)
+		if m == nil || len(cursors) != 2 {
+			t.Fatalf("last event id %v, %d events rendered", m, len(cursors))
+		}
+		if m[1] != cursors[0][1] && m[1] != cursors[1][1] {
+			t.Fatalf("last event id %s is none of the rendered events", m[1])
+		}
+	})
+	t.Run("unknown incident", func(t *testing.T) {
+		if resp, _ := full.page(t, "/incidents/nope"); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("status %d, want 404", resp.StatusCode)
+		}
+	})
+}
+
+// Text from senders is shown as text: markup in annotations, labels and titles never becomes
+// elements, and a javascript: link never becomes a link.
+func TestIncidentPageEscapesHostileText(t *testing.T) {
+	s := newPageService(t, web.Options{})
+	id := s.alert(t, hostileAlert(t, `{}:{alertname="hostile"}`))
+	for _, path := range []string{"/incidents", "/incidents/" + id} {
+		t.Run(path, func(t *testing.T) {
+			_, body := s.page(t, path)
+			for _, bad := range []string{"<script>window", "<img src=x", "<svg onload", `"><script>`, `href="javascript:`} {
+				if strings.Contains(body, bad) {
+					t.Errorf("page contains %q unescaped", bad)
+				}
+			}
+			if path != "/incidents" && !strings.Contains(body, "&lt;img src=x onerror=&#34;window.__xss=1&#34;&gt;") {
+				t.Error("the hostile summary is not shown as text")
+			}
+		})
+	}
+}
+
+func TestPostmortemPages(t *testing.T) {
+	lib := &fakeLibrary{docs: map[string]drafts.Document{}}
+	for _, d := range []struct{ id, status string }{{"2026-11-23-checkout", "in-review"}, {"2026-11-20-db", "published"}} {
+		lib.docs[d.id] = drafts.Document{Summary: drafts.Summary{ID: d.id, Title: "PM " + d.id, Status: d.status,
+			Services: []string{"checkout"}, Tags: []string{"latency"}},
+			Content: fmt.Appendf(nil, samplePostmortem, d.id)}
+	}
+	s := newPageService(t, web.Options{Postmortems: web.PostmortemOptions{Library: lib}})
+	none := newPageService(t, web.Options{})
+
+	t.Run("list passes the filters and shows them back", func(t *testing.T) {
+		resp, body := s.page(t, "/postmortems?status=in-review&service=checkout&severity=critical&tag=latency&recommended=yes&q=latency+spike")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		q := lib.lastQ
+		if q.Status != "in-review" || q.Service != "checkout" || q.Severity != "critical" || q.Tag != "latency" ||
+			q.Text != "latency spike" || q.Recommended == nil || !*q.Recommended {
+			t.Fatalf("query %+v", q)
+		}
+		for _, w := range []string{`href="/postmortems/2026-11-23-checkout"`, `<option value="in-review" selected>`,
+			`value="latency spike"`, `<option value="yes" selected>`} {
+			if !strings.Contains(body, w) {
+				t.Errorf("list lacks %s", w)
+			}
+		}
+		if strings.Contains(body, "2026-11-20-db") {
+			t.Error("list shows a postmortem the filter left out")
+		}
+	})
+	t.Run("bad filter", func(t *testing.T) {
+		if resp, _ := s.page(t, "/postmortems?recommended=maybe"); resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("status %d, want 400", resp.StatusCode)
+		}
+	})
+	t.Run("one postmortem: front matter as a table, Markdown as sanitised HTML", func(t *testing.T) {
+		resp, body := s.page(t, "/postmortems/2026-11-23-checkout")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		for _, w := range []string{
+			`<th scope="row">status</th><td>in-review</td>`, `<th scope="row">services</th><td>checkout, payments</td>`,
+			`<th scope="row">title</th><td>Checkout latency &lt;b&gt;spike&lt;/b&gt;</td>`,
+			`<h1>Summary</h1>`, `<strong>checkout</strong>`, `<th>time</th>`, `<td>alert fired</td>`,
+			`href="/incidents/2026-11-23-checkout"`,
+		} {
+			if !strings.Contains(body, w) {
+				t.Errorf("page lacks %s", w)
+			}
+		}
+		for _, bad := range []string{"---", "postmortemd:begin", "<script>alert", "javascript:", "onerror"} {
+			if strings.Contains(body, bad) {
+				t.Errorf("page contains %q", bad)
+			}
+		}
+	})
+	for _, tt := range []struct {
+		name string
+		s    *pageService
+		path string
+	}{
+		{"unknown postmortem", s, "/postmortems/nope"},
+		{"no drafts directory: list", none, "/postmortems"},
+		{"no drafts directory: one", none, "/postmortems/2026-11-23-checkout"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if resp, _ := tt.s.page(t, tt.path); resp.StatusCode != http.StatusNotFound {
+				t.Fatalf("status %d, want 404", resp.StatusCode)
+			}
+		})
+	}
+}
+
+func TestAssetsAreCached(t *testing.T) {
+	s := newPageService(t, web.Options{})
+	_, page := s.page(t, "/incidents")
+	for _, name := range []string{"style.css", "app.js"} {
+		t.Run(name, func(t *testing.T) {
+			m := regexp.MustCompile(`/assets/` + regexp.QuoteMeta(name) + `\?v=([0-9a-f]+)`).FindStringSubmatch(page)
+			if m == nil {
+				t.Fatalf("the page does not link %s with a version", name)
+			}
+			resp, body := s.page(t, m[0])
+			if resp.StatusCode != http.StatusOK || len(body) < 100 ||
+				!strings.Contains(resp.Header.Get("Cache-Control"), "immutable") || resp.Header.Get("ETag") != `"`+m[1]+`"` {
+				t.Fatalf("%d, %d bytes, Cache-Control %q, ETag %q", resp.StatusCode, len(body),
+					resp.Header.Get("Cache-Control"), resp.Header.Get("ETag"))
+			}
+			if resp, _ := s.page(t, m[0], "If-None-Match", resp.Header.Get("ETag")); resp.StatusCode != http.StatusNotModified {
+				t.Fatalf("revalidation: %d, want 304", resp.StatusCode)
+			}
+		})
+	}
+	if resp, _ := s.page(t, "/assets/nope.js"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("unknown asset: %d", resp.StatusCode)
+	}
+}
+
+// The incident page of a 5,000-event incident (25 storms of 200 alerts), read through the handler
+// with the store's cache warm.
+func BenchmarkIncidentPage5000(b *testing.B) {
+	s := newPageService(b, web.Options{})
+	post := stormPoster(b, s.Config.Handler)
+	var id string
+	for range 25 {
+		id = post()
+	}
+	path := "/incidents/" + url.PathEscape(id)
+	var size int
+	b.ResetTimer()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		s.Config.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d", rec.Code)
+		}
+		size = rec.Body.Len()
+	}
+	b.ReportMetric(float64(size)/1024, "KiB/page")
+}
