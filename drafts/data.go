@@ -116,6 +116,11 @@ type ReviewData struct {
 	// Local is the start and end in TimeZone ("2026-11-24 10:00–11:00 JST"), "" when the zone is
 	// unknown here.
 	Local string
+	// Waived reports a meeting people decided not to hold; WaiveReason says why.
+	Waived      bool
+	WaiveReason Text
+	// Roles are the invited attendees' roles.
+	Roles Texts
 }
 
 // Stamp is a point in time, shown in UTC.
@@ -407,7 +412,10 @@ func newData(in Input) *Data {
 	d.TimeToResolve = span(inc.StartedAt, d.Resolved.t)
 	if r := in.Review; r != nil {
 		d.Review = &ReviewData{Start: Stamp{r.Start}, End: Stamp{r.End}, TimeZone: Text(truncate(r.TimeZone, maxValue)),
-			Reason: Text(truncate(r.Reason, maxLongText))}
+			Reason: Text(truncate(r.Reason, maxLongText)), Waived: r.Waived, WaiveReason: Text(truncate(r.WaiveReason, maxLongText))}
+		for _, role := range r.Roles {
+			d.Review.Roles = append(d.Review.Roles, Text(truncate(role, maxValue)))
+		}
 		if loc, err := time.LoadLocation(r.TimeZone); err == nil && r.TimeZone != "" && !r.Start.IsZero() {
 			d.Review.Local = r.Start.In(loc).Format("2006-01-02 15:04") + "–" + r.End.In(loc).Format("15:04 MST")
 		}

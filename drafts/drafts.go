@@ -41,13 +41,18 @@ type Input struct {
 	Review *Review
 }
 
-// Review is a scheduled review meeting, as the review scheduler (drafts/review) will report it.
+// Review is a scheduled review meeting, as the review scheduler (drafts/review) reports it.
 type Review struct {
 	Start, End time.Time
 	// TimeZone is the IANA zone the meeting was planned in, e.g. "Asia/Tokyo".
 	TimeZone string
-	// Reason says why this slot was chosen.
+	// Reason says why this slot was chosen (and why it is past the deadline, when it is).
 	Reason string
+	// Waived reports a meeting people decided not to hold; WaiveReason says why.
+	Waived      bool
+	WaiveReason string
+	// Roles are the invited attendees' roles (never their names or addresses).
+	Roles []string
 }
 
 // Renderer renders drafts with one parsed template. It is safe for concurrent use.

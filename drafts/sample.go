@@ -51,6 +51,7 @@ func samples() []Input {
 	)
 	return []Input{
 		{Incident: timeline.Incident{ID: "empty"}, Now: t0},
-		{Incident: inc, Events: evs, Now: at(91), Review: &Review{Start: at(24 * 60), End: at(25 * 60), TimeZone: "Asia/Tokyo", Reason: "first slot"}},
+		{Incident: inc, Events: evs, Now: at(91), Review: &Review{Start: at(24 * 60), End: at(25 * 60), TimeZone: "Asia/Tokyo", Reason: "first slot", Roles: []string{"incident commander"}}},
+		{Incident: inc, Events: evs, Now: at(91), Review: &Review{Waived: true, WaiveReason: "reviewed with <b>another</b> incident", TimeZone: "Asia/Tokyo"}},
 	}
 }

@@ -40,6 +40,16 @@ type WorkerOptions struct {
 	Now func() time.Time
 	// Interval is the time between sweeps. Default DefaultInterval.
 	Interval time.Duration
+	// Reviews, if set, gives each incident's review meeting for the draft; a draft is written
+	// again when its review changes (scheduled, moved, waived).
+	Reviews Reviews
+}
+
+// Reviews is what the worker needs from the review scheduler (drafts/review).
+type Reviews interface {
+	// DraftReview returns the incident's review meeting, or nil when it has none. Errors are the
+	// store's (timeline.ErrUnavailable); the draft is then tried again on the next sweep.
+	DraftReview(ctx context.Context, incidentID string) (*Review, error)
 }
 
 // Worker drafts the postmortem of every resolved incident once its resolution has settled
@@ -56,17 +66,20 @@ type Worker struct {
 	log      *slog.Logger
 	now      func() time.Time
 	interval time.Duration
+	reviews  Reviews
 
 	mu sync.Mutex // one sweep at a time; guards drafted
 	// drafted is the UpdatedAt of each incident's version last drafted (or found permanently
 	// undraftable), so an unchanged incident is not rendered again every sweep.
 	drafted map[string]time.Time
+	// reviewed is the review each incident was last drafted with.
+	reviewed map[string]string
 }
 
 // NewWorker returns a Worker; it does nothing until Run or Sweep is called.
 func NewWorker(o WorkerOptions) *Worker {
 	w := &Worker{store: o.Store, renderer: o.Renderer, files: o.Files, log: o.Logger, now: o.Now,
-		interval: o.Interval, drafted: map[string]time.Time{}}
+		interval: o.Interval, reviews: o.Reviews, drafted: map[string]time.Time{}, reviewed: map[string]string{}}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
@@ -123,10 +136,19 @@ func (w *Worker) Sweep(ctx context.Context) error {
 				break
 			}
 			seen[inc.ID] = true
-			if !inc.Settled(now) || !w.due(inc) {
+			if !inc.Settled(now) {
 				continue
 			}
-			if err := w.draft(ctx, inc, now); err != nil {
+			rev, err := w.review(ctx, inc.ID)
+			if err != nil {
+				w.log.Error("reading the review meeting failed; drafting on the next sweep", "incident_id", inc.ID, "err", err)
+				errs = append(errs, err)
+				continue
+			}
+			if !w.due(inc) && w.reviewed[inc.ID] == reviewKey(rev) {
+				continue
+			}
+			if err := w.draft(ctx, inc, rev, now); err != nil {
 				if ctx.Err() != nil {
 					return errors.Join(append(errs, err)...)
 				}
@@ -141,6 +163,7 @@ func (w *Worker) Sweep(ctx context.Context) error {
 	for id := range w.drafted {
 		if !seen[id] {
 			delete(w.drafted, id) // reopened, expired or past the horizon
+			delete(w.reviewed, id)
 		}
 	}
 	return errors.Join(errs...)
@@ -157,7 +180,27 @@ func (w *Worker) due(inc timeline.Incident) bool {
 	return errors.Is(err, fs.ErrNotExist)
 }
 
-func (w *Worker) draft(ctx context.Context, inc timeline.Incident, now time.Time) error {
+// review reads the incident's review meeting, nil when there is none or no Reviews is set.
+func (w *Worker) review(ctx context.Context, id string) (*Review, error) {
+	if w.reviews == nil {
+		return nil, nil
+	}
+	r, err := w.reviews.DraftReview(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("draft incident %q: read review: %w", id, err)
+	}
+	return r, nil
+}
+
+// reviewKey identifies what a draft shows of a review, so a changed review redrafts.
+func reviewKey(r *Review) string {
+	if r == nil {
+		return ""
+	}
+	return fmt.Sprintf("%d|%d|%s|%s|%v|%s|%q", r.Start.UnixNano(), r.End.UnixNano(), r.TimeZone, r.Reason, r.Waived, r.WaiveReason, r.Roles)
+}
+
+func (w *Worker) draft(ctx context.Context, inc timeline.Incident, rev *Review, now time.Time) error {
 	es, err := w.store.Entries(ctx, inc.ID)
 	if err != nil {
 		return fmt.Errorf("draft incident %q: read timeline: %w", inc.ID, err)
@@ -173,19 +216,22 @@ func (w *Worker) draft(ctx context.Context, inc timeline.Incident, now time.Time
 		}
 		evs = append(evs, ev)
 	}
-	out, err := w.renderer.Render(Input{Incident: inc, Events: evs, Now: now})
+	out, err := w.renderer.Render(Input{Incident: inc, Events: evs, Now: now, Review: rev})
 	if err != nil {
 		w.drafted[inc.ID] = inc.UpdatedAt // the same timeline fails the same way
+		w.reviewed[inc.ID] = reviewKey(rev)
 		return err
 	}
 	res, err := w.files.Write(inc, out)
 	if err != nil {
 		if errors.Is(err, timeline.ErrConflict) || errors.Is(err, timeline.ErrInvalid) {
 			w.drafted[inc.ID] = inc.UpdatedAt
+			w.reviewed[inc.ID] = reviewKey(rev)
 		}
 		return err
 	}
 	w.drafted[inc.ID] = inc.UpdatedAt
+	w.reviewed[inc.ID] = reviewKey(rev)
 	if res.Outcome == WrittenBeside {
 		w.log.Warn("draft could not be merged safely; the new version is beside it, merge by hand",
 			"incident_id", inc.ID, "outcome", res.Outcome, "path", res.Path, "reason", res.Reason)

@@ -225,3 +225,67 @@ func TestWorkerRunStopsWithItsContext(t *testing.T) {
 		t.Fatal("Run did not stop")
 	}
 }
+
+// reviewsFunc adapts a function to drafts.Reviews.
+type reviewsFunc func(id string) *drafts.Review
+
+func (f reviewsFunc) DraftReview(_ context.Context, id string) (*drafts.Review, error) { return f(id), nil }
+
+// The review scheduler books the meeting after the draft was written, then it is waived: each
+// change redrafts the review block, and only it.
+func TestWorkerRedraftsWhenTheReviewChanges(t *testing.T) {
+	s := newStory(t)
+	s.deliverPD(12)
+	inc := s.theIncident()
+	dir := t.TempDir()
+	now := *inc.SettlesAt
+	var mu sync.Mutex
+	var rev *drafts.Review
+	w := drafts.NewWorker(drafts.WorkerOptions{Store: s.store, Renderer: mustRenderer(t, "en"),
+		Files: &drafts.Store{Dir: dir}, Now: func() time.Time { return now },
+		Reviews: reviewsFunc(func(string) *drafts.Review { mu.Lock(); defer mu.Unlock(); return rev })})
+	mustSweep(t, w)
+	path := filepath.Join(dir, drafts.FileName(inc))
+	if got := string(mustRead(t, path)); !strings.Contains(got, "_No review meeting is scheduled yet._") {
+		t.Fatalf("draft before the review:\n%s", got)
+	}
+	edited := handEdit(t, mustRead(t, path))
+	if err := os.WriteFile(path, edited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tokyo, _ := time.LoadLocation("Asia/Tokyo")
+	start := time.Date(2026, 11, 24, 10, 0, 0, 0, tokyo)
+	mu.Lock()
+	rev = &drafts.Review{Start: start, End: start.Add(time.Hour), TimeZone: "Asia/Tokyo",
+		Reason: "No free slot within 24h: holiday Mon 2026-11-23 is not a working day", Roles: []string{"incident commander", "owner of team payments"}}
+	mu.Unlock()
+	now = now.Add(time.Minute)
+	mustSweep(t, w)
+	got := string(mustRead(t, path))
+	for _, want := range []string{"Scheduled for 2026-11-24 01:00:00 to 2026-11-24 02:00:00 UTC (2026-11-24 10:00–11:00 JST). No free slot within 24h: holiday Mon 2026-11-23 is not a working day",
+		"Invited (roles): incident commander; owner of team payments.", "| Review | 2026-11-24 01:00:00 to 2026-11-24 02:00:00 UTC (2026-11-24 10:00–11:00 JST) |",
+		"time_zone: \"Asia/Tokyo\""} {
+		if !strings.Contains(got, want) {
+			t.Errorf("draft lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "No review meeting") {
+		t.Error("the draft still says no review is scheduled")
+	}
+	mu.Lock()
+	rev.Waived, rev.WaiveReason = true, "Reviewed together with INC-41."
+	mu.Unlock()
+	now = now.Add(time.Minute)
+	mustSweep(t, w)
+	got = string(mustRead(t, path))
+	if !strings.Contains(got, "The review meeting was waived: Reviewed together with INC-41.") || !strings.Contains(got, "waived: true") {
+		t.Errorf("waived review not in the draft:\n%s", got)
+	}
+	// What the person wrote survived both redrafts.
+	for _, line := range []string{"status: in-review", "recommended: true # good example of a migration gone wrong",
+		"Right below the observed block: 4.1% of checkouts failed.", "| Alert on lock waits on orders-db | database on-call | 2026-12-15 | short | open | |"} {
+		if !strings.Contains(got, line) {
+			t.Errorf("a hand-written line was lost: %q", line)
+		}
+	}
+}
