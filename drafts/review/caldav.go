@@ -1,7 +1,6 @@
 package review
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -173,27 +172,16 @@ func (c *CalDAV) classify(rec *statusRecorder, err error) error {
 	return err
 }
 
-// calendarObject parses m.Calendar and turns the iTIP message into a
-// calendar object resource: without METHOD, and with STATUS:CANCELLED for a
-// CANCEL.
+// calendarObject turns m's iTIP message into a calendar object resource:
+// without METHOD, and with STATUS:CANCELLED for a CANCEL.
 func calendarObject(m Message) (*ical.Calendar, error) {
-	cal, err := ical.NewDecoder(bytes.NewReader(m.Calendar)).Decode()
+	cal, err := parseInvitation(m, false)
 	if err != nil {
-		return nil, permanentErrorf("message %s: parse calendar: %w", m.UID, err)
-	}
-	if method, _ := cal.Props.Text(ical.PropMethod); method != "" && !strings.EqualFold(method, m.Method) {
-		return nil, permanentErrorf("message %s: calendar METHOD %s does not match the message's %s", m.UID, method, m.Method)
+		return nil, err
 	}
 	cal.Props.Del(ical.PropMethod)
-	events := cal.Events()
-	if len(events) == 0 {
-		return nil, permanentErrorf("message %s: calendar has no VEVENT", m.UID)
-	}
-	for _, ev := range events {
-		if uid, _ := ev.Props.Text(ical.PropUID); uid != m.UID {
-			return nil, permanentErrorf("message %s: calendar has a VEVENT with UID %q", m.UID, uid)
-		}
-		if m.Method == itipCancel {
+	if m.Method == itipCancel {
+		for _, ev := range cal.Events() {
 			ev.Props.SetText(ical.PropStatus, string(ical.EventCancelled))
 		}
 	}

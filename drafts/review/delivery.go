@@ -1,9 +1,13 @@
 package review
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/emersion/go-ical"
 )
 
 // Message is one invitation or cancellation to deliver.
@@ -65,4 +69,31 @@ func checkDeliverable(m Message) error {
 		return permanentErrorf("message %s: no calendar", m.UID)
 	}
 	return nil
+}
+
+// parseInvitation parses m.Calendar and checks that it fits m: a METHOD,
+// when present (always, with requireMethod), equal to m.Method, and at
+// least one VEVENT, every one with m.UID.
+func parseInvitation(m Message, requireMethod bool) (*ical.Calendar, error) {
+	cal, err := ical.NewDecoder(bytes.NewReader(m.Calendar)).Decode()
+	if err != nil {
+		return nil, permanentErrorf("message %s: parse calendar: %w", m.UID, err)
+	}
+	method, _ := cal.Props.Text(ical.PropMethod)
+	switch {
+	case method == "" && requireMethod:
+		return nil, permanentErrorf("message %s: calendar has no METHOD", m.UID)
+	case method != "" && !strings.EqualFold(method, m.Method):
+		return nil, permanentErrorf("message %s: calendar METHOD %s does not match the message's %s", m.UID, method, m.Method)
+	}
+	events := cal.Events()
+	if len(events) == 0 {
+		return nil, permanentErrorf("message %s: calendar has no VEVENT", m.UID)
+	}
+	for _, ev := range events {
+		if uid, _ := ev.Props.Text(ical.PropUID); uid != m.UID {
+			return nil, permanentErrorf("message %s: calendar has a VEVENT with UID %q", m.UID, uid)
+		}
+	}
+	return cal, nil
 }

@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -174,7 +175,7 @@ func StartSMTP(tb testing.TB, cfg SMTPConfig) *SMTP {
 			return nil
 		}
 	}
-	if err := runQuiet(python, "-c", "import aiosmtpd"); err != nil {
+	if err := hasAiosmtpd(python); err != nil {
 		missingBinary(tb, "the Python module aiosmtpd ("+python+": "+err.Error()+")",
 			"apt-get install python3-aiosmtpd, or set "+SMTPPythonEnv)
 		return nil
@@ -348,6 +349,18 @@ func selfSignedCert(dir string) (certPath, keyPath string, pool *x509.CertPool, 
 	pool = x509.NewCertPool()
 	pool.AddCert(cert)
 	return certPath, keyPath, pool, nil
+}
+
+// aiosmtpdChecks caches, per interpreter, whether it can import aiosmtpd.
+var aiosmtpdChecks sync.Map // string -> func() error
+
+// hasAiosmtpd reports whether python can import aiosmtpd, asking each
+// interpreter once per test binary.
+func hasAiosmtpd(python string) error {
+	check, _ := aiosmtpdChecks.LoadOrStore(python, sync.OnceValue(func() error {
+		return runQuiet(python, "-c", "import aiosmtpd")
+	}))
+	return check.(func() error)()
 }
 
 // runQuiet runs a short command and returns its output in the error when it
