@@ -150,6 +150,7 @@ func (s *Server) pageRoutes(e *echo.Echo, api *echo.Group) {
 		p.o.Now = time.Now
 	}
 	p.hub = newStreamHub(s, p.o)
+	s.pages = p
 	e.GET("/incidents", p.incidents)
 	e.GET("/incidents/:id", p.incident)
 	e.GET("/postmortems", p.postmortems)

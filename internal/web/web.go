@@ -61,6 +61,7 @@ type Server struct {
 	version      string
 	storeTimeout time.Duration
 	opts         Options
+	pages        *pages // pages.go: the browser pages and the event streams' shared polls
 }
 
 // New builds the route table.

@@ -1,0 +1,391 @@
+package web
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"html/template"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/postmortemd/postmortemd/receiver"
+	"github.com/postmortemd/postmortemd/timeline"
+	"github.com/postmortemd/postmortemd/timeline/redisstore"
+)
+
+const streamFixtures = "../../receiver/testdata/alertmanager/v0.25.0/"
+
+func TestCursorAfter(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"10-0", "9-5", true}, // numeric, not lexical
+		{"9-5", "10-0", false},
+		{"1732300000000-1", "1732300000000-0", true},
+		{"1732300000000-10", "1732300000000-9", true},
+		{"1732300000000-0", "1732300000000-0", false},
+		{"1732300000001", "1732300000000-7", true}, // no sequence counts as 0
+		{"1-0", "", true},
+		{"", "0-0", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.a+" after "+tt.b, func(t *testing.T) {
+			if got := cursorAfter(tt.a, tt.b); got != tt.want {
+				t.Fatalf("cursorAfter(%q, %q) = %v", tt.a, tt.b, got)
+			}
+		})
+	}
+}
+
+// streamService is the whole HTTP surface with fast polls, on an embedded Redis.
+type streamService struct {
+	*httptest.Server
+	store    *redisstore.Store
+	web      *Server
+	shutdown chan struct{}
+}
+
+func newStreamService(t *testing.T) *streamService {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	store := redisstore.New(rdb, redisstore.Options{})
+	reg := prometheus.NewRegistry()
+	shutdown := make(chan struct{})
+	s := New(Options{Store: store, Ready: store, Registry: reg,
+		Webhooks: receiver.New(receiver.Options{Store: store, Metrics: receiver.NewMetrics(reg)}),
+		Pages: PageOptions{PollInterval: 20 * time.Millisecond, Heartbeat: 150 * time.Millisecond,
+			Retry: 100 * time.Millisecond, Shutdown: shutdown}})
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return &streamService{Server: srv, store: store, web: s, shutdown: shutdown}
+}
+
+func (s *streamService) alert(t *testing.T, fixture string) string {
+	t.Helper()
+	b, err := os.ReadFile(streamFixtures + fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(s.URL+"/webhook/alertmanager", "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		IncidentID string `json:"incident_id"`
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &out) != nil {
+		t.Fatalf("webhook: %d %s", resp.StatusCode, body)
+	}
+	return out.IncidentID
+}
+
+func (s *streamService) cursors(t *testing.T, id string) []string {
+	t.Helper()
+	es, err := s.store.Entries(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = e.Cursor
+	}
+	return out
+}
+
+// sseMessage is one message read off an event stream; a comment has only Comment set.
+type sseMessage struct {
+	ID, Event, Data, Comment string
+}
+
+// sseClient reads an event stream in the background.
+type sseClient struct {
+	resp   *http.Response
+	msgs   chan sseMessage
+	cancel context.CancelFunc
+}
+
+func openStream(t *testing.T, url string, hdr map[string]string) *sseClient {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	c := &sseClient{resp: resp, msgs: make(chan sseMessage, 100), cancel: cancel}
+	t.Cleanup(func() { cancel(); resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		return c
+	}
+	go func() {
+		defer close(c.msgs)
+		r := bufio.NewReader(resp.Body)
+		var m sseMessage
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			line = strings.TrimRight(line, "\n")
+			switch {
+			case line == "":
+				if m != (sseMessage{}) {
+					c.msgs <- m
+				}
+				m = sseMessage{}
+			case strings.HasPrefix(line, ":"):
+				m.Comment = strings.TrimSpace(line[1:])
+			case strings.HasPrefix(line, "id: "):
+				m.ID = line[4:]
+			case strings.HasPrefix(line, "event: "):
+				m.Event = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				m.Data += line[6:]
+			}
+		}
+	}()
+	return c
+}
+
+// next returns the next message that is not a heartbeat or a retry hint.
+func (c *sseClient) next(t *testing.T) sseMessage {
+	t.Helper()
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case m, ok := <-c.msgs:
+			if !ok {
+				t.Fatal("the stream ended")
+			}
+			if m.Comment != "" || (m.Event == "" && m.Data == "") {
+				continue
+			}
+			return m
+		case <-timeout:
+			t.Fatal("no message within 5s")
+		}
+	}
+}
+
+func TestEventStream(t *testing.T) {
+	s := newStreamService(t)
+	id := s.alert(t, "01-first-firing.json")
+	first := s.cursors(t, id)
+	url := s.URL + "/api/v1/incidents/" + id + "/events"
+
+	t.Run("without a position it starts from now", func(t *testing.T) {
+		c := openStream(t, url, nil)
+		if ct := c.resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+			t.Fatalf("Content-Type %q", ct)
+		}
+		if m := c.next(t); m.Event != "status" || !strings.Contains(m.Data, `"status":"open"`) {
+			t.Fatalf("first message %+v, want the incident's status", m)
+		}
+		s.alert(t, "02-second-alert-joins.json")
+		m := c.next(t)
+		all := s.cursors(t, id)
+		if m.Event != "fact" || m.ID != all[len(all)-1] || !strings.Contains(m.Data, `"type":"alert_firing"`) {
+			t.Fatalf("got %+v, want the new event (cursor %s)", m, all[len(all)-1])
+		}
+		var ev timeline.Event
+		if err := json.Unmarshal([]byte(m.Data), &ev); err != nil || ev.ID == "" {
+			t.Fatalf("data is not an event: %v", err)
+		}
+	})
+
+	all := s.cursors(t, id)
+	if len(all) < 2 {
+		t.Fatalf("%d events, want 2", len(all))
+	}
+	for _, tt := range []struct {
+		name string
+		path string
+		hdr  map[string]string
+	}{
+		{"Last-Event-ID resumes strictly after it", "", map[string]string{"Last-Event-ID": first[0]}},
+		{"?last_event_id= resumes strictly after it", "?last_event_id=" + first[0], nil},
+		{"the header wins over the query", "?last_event_id=" + all[len(all)-1], map[string]string{"Last-Event-ID": first[0]}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := openStream(t, url+tt.path, tt.hdr)
+			if m := c.next(t); m.Event != "status" {
+				t.Fatalf("first message %+v", m)
+			}
+			for _, want := range all[1:] {
+				if m := c.next(t); m.ID != want {
+					t.Fatalf("got event %s, want %s", m.ID, want)
+				}
+			}
+			select { // nothing more, in particular not the event before the position
+			case m := <-c.msgs:
+				if m.ID != "" {
+					t.Fatalf("extra event %+v", m)
+				}
+			case <-time.After(100 * time.Millisecond):
+			}
+		})
+	}
+
+	t.Run("two clients share one poll and each gets every event once", func(t *testing.T) {
+		last := all[len(all)-1]
+		c1 := openStream(t, url, map[string]string{"Last-Event-ID": last})
+		c2 := openStream(t, url, map[string]string{"Last-Event-ID": last})
+		c1.next(t)
+		c2.next(t)
+		if n := s.web.pages.hub.watched(); n != 1 {
+			t.Fatalf("%d polls for one incident, want 1", n)
+		}
+		s.alert(t, "03-partial-recovery.json")
+		for _, c := range []*sseClient{c1, c2} {
+			seen := map[string]bool{}
+			now := s.cursors(t, id)
+			for range now[len(all):] {
+				m := c.next(t)
+				if seen[m.ID] || !cursorAfter(m.ID, last) {
+					t.Fatalf("event %s twice or not after %s", m.ID, last)
+				}
+				seen[m.ID] = true
+			}
+		}
+	})
+
+	t.Run("a status message when the incident resolves", func(t *testing.T) {
+		c := openStream(t, url, nil)
+		c.next(t)
+		s.alert(t, "04-all-resolved.json")
+		for {
+			m := c.next(t)
+			if m.Event == "status" {
+				if !strings.Contains(m.Data, `"status":"resolved"`) || !strings.Contains(m.Data, `"resolved_at":"20`) {
+					t.Fatalf("status %s", m.Data)
+				}
+				return
+			}
+		}
+	})
+
+	t.Run("heartbeats keep an idle stream open", func(t *testing.T) {
+		c := openStream(t, url, nil)
+		timeout := time.After(2 * time.Second)
+		for {
+			select {
+			case m := <-c.msgs:
+				if m.Comment == "heartbeat" {
+					return
+				}
+			case <-timeout:
+				t.Fatal("no heartbeat")
+			}
+		}
+	})
+
+	t.Run("errors before the stream starts", func(t *testing.T) {
+		for path, want := range map[string]int{
+			"/api/v1/incidents/nope/events":                       http.StatusNotFound,
+			"/api/v1/incidents/" + id + "/events?last_event_id=x": http.StatusBadRequest,
+		} {
+			if c := openStream(t, s.URL+path, nil); c.resp.StatusCode != want {
+				t.Errorf("%s: %d, want %d", path, c.resp.StatusCode, want)
+			}
+		}
+	})
+
+	t.Run("a client that leaves stops the poll", func(t *testing.T) {
+		waitWatched(t, s.web, 0) // the earlier subtests' clients are gone
+		c := openStream(t, url, nil)
+		c.next(t)
+		waitWatched(t, s.web, 1)
+		c.cancel()
+		waitWatched(t, s.web, 0)
+	})
+
+	t.Run("server shutdown ends every stream", func(t *testing.T) {
+		c := openStream(t, url, nil)
+		c.next(t)
+		close(s.shutdown)
+		timeout := time.After(2 * time.Second)
+		for {
+			select {
+			case _, ok := <-c.msgs:
+				if !ok {
+					return
+				}
+			case <-timeout:
+				t.Fatal("the stream is still open after shutdown")
+			}
+		}
+	})
+}
+
+func waitWatched(t *testing.T, s *Server, want int) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for s.pages.hub.watched() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d incidents polled, want %d", s.pages.hub.watched(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// referenceRow is the incident page's event row as html/template writes it; writeEventRows must
+// write the same bytes.
+var referenceRow = template.Must(template.New("row").Parse(`<li class="event" id="ev-{{.Cursor}}" data-id="{{.ID}}" data-cursor="{{.Cursor}}" data-at="{{.AtMillis}}">
+<time datetime="{{.AtISO}}" title="{{.AtUTC}}">{{.AtUTC}}</time>
+<span class="meta"><span class="source">{{.Source}}</span> · <span class="type">{{.Type}}</span>{{if .Role}} · <span class="role">{{.Role}}</span>{{end}}</span>
+<p class="fact">{{.Fact}}</p>
+{{if .Summary}}<p class="summary">{{.Summary}}</p>
+{{end}}{{if .Link}}<a class="source-link" href="{{.Link}}" rel="noopener noreferrer" target="_blank">source</a>
+{{end}}</li>
+`))
+
+func TestEventRowsAreWhatHTMLTemplateWrites(t *testing.T) {
+	hostile := `<script>alert("x")</script> & 'quoted' <img src=x onerror=alert(1)>` + "\x00"
+	tests := []struct {
+		name string
+		row  eventRow
+	}{
+		{"plain", eventRow{Cursor: "1732300000000-0", ID: "am-1", AtISO: "2026-11-23T13:28:22Z", AtUTC: "2026-11-23 13:28:22 UTC",
+			AtMillis: 1732300000000, Source: "alertmanager", Type: "alert_firing", Role: "Alertmanager (receiver x)",
+			Fact: "HighLatency started firing", Summary: "p99 above 2s", Link: "https://prometheus.example/graph?g0.expr=up&g0.tab=1"}},
+		{"no role, summary or link", eventRow{Cursor: "1-0", ID: "x", Source: "manual", Type: "note", Fact: "text"}},
+		{"hostile text everywhere", eventRow{Cursor: "2-0", ID: hostile, AtISO: hostile, AtUTC: hostile, Source: timeline.Source(hostile),
+			Type: timeline.Type(hostile), Role: timeline.Role(hostile), Fact: hostile, Summary: hostile}},
+		{"hostile but well-formed link", eventRow{Cursor: "3-0", Fact: "f", Link: webURL(`https://x.example/a"onmouseover="alert(1)`)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var want strings.Builder
+			if err := referenceRow.Execute(&want, tt.row); err != nil {
+				t.Fatal(err)
+			}
+			if got := string(writeEventRows([]eventRow{tt.row})); got != want.String() {
+				t.Fatalf("writeEventRows:\n%s\nhtml/template:\n%s", got, want.String())
+			}
+		})
+	}
+	for _, bad := range []string{"javascript:alert(1)", "data:text/html,x", "//evil.example/x", "/relative"} {
+		if webURL(bad) != "" {
+			t.Errorf("webURL(%q) lets it through", bad)
+		}
+	}
+}
