@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLintCommand(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	draftText := "---\n# postmortemd:begin attributes sha256:0123456789abcdef\nid: \"human error\"\n# postmortemd:end attributes\ntitle: Checkout latency\n---\n# Summary\n\nThe on-call forgot to drain the node.\n\n```\nERROR human error\n```\n\n## 再発防止\n担当者の不注意。\n"
+	draft := write("draft.md", draftText)
+	clean := write("clean.md", "# Summary\n\nThe alert fired at 10:02 and the primary on-call acknowledged it.\n")
+	plain := write("notes.txt", "```\nhuman error\n```\n")
+	words := write("words.yaml", "disable: [forgot-to]\nrules:\n  - id: rookie\n    terms: [rookie]\n")
+	badWords := write("bad.yaml", "disable: [no-such-rule]\n")
+	stamp := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(draft, stamp, stamp); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name   string
+		args   []string
+		env    map[string]string
+		stdin  string
+		code   int
+		stdout []string // each must appear, in this order
+		stderr string
+	}{
+		{"findings in a draft", []string{draft}, nil, "", 1, []string{
+			draft + ":9:13: forgot-to: \"forgot to\" judges a person instead of describing what happened (say what happened",
+			draft + ":16:5: ja-careless: ",
+		}, ""},
+		{"clean file", []string{clean}, nil, "", 0, nil, ""},
+		{"plain text is linted whole", []string{plain}, nil, "", 1, []string{plain + ":2:1: human-error: "}, ""},
+		{"several files", []string{clean, draft}, nil, "", 1, []string{draft + ":9:13:"}, ""},
+		{"standard input", []string{"-"}, nil, "It was her fault.\n", 1, []string{"-:1:8: fault: "}, ""},
+		{"words file disables and adds", []string{"--words", words, draft, "-"}, nil, "a rookie move", 1, []string{draft + ":16:5: ja-careless", "-:1:3: rookie: "}, ""},
+		{"words file from the environment", []string{"-"}, map[string]string{"POSTMORTEMD_LINT_WORDS": words}, "forgot to", 0, nil, ""},
+		{"bad words file", []string{"--words", badWords, clean}, nil, "", 2, nil, `no rule "no-such-rule"`},
+		{"missing file", []string{filepath.Join(dir, "nope.md")}, nil, "", 2, nil, "nope.md"},
+		{"no files", nil, nil, "", 2, nil, "Usage: postmortemd lint"},
+		{"bad format", []string{"--format", "xml", clean}, nil, "", 2, nil, "--format"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			getenv := func(k string) string { return tt.env[k] }
+			code := runLint(tt.args, getenv, strings.NewReader(tt.stdin), &out, &errOut)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, out.String(), errOut.String())
+			}
+			rest := out.String()
+			for _, want := range tt.stdout {
+				i := strings.Index(rest, want)
+				if i < 0 {
+					t.Fatalf("stdout lacks %q (in order):\n%s", want, out.String())
+				}
+				rest = rest[i+len(want):]
+			}
+			if tt.code == 0 && out.Len() != 0 {
+				t.Errorf("clean run printed %q", out.String())
+			}
+			if !strings.Contains(errOut.String(), tt.stderr) {
+				t.Errorf("stderr %q lacks %q", errOut.String(), tt.stderr)
+			}
+		})
+	}
+	t.Run("json", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		if code := runLint([]string{"--format", "json", draft}, func(string) string { return "" }, nil, &out, &errOut); code != 1 {
+			t.Fatalf("exit %d: %s", code, errOut.String())
+		}
+		var fs []struct {
+			File, Rule, Match, Severity, Suggestion string
+			Line, Column                            int
+		}
+		if err := json.Unmarshal(out.Bytes(), &fs); err != nil {
+			t.Fatal(err, out.String())
+		}
+		if len(fs) != 2 || fs[0].File != draft || fs[0].Rule != "forgot-to" || fs[0].Match != "forgot to" ||
+			fs[0].Line != 9 || fs[1].Rule != "ja-careless" || fs[1].Suggestion == "" {
+			t.Errorf("json findings %+v", fs)
+		}
+	})
+	t.Run("the file is never changed", func(t *testing.T) {
+		b, err := os.ReadFile(draft)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, _ := os.Stat(draft)
+		if string(b) != draftText || !fi.ModTime().Equal(stamp) {
+			t.Errorf("draft changed: mtime %v, want %v", fi.ModTime(), stamp)
+		}
+	})
+}
