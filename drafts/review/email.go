@@ -29,7 +29,8 @@ const (
 	// StartTLSNone never uses STARTTLS; only for a relay on loopback or
 	// inside a trusted network.
 	StartTLSNone StartTLSMode = "none"
-	// StartTLSOpportunistic uses STARTTLS when the server offers it and
+	// StartTLSOpportunistic uses STARTTLS when the server offers it (and
+	// then its certificate must verify, as credentials may follow) and
 	// sends in the clear otherwise. Credentials are never sent in the
 	// clear, except to a server on loopback.
 	StartTLSOpportunistic StartTLSMode = "opportunistic"

@@ -48,7 +48,11 @@ type Radicale struct {
 func StartRadicale(tb testing.TB) *Radicale {
 	tb.Helper()
 	bin := os.Getenv(RadicaleEnv)
-	if bin == "" {
+	if bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			tb.Fatalf("testenv: %s=%q: %v", RadicaleEnv, bin, err)
+		}
+	} else {
 		var ok bool
 		bin, ok = findBinary([]string{"radicale"}, []string{"/usr/bin", "/usr/local/bin"})
 		if !ok {

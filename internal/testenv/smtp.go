@@ -167,7 +167,11 @@ type ReceivedMail struct {
 func StartSMTP(tb testing.TB, cfg SMTPConfig) *SMTP {
 	tb.Helper()
 	python := os.Getenv(SMTPPythonEnv)
-	if python == "" {
+	if python != "" {
+		if _, err := os.Stat(python); err != nil {
+			tb.Fatalf("testenv: %s=%q: %v", SMTPPythonEnv, python, err)
+		}
+	} else {
 		var ok bool
 		python, ok = findBinary([]string{"/usr/bin/python3", "python3"}, nil)
 		if !ok {
