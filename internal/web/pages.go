@@ -39,8 +39,8 @@ type PageOptions struct {
 	// CSRFToken returns the token the note form carries in its hidden csrf_token field (the notes
 	// handler checks it); nil leaves the field out.
 	CSRFToken func(c echo.Context) string
-	// Review returns an incident's review meeting, or nil and no error when none is scheduled; nil
-	// shows no review.
+	// Review returns an incident's review meeting, or nil and no error (or an error wrapping
+	// timeline.ErrNotFound) when there is none. Nil reads ReviewOptions.Reviews, if set.
 	Review func(ctx context.Context, incidentID string) (*ReviewLink, error)
 	// Now is the clock the incident list measures ages with. Default time.Now.
 	Now func() time.Time
@@ -63,6 +63,8 @@ type ReviewLink struct {
 	Start time.Time
 	// End is when it ends; zero if unknown.
 	End time.Time
+	// Status is scheduled, cancelled or waived; "" if unknown.
+	Status string
 }
 
 const (
@@ -148,6 +150,15 @@ func (s *Server) pageRoutes(e *echo.Echo, api *echo.Group) {
 	p := &pages{s: s, o: s.opts.Pages}
 	if p.o.Now == nil {
 		p.o.Now = time.Now
+	}
+	if p.o.Review == nil && s.opts.Review.Reviews != nil {
+		p.o.Review = func(ctx context.Context, id string) (*ReviewLink, error) {
+			info, err := s.opts.Review.Reviews.ReviewInfo(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			return &ReviewLink{Start: info.Start, End: info.End, Status: info.Status}, nil
+		}
 	}
 	p.hub = newStreamHub(s, p.o)
 	s.pages = p
@@ -289,6 +300,15 @@ type eventRow struct {
 	Fact     string
 	Summary  string
 	Link     string
+	// Flags are the blameless guardrail's findings on a note, shown with it.
+	Flags []noteFlag
+}
+
+// noteFlag is one guardrail finding as a note's attributes carry it.
+type noteFlag struct {
+	Match      string `json:"match"`
+	Message    string `json:"message"`
+	Suggestion string `json:"suggestion"`
 }
 
 // pageEvent is what the page decodes of a stored event, in one pass.
@@ -305,8 +325,9 @@ type pageEvent struct {
 			Summary     string `json:"summary"`
 			Description string `json:"description"`
 		} `json:"annotations"`
-		GeneratorURL string `json:"generator_url"`
-		HTMLURL      string `json:"html_url"`
+		GeneratorURL string     `json:"generator_url"`
+		HTMLURL      string     `json:"html_url"`
+		Flags        []noteFlag `json:"flags"`
 	} `json:"attributes"`
 }
 
@@ -443,7 +464,7 @@ func newEventRow(e timeline.Entry) (eventRow, timeline.Kind, error) {
 	at := ev.At.UTC()
 	row := eventRow{Cursor: e.Cursor, ID: ev.ID, AtISO: at.Format(time.RFC3339), AtUTC: at.Format("2006-01-02 15:04:05 UTC"),
 		AtMillis: at.UnixMilli(), Source: ev.Source, Type: ev.Type, Role: ev.Role, Fact: ev.Fact,
-		Summary: ev.Attributes.Annotations.Summary}
+		Summary: ev.Attributes.Annotations.Summary, Flags: ev.Attributes.Flags}
 	if row.Summary == "" {
 		row.Summary = ev.Attributes.Annotations.Description
 	}
@@ -483,6 +504,17 @@ func writeEventRows(rows []eventRow) template.HTML {
 		b.WriteString("</span>\n" + `<p class="fact">` + esc(r.Fact) + "</p>\n")
 		if r.Summary != "" {
 			b.WriteString(`<p class="summary">` + esc(r.Summary) + "</p>\n")
+		}
+		if len(r.Flags) > 0 {
+			b.WriteString(`<ul class="flags" aria-label="Wording flagged by the blameless guardrail">` + "\n")
+			for _, f := range r.Flags {
+				b.WriteString(`<li><q>` + esc(f.Match) + `</q> ` + esc(f.Message))
+				if f.Suggestion != "" {
+					b.WriteString(` Suggestion: ` + esc(f.Suggestion))
+				}
+				b.WriteString("</li>\n")
+			}
+			b.WriteString("</ul>\n")
 		}
 		if r.Link != "" {
 			b.WriteString(`<a class="source-link" href="` + esc(r.Link) + `" rel="noopener noreferrer" target="_blank">source</a>` + "\n")

@@ -354,6 +354,9 @@ var referenceRow = template.Must(template.New("row").Parse(`<li class="event" id
 <span class="meta"><span class="source">{{.Source}}</span> · <span class="type">{{.Type}}</span>{{if .Role}} · <span class="role">{{.Role}}</span>{{end}}</span>
 <p class="fact">{{.Fact}}</p>
 {{if .Summary}}<p class="summary">{{.Summary}}</p>
+{{end}}{{if .Flags}}<ul class="flags" aria-label="Wording flagged by the blameless guardrail">
+{{range .Flags}}<li><q>{{.Match}}</q> {{.Message}}{{if .Suggestion}} Suggestion: {{.Suggestion}}{{end}}</li>
+{{end}}</ul>
 {{end}}{{if .Link}}<a class="source-link" href="{{.Link}}" rel="noopener noreferrer" target="_blank">source</a>
 {{end}}</li>
 `))
@@ -369,7 +372,7 @@ func TestEventRowsAreWhatHTMLTemplateWrites(t *testing.T) {
 			Fact: "HighLatency started firing", Summary: "p99 above 2s", Link: "https://prometheus.example/graph?g0.expr=up&g0.tab=1"}},
 		{"no role, summary or link", eventRow{Cursor: "1-0", ID: "x", Source: "manual", Type: "note", Fact: "text"}},
 		{"hostile text everywhere", eventRow{Cursor: "2-0", ID: hostile, AtISO: hostile, AtUTC: hostile, Source: timeline.Source(hostile),
-			Type: timeline.Type(hostile), Role: timeline.Role(hostile), Fact: hostile, Summary: hostile}},
+			Type: timeline.Type(hostile), Role: timeline.Role(hostile), Fact: hostile, Summary: hostile, Flags: []noteFlag{{Match: hostile, Message: hostile, Suggestion: hostile}, {Match: "forgot to", Message: "blames a person"}}}},
 		{"hostile but well-formed link", eventRow{Cursor: "3-0", Fact: "f", Link: webURL(`https://x.example/a"onmouseover="alert(1)`)}},
 	}
 	for _, tt := range tests {

@@ -69,6 +69,20 @@
       var ann = a.annotations || {};
       var summary = ann.summary || ann.description;
       if (summary) { li.appendChild(textElement('p', 'summary', String(summary))); }
+      if (Array.isArray(a.flags) && a.flags.length > 0) {
+        var ul = document.createElement('ul');
+        ul.className = 'flags';
+        ul.setAttribute('aria-label', 'Wording flagged by the blameless guardrail');
+        a.flags.forEach(function (f) {
+          var item = document.createElement('li');
+          item.appendChild(textElement('q', '', String(f.match || '')));
+          var text = ' ' + String(f.message || '');
+          if (f.suggestion) { text += ' Suggestion: ' + String(f.suggestion); }
+          item.appendChild(document.createTextNode(text));
+          ul.appendChild(item);
+        });
+        li.appendChild(ul);
+      }
       var link = webURL(a.generator_url) || webURL(a.html_url);
       if (link) {
         var la = textElement('a', 'source-link', 'source');
@@ -77,10 +91,6 @@
         la.target = '_blank';
         li.appendChild(la);
       }
-      var details = document.createElement('details');
-      details.appendChild(textElement('summary', '', 'attributes'));
-      details.appendChild(textElement('pre', '', JSON.stringify(a)));
-      li.appendChild(details);
     }
     return li;
   }
