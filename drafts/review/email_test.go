@@ -10,6 +10,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
+	"net"
 	"net/mail"
 	"net/textproto"
 	"slices"
@@ -457,5 +458,64 @@ func TestNewMailerRejectsBadSettings(t *testing.T) {
 	}
 	if _, err := NewMailer(MailOptions{Addr: "127.0.0.1:25", From: "pm@example.org", Username: "u", StartTLS: StartTLSNone}); err != nil {
 		t.Errorf("AUTH without TLS to loopback refused: %v", err)
+	}
+}
+
+func TestMailerKeepsUntrustedTextOutOfTheHeaders(t *testing.T) {
+	srv := testenv.StartSMTP(t, testenv.SMTPConfig{})
+	ml := newTestMailer(t, MailOptions{Addr: srv.Addr()})
+	m := deliveryMessage(t, deliveryInvite{uid: "inject@postmortemd", method: "REQUEST",
+		start: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC), attendees: []string{"sre-lead@example.org"}})
+	// An alert's title ends up in the subject; alerts are not trusted.
+	m.Summary = "Review: disk full\r\nBcc: attacker@example.net\r\n\r\nforged body"
+	if err := ml.Deliver(context.Background(), m); err != nil {
+		t.Fatalf("Deliver: %v", err)
+	}
+	msgs := srv.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("server received %d messages, want 1", len(msgs))
+	}
+	r := readMail(t, msgs[0])
+	if bcc := r.msg.Header.Get("Bcc"); bcc != "" {
+		t.Errorf("the subject injected a Bcc header: %q", bcc)
+	}
+	if !slices.Equal(r.env.RcptTo, []string{"sre-lead@example.org"}) {
+		t.Errorf("RCPT TO = %q, want only sre-lead@example.org", r.env.RcptTo)
+	}
+	subject, err := new(mime.WordDecoder).DecodeHeader(r.msg.Header.Get("Subject"))
+	if err != nil || subject != m.Summary {
+		t.Errorf("Subject decodes to %q (%v), want %q", subject, err, m.Summary)
+	}
+}
+
+func TestMailerGivesUpOnASilentServerWithinTimeout(t *testing.T) {
+	// A server that accepts the connection and never greets, like a
+	// black-holing firewall or a wedged relay.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { <-done; c.Close() }()
+		}
+	}()
+	ml := newTestMailer(t, MailOptions{Addr: l.Addr().String(), Timeout: 300 * time.Millisecond})
+	m := deliveryMessage(t, deliveryInvite{uid: "silent@postmortemd", method: "REQUEST",
+		start: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC), attendees: []string{"sre-lead@example.org"}})
+	start := time.Now()
+	err = ml.Deliver(context.Background(), m)
+	if err == nil || errors.Is(err, ErrPermanent) {
+		t.Fatalf("Deliver = %v, want a retryable error", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("Deliver took %v with a 300ms timeout", took)
 	}
 }
