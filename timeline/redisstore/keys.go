@@ -45,7 +45,6 @@ func (s *Store) incidentKey(id string) string      { return s.prefix + ":i:" + i
 func (s *Store) eventsKey(id string) string        { return s.prefix + ":i:" + id + ":e" }
 func (s *Store) refinedKey(id string) string       { return s.prefix + ":i:" + id + ":r" }
 func (s *Store) dedupeKey(id string) string        { return s.prefix + ":i:" + id + ":d" }
-func (s *Store) dedupeKey(id string) string        { return s.prefix + ":i:" + id + ":d" }
 func (s *Store) servicesKey(id string) string      { return s.prefix + ":i:" + id + ":s" }
 func (s *Store) participantsKey(key string) string { return s.prefix + ":p:" + key }
 func (s *Store) mergedKey(id string) string        { return s.prefix + ":m:" + id }
