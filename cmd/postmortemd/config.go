@@ -49,6 +49,8 @@ type Config struct {
 	ResolveGrace time.Duration `yaml:"resolve_grace"`
 	// ParticipantsRetention is how long who-took-part records are kept for review invitations.
 	ParticipantsRetention time.Duration `yaml:"participants_retention"`
+	// Review schedules postmortem review meetings (review.go).
+	Review ReviewConfig `yaml:"review"`
 }
 
 // PagerDutyConfig configures PagerDuty V3 webhooks.
@@ -457,6 +459,9 @@ func (c Config) Validate() error {
 	}
 	if c.ParticipantsRetention < time.Hour {
 		return errors.New("participants-retention: must be at least 1h (the review needs the participants)")
+	}
+	if err := c.Review.validate(); err != nil {
+		return err
 	}
 	if (c.Alertmanager.Username == "") != (c.Alertmanager.Password == "") {
 		return errors.New("alertmanager-username: basic auth needs both a username and a password")

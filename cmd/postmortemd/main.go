@@ -98,6 +98,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Prefix:          cfg.KeyPrefix,
 		ParticipantsTTL: cfg.ParticipantsRetention,
 		ResolveGrace:    cfg.ResolveGrace,
+		Now:             clock(), // time.Now; a test hook in review.go
 		Observe: func(op string, d time.Duration, err error) {
 			result := "ok"
 			switch {
@@ -158,10 +159,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.Alertmanager.BearerToken == "" && cfg.Alertmanager.Username == "" {
 		log.Warn("Alertmanager webhooks are not authenticated; set --alertmanager-bearer-token or basic auth in production")
 	}
+	reviews, stopReviews, err := startReviews(cfg, store, reg, log) // review meetings (issue #5), review.go
+	if err != nil {
+		return err
+	}
+	defer stopReviews()
 	files := &drafts.Store{Dir: cfg.DraftsDir} // one, so the worker and the API share its lock and cache
 	handler := web.New(web.Options{Store: store, Ready: store, Webhooks: rcv, Logger: log,
 		Registry: reg, Version: version, StoreTimeout: cfg.StoreTimeout,
-		Postmortems: web.PostmortemOptions{Library: files}})
+		Postmortems: web.PostmortemOptions{Library: files}, Review: reviews.web})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -185,7 +191,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}()
 	defer func() { stopEnrich(); <-enrichDone }() // after the server: in-flight webhooks may enqueue
 	worker := drafts.NewWorker(drafts.WorkerOptions{Store: store, Renderer: renderer,
-		Files: files, Logger: log, Interval: draftInterval(cfg.ResolveGrace)})
+		Files: files, Logger: log, Interval: draftInterval(cfg.ResolveGrace), Reviews: reviews.scheduler, Now: clock()})
 	draftCtx, stopDrafts := context.WithCancel(context.Background())
 	draftDone := make(chan struct{})
 	go func() { defer close(draftDone); worker.Run(draftCtx) }()
