@@ -51,6 +51,22 @@ type Config struct {
 	ParticipantsRetention time.Duration `yaml:"participants_retention"`
 	// Review schedules postmortem review meetings (review.go).
 	Review ReviewConfig `yaml:"review"`
+	// Access says who may read and write over HTTP (notes, draft edits, review waivers).
+	Access AccessConfig `yaml:"access"`
+	// LintWords is a words file for the blameless guardrails: rules to add, defaults to disable.
+	LintWords string `yaml:"lint_words"`
+}
+
+// AccessConfig is the HTTP side's access control. With no write token and no proxy header,
+// anyone who can reach the server may write (a warning says so at start-up).
+type AccessConfig struct {
+	WriteToken     string `yaml:"write_token"`
+	WriteTokenFile string `yaml:"write_token_file"`
+	ReadToken      string `yaml:"read_token"`
+	ReadTokenFile  string `yaml:"read_token_file"`
+	// WriteAuthHeader names a header an authenticating proxy sets (X-Forwarded-User); a request
+	// with it non-empty may write. Only set it when the proxy strips the header from clients.
+	WriteAuthHeader string `yaml:"write_auth_header"`
 }
 
 // PagerDutyConfig configures PagerDuty V3 webhooks.
@@ -259,6 +275,18 @@ var settings = []setting{
 		set: str(func(c *Config) *string { return &c.PagerDuty.APIURL }), def: func(c Config) string { return c.PagerDuty.APIURL }},
 	{name: "participants-retention", usage: "how long who-took-part records (kept apart from timelines, for review invitations) are kept",
 		set: dur(func(c *Config) *time.Duration { return &c.ParticipantsRetention }), def: func(c Config) string { return c.ParticipantsRetention.String() }},
+	{name: "write-token", usage: "bearer token that writing needs (notes, draft edits, review waivers); empty with no --write-auth-header leaves writes open", secret: true,
+		set: str(func(c *Config) *string { return &c.Access.WriteToken }), def: func(Config) string { return "" }},
+	{name: "write-token-file", usage: "read the write token from this file",
+		set: str(func(c *Config) *string { return &c.Access.WriteTokenFile }), def: func(Config) string { return "" }},
+	{name: "read-token", usage: "bearer token that reading the API and pages needs; empty leaves reading open", secret: true,
+		set: str(func(c *Config) *string { return &c.Access.ReadToken }), def: func(Config) string { return "" }},
+	{name: "read-token-file", usage: "read the read token from this file",
+		set: str(func(c *Config) *string { return &c.Access.ReadTokenFile }), def: func(Config) string { return "" }},
+	{name: "write-auth-header", usage: "header an authenticating proxy sets (e.g. X-Forwarded-User): a request carrying it may read and write",
+		set: str(func(c *Config) *string { return &c.Access.WriteAuthHeader }), def: func(Config) string { return "" }},
+	{name: "lint-words", usage: "YAML words file for the blameless guardrails: rules to add, default rules to disable",
+		set: str(func(c *Config) *string { return &c.LintWords }), def: func(Config) string { return "" }},
 }
 
 // boolFlag is a flag.Value that needs no argument ("--pagerduty-allow-unsigned").
@@ -369,6 +397,12 @@ func (c *Config) readSecretFiles() error {
 	if err := read("pagerduty-api-token-file", c.PagerDuty.APITokenFile, &c.PagerDuty.APIToken); err != nil {
 		return err
 	}
+	if err := read("write-token-file", c.Access.WriteTokenFile, &c.Access.WriteToken); err != nil {
+		return err
+	}
+	if err := read("read-token-file", c.Access.ReadTokenFile, &c.Access.ReadToken); err != nil {
+		return err
+	}
 	if c.PagerDuty.SecretsFile != "" {
 		var all string
 		if err := read("pagerduty-secrets-file", c.PagerDuty.SecretsFile, &all); err != nil {
@@ -465,6 +499,12 @@ func (c Config) Validate() error {
 	}
 	if (c.Alertmanager.Username == "") != (c.Alertmanager.Password == "") {
 		return errors.New("alertmanager-username: basic auth needs both a username and a password")
+	}
+	if h := c.Access.WriteAuthHeader; h != "" && (strings.ContainsAny(h, " :\t\r\n") || strings.EqualFold(h, "Authorization")) {
+		return fmt.Errorf("write-auth-header: %q is not a header name a proxy would set", h)
+	}
+	if c.Access.ReadToken != "" && c.Access.ReadToken == c.Access.WriteToken {
+		return errors.New("read-token: must differ from the write token")
 	}
 	return nil
 }

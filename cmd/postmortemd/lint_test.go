@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,6 +107,96 @@ func TestLintCommand(t *testing.T) {
 		fi, _ := os.Stat(draft)
 		if string(b) != draftText || !fi.ModTime().Equal(stamp) {
 			t.Errorf("draft changed: mtime %v, want %v", fi.ModTime(), stamp)
+		}
+	})
+}
+
+// The access settings and the notes wiring, through run: open writes are announced at start-up; a
+// write token from a file closes them; a bad words file stops start-up naming the setting.
+func TestNotesWiring(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "write-token")
+	if err := os.WriteFile(tokenFile, []byte("w-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	am, err := os.ReadFile("../../receiver/testdata/alertmanager/v0.25.0/01-first-firing.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(t *testing.T, url, body string, hdr map[string]string) int {
+		t.Helper()
+		req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	incident := func(t *testing.T, base string) string {
+		t.Helper()
+		if code := post(t, base+"/webhook/alertmanager", string(am), nil); code != 200 {
+			t.Fatalf("webhook %d", code)
+		}
+		resp, err := http.Get(base + "/api/v1/incidents")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var list struct{ Incidents []struct{ ID string } }
+		if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || len(list.Incidents) != 1 {
+			t.Fatalf("incidents %v %+v", err, list)
+		}
+		return list.Incidents[0].ID
+	}
+	note := `{"role":"scribe","text":"He forgot to page the secondary."}`
+
+	t.Run("open writes are announced", func(t *testing.T) {
+		base, _, log := startRun(t)
+		if !strings.Contains(log.String(), "WRITES ARE OPEN") {
+			t.Errorf("no warning about open writes:\n%s", log)
+		}
+		id := incident(t, base)
+		if code := post(t, base+"/api/v1/incidents/"+id+"/notes", note, nil); code != 201 {
+			t.Fatalf("note %d", code)
+		}
+	})
+	t.Run("write token from a file", func(t *testing.T) {
+		base, _, log := startRun(t, "--write-token-file", tokenFile)
+		if strings.Contains(log.String(), "WRITES ARE OPEN") || strings.Contains(log.String(), "w-secret") {
+			t.Errorf("log warns of open writes or shows the token:\n%s", log)
+		}
+		id := incident(t, base)
+		if code := post(t, base+"/api/v1/incidents/"+id+"/notes", note, nil); code != 401 {
+			t.Fatalf("without token %d, want 401", code)
+		}
+		if code := post(t, base+"/api/v1/incidents/"+id+"/notes", note, map[string]string{"Authorization": "Bearer w-secret"}); code != 201 {
+			t.Fatalf("with token %d, want 201", code)
+		}
+	})
+	t.Run("bad settings stop start-up", func(t *testing.T) {
+		bad := filepath.Join(dir, "bad-words.yaml")
+		if err := os.WriteFile(bad, []byte("disable: [nope]\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"--lint-words", bad}, "lint-words"},
+			{[]string{"--write-auth-header", "X Forwarded User"}, "write-auth-header"},
+			{[]string{"--write-token", "same", "--read-token", "same"}, "read-token"},
+			{[]string{"--read-token-file", filepath.Join(dir, "missing")}, "read-token-file"},
+		} {
+			err := run(context.Background(), append([]string{"--listen", "127.0.0.1:0", "--drafts-dir", t.TempDir()}, tt.args...),
+				func(string) string { return "" }, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("%v: err %v, want one naming %s", tt.args, err, tt.want)
+			}
 		}
 	})
 }

@@ -45,10 +45,14 @@ var (
 	_ web.Webhooks      = (*receiver.Handler)(nil)
 
 	_ timeline.Participants = (*redisstore.Store)(nil)
+	_ timeline.Annotator    = (*redisstore.Store)(nil)
 	_ receiver.EnrichStore  = (*redisstore.Store)(nil)
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "lint" { // a subcommand with its own exit codes (0, 1, 2)
+		os.Exit(runLint(os.Args[2:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
@@ -159,6 +163,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.Alertmanager.BearerToken == "" && cfg.Alertmanager.Username == "" {
 		log.Warn("Alertmanager webhooks are not authenticated; set --alertmanager-bearer-token or basic auth in production")
 	}
+	// Notes, the blameless guardrails and access control (issue #6).
+	linter, err := newLinter(cfg.LintWords)
+	if err != nil {
+		return fmt.Errorf("lint-words: %w", err)
+	}
+	notes := web.NoteOptions{Annotator: store, Participants: store, Linter: linter, CSRF: web.NewCSRF(cfg.Access.WriteToken),
+		WriteToken: cfg.Access.WriteToken, ReadToken: cfg.Access.ReadToken, WriteAuthHeader: cfg.Access.WriteAuthHeader}
+	if notes.WritesOpen() {
+		log.Warn("WRITES ARE OPEN: anyone who can reach postmortemd can add notes and edit drafts; set --write-token (POSTMORTEMD_WRITE_TOKEN) or --write-auth-header behind an authenticating proxy")
+	}
+	if cfg.Access.ReadToken == "" {
+		log.Info("reading is open (timelines name roles, not people); set --read-token to require a token")
+	}
 	reviews, stopReviews, err := startReviews(cfg, store, reg, log) // review meetings (issue #5), review.go
 	if err != nil {
 		return err
@@ -167,7 +184,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	files := &drafts.Store{Dir: cfg.DraftsDir} // one, so the worker and the API share its lock and cache
 	handler := web.New(web.Options{Store: store, Ready: store, Webhooks: rcv, Logger: log,
 		Registry: reg, Version: version, StoreTimeout: cfg.StoreTimeout,
-		Postmortems: web.PostmortemOptions{Library: files}, Review: reviews.web})
+		Postmortems: web.PostmortemOptions{Library: files}, Notes: notes, Review: reviews.web})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
