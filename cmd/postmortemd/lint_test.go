@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -163,6 +164,36 @@ func TestNotesWiring(t *testing.T) {
 		id := incident(t, base)
 		if code := post(t, base+"/api/v1/incidents/"+id+"/notes", note, nil); code != 201 {
 			t.Fatalf("note %d", code)
+		}
+	})
+	t.Run("the incident page's form posts a note", func(t *testing.T) {
+		base, _, _ := startRun(t)
+		id := incident(t, base)
+		resp, err := http.Get(base + "/incidents/" + id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		m := regexp.MustCompile(`name="csrf_token" value="([^"]+)"`).FindSubmatch(page)
+		if resp.StatusCode != 200 || m == nil || len(resp.Cookies()) == 0 {
+			t.Fatalf("page %d without a CSRF field or cookie", resp.StatusCode)
+		}
+		form := "role=scribe&text=Rolled+back+by+hand.&idempotency_key=k1&csrf_token=" + string(m[1])
+		req, _ := http.NewRequest("POST", base+"/api/v1/incidents/"+id+"/notes", strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", base)
+		for _, c := range resp.Cookies() {
+			req.AddCookie(c)
+		}
+		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		got, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.Body.Close()
+		if got.StatusCode != http.StatusSeeOther {
+			t.Fatalf("form post %d, want 303", got.StatusCode)
 		}
 	})
 	t.Run("write token from a file", func(t *testing.T) {

@@ -184,7 +184,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	files := &drafts.Store{Dir: cfg.DraftsDir} // one, so the worker and the API share its lock and cache
 	handler := web.New(web.Options{Store: store, Ready: store, Webhooks: rcv, Logger: log,
 		Registry: reg, Version: version, StoreTimeout: cfg.StoreTimeout,
-		Postmortems: web.PostmortemOptions{Library: files}, Notes: notes, Review: reviews.web})
+		Postmortems: web.PostmortemOptions{Library: files}, Notes: notes, Review: reviews.web,
+		Pages: web.PageOptions{CSRFToken: notes.CSRF.Token}}) // the note form's token, checked by the notes handler
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
