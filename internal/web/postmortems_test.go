@@ -28,7 +28,7 @@ type draftedService struct {
 	files      *drafts.Store
 }
 
-func newDraftedService(t *testing.T) *draftedService {
+func newDraftedService(t *testing.T, notes web.NoteOptions) *draftedService {
 	t.Helper()
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
@@ -38,7 +38,7 @@ func newDraftedService(t *testing.T) *draftedService {
 	files := &drafts.Store{Dir: t.TempDir()}
 	rcv := receiver.New(receiver.Options{Store: store, Metrics: receiver.NewMetrics(reg)})
 	srv := httptest.NewServer(web.New(web.Options{Store: store, Ready: store, Webhooks: rcv, Registry: reg,
-		Postmortems: web.PostmortemOptions{Library: files}}))
+		Postmortems: web.PostmortemOptions{Library: files}, Notes: notes}))
 	t.Cleanup(srv.Close)
 	s := &draftedService{service: &service{Server: srv, mr: mr}, files: files}
 	for _, f := range []string{"01-first-firing.json", "04-all-resolved.json"} {
@@ -101,7 +101,7 @@ type postmortemListing struct {
 }
 
 func TestPostmortemsAPI(t *testing.T) {
-	s := newDraftedService(t)
+	s := newDraftedService(t, web.NoteOptions{})
 	id := s.incidentID
 
 	var inc struct {
@@ -222,4 +222,33 @@ func TestPostmortemsAPI(t *testing.T) {
 			t.Fatalf("%d", resp.StatusCode)
 		}
 	})
+}
+
+// With a write token configured, an edit needs it; reading does not.
+func TestPostmortemEditsNeedTheWriteToken(t *testing.T) {
+	s := newDraftedService(t, web.NoteOptions{WriteToken: "edit-secret"})
+	path := "/api/v1/postmortems/" + s.incidentID
+	resp, md := s.get(t, path)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET: %d", resp.StatusCode)
+	}
+	etag := resp.Header.Get("ETag")
+	edited := strings.Replace(md, "status: draft", "status: in-review", 1)
+	for _, tc := range []struct {
+		name string
+		hdr  map[string]string
+		want int
+	}{
+		{"no token", map[string]string{"If-Match": etag}, http.StatusUnauthorized},
+		{"wrong token", map[string]string{"If-Match": etag, "Authorization": "Bearer nope"}, http.StatusUnauthorized},
+		{"the write token (a bearer token is no CSRF risk, whatever the site)", map[string]string{"If-Match": etag, "Authorization": "Bearer edit-secret", "Sec-Fetch-Site": "cross-site"}, http.StatusOK},
+		{"the write token again on the old ETag", map[string]string{"If-Match": etag, "Authorization": "Bearer edit-secret"}, http.StatusPreconditionFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := s.request(t, http.MethodPut, path, edited, tc.hdr)
+			if resp.StatusCode != tc.want {
+				t.Fatalf("%d %s, want %d", resp.StatusCode, body, tc.want)
+			}
+		})
+	}
 }
