@@ -229,7 +229,9 @@ func TestWorkerRunStopsWithItsContext(t *testing.T) {
 // reviewsFunc adapts a function to drafts.Reviews.
 type reviewsFunc func(id string) *drafts.Review
 
-func (f reviewsFunc) DraftReview(_ context.Context, id string) (*drafts.Review, error) { return f(id), nil }
+func (f reviewsFunc) DraftReview(_ context.Context, id string) (*drafts.Review, error) {
+	return f(id), nil
+}
 
 // The review scheduler books the meeting after the draft was written, then it is waived: each
 // change redrafts the review block, and only it.

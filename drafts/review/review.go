@@ -29,11 +29,11 @@ const (
 // Review is the stored state of one incident's review meeting. There is at most one per incident;
 // its UID never changes and Sequence grows with every change attendees must hear of.
 type Review struct {
-	IncidentID string `json:"incident_id"`
-	UID        string `json:"uid"`
-	Sequence   int    `json:"sequence"`
-	Status     Status `json:"status"`
-	Title      string `json:"title"`
+	IncidentID string    `json:"incident_id"`
+	UID        string    `json:"uid"`
+	Sequence   int       `json:"sequence"`
+	Status     Status    `json:"status"`
+	Title      string    `json:"title"`
 	Start      time.Time `json:"start"`
 	End        time.Time `json:"end"`
 	TimeZone   string    `json:"time_zone"`

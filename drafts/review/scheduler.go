@@ -368,7 +368,9 @@ func (s *Scheduler) Waive(ctx context.Context, incidentID, reason string) (Revie
 	}
 	now := s.now()
 	var out Review
+	changed := false
 	err := s.o.Store.UpdateReview(ctx, incidentID, func(cur []byte) ([]byte, error) {
+		changed = false
 		if cur == nil {
 			return nil, fmt.Errorf("review of incident %q: %w", incidentID, timeline.ErrNotFound)
 		}
@@ -381,13 +383,15 @@ func (s *Scheduler) Waive(ctx context.Context, incidentID, reason string) (Revie
 			return nil, nil
 		}
 		r.Status, r.WaiveReason, r.Sequence, r.UpdatedAt = StatusWaived, reason, r.Sequence+1, now
-		out = r
+		out, changed = r, true
 		return json.Marshal(r)
 	})
 	if err != nil {
 		return Review{}, err
 	}
-	s.metrics.changes.WithLabelValues(string(StatusWaived)).Inc()
-	s.log.Info("review meeting waived", "incident_id", incidentID)
+	if changed {
+		s.metrics.changes.WithLabelValues(string(StatusWaived)).Inc()
+		s.log.Info("review meeting waived", "incident_id", incidentID)
+	}
 	return out, nil
 }

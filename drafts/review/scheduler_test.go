@@ -67,7 +67,9 @@ type participants map[string]map[string]timeline.Participant
 func (p participants) Participants(_ context.Context, key string) (map[string]timeline.Participant, error) {
 	return p[key], nil
 }
-func (p participants) SaveParticipants(context.Context, string, []timeline.Participant) error { return nil }
+func (p participants) SaveParticipants(context.Context, string, []timeline.Participant) error {
+	return nil
+}
 
 // transport records what it is asked to deliver and fails while fail > 0.
 type transport struct {
