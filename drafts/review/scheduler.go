@@ -305,6 +305,13 @@ func (s *Scheduler) schedule(ctx context.Context, inc timeline.Incident, now tim
 				out = r
 				return nil, nil // another replica did it
 			}
+			if r.Status == StatusScheduled && r.Start.Equal(slot.Start.UTC()) {
+				// A later word on the same resolution (a truncated notification's last alerts)
+				// that leaves the slot where it was: nothing for attendees to hear of.
+				r.ResolvedAt, r.UpdatedAt = resolved, now
+				out, changed = r, false
+				return json.Marshal(r)
+			}
 			r.Sequence++
 		}
 		r.Status, r.Title, r.Start, r.End = StatusScheduled, inc.Title, slot.Start.UTC(), slot.End.UTC()

@@ -416,3 +416,32 @@ func TestExactlyOneMeetingAcrossReplicas(t *testing.T) {
 		t.Fatalf("%d invitations sent by %d replicas, want 1", len(msgs), replicas)
 	}
 }
+
+// A truncated notification's last alerts move the resolution a little later: the slot stays, and
+// attendees get nothing new.
+func TestLaterResolutionWithTheSameSlotSendsNothing(t *testing.T) {
+	ctx := context.Background()
+	inc, hours, now := fridayInTokyo(t)
+	incs := &incidents{}
+	incs.set(inc)
+	mail := &transport{name: "email"}
+	clk := &clock{t: now}
+	s, err := review.New(review.Options{Store: miniStore(t), Incidents: incs, Hours: hours, Transports: []review.Transport{mail}, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	later := inc.ResolvedAt.Add(3 * time.Minute)
+	inc.ResolvedAt = &later
+	incs.set(inc)
+	clk.Set(now.Add(5 * time.Minute))
+	if err := s.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := s.Review(ctx, inc.ID)
+	if r.Sequence != 0 || !r.ResolvedAt.Equal(later) || len(mail.messages()) != 1 {
+		t.Fatalf("sequence %d, resolved %s, %d messages; want 0, %s, 1", r.Sequence, r.ResolvedAt, len(mail.messages()), later)
+	}
+}
