@@ -37,6 +37,13 @@ type pageService struct {
 
 func newPageService(tb testing.TB, o web.Options) *pageService {
 	tb.Helper()
+	return startPageService(tb, o, false, nil)
+}
+
+// startPageService starts the service; with notes, the store takes notes too; wrap, if set, wraps
+// the handler (a test's fault injection).
+func startPageService(tb testing.TB, o web.Options, notes bool, wrap func(http.Handler) http.Handler) *pageService {
+	tb.Helper()
 	mr := miniredis.RunT(tb)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	tb.Cleanup(func() { rdb.Close() })
@@ -44,7 +51,14 @@ func newPageService(tb testing.TB, o web.Options) *pageService {
 	reg := prometheus.NewRegistry()
 	o.Store, o.Ready, o.Registry = store, store, reg
 	o.Webhooks = receiver.New(receiver.Options{Store: store, Metrics: receiver.NewMetrics(reg)})
-	srv := httptest.NewServer(web.New(o))
+	if notes {
+		o.Notes.Annotator = store
+	}
+	var h http.Handler = web.New(o)
+	if wrap != nil {
+		h = wrap(h)
+	}
+	srv := httptest.NewServer(h)
 	tb.Cleanup(srv.Close)
 	return &pageService{Server: srv, mr: mr}
 }
@@ -94,7 +108,7 @@ func amFixture(tb testing.TB, name string) []byte {
 
 // hostileAlert is a captured firing notification of a new group whose alert carries markup and
 // script in every free-text field a sender controls.
-func hostileAlert(tb testing.TB, group string) []byte {
+func hostileAlert(tb testing.TB, group string, n int) []byte {
 	tb.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(amFixture(tb, "01-first-firing.json"), &m); err != nil {
@@ -109,7 +123,7 @@ func hostileAlert(tb testing.TB, group string) []byte {
 	labels["alertname"] = `<svg onload="window.__xss=3">`
 	labels["service"] = `"><script>window.__xss=4</script>`
 	a["generatorURL"] = "javascript:window.__xss=5"
-	a["fingerprint"] = fmt.Sprintf("%016x", len(group)+0xbad)
+	a["fingerprint"] = fmt.Sprintf("%016x", n+0xbad)
 	a["startsAt"] = time.Now().UTC().Add(-time.Minute).Format(time.RFC3339Nano)
 	m["groupKey"] = group
 	delete(m, "commonLabels")
@@ -262,7 +276,7 @@ func TestIncidentPages(t *testing.T) {
 // elements, and a javascript: link never becomes a link.
 func TestIncidentPageEscapesHostileText(t *testing.T) {
 	s := newPageService(t, web.Options{})
-	id := s.alert(t, hostileAlert(t, `{}:{alertname="hostile"}`))
+	id := s.alert(t, hostileAlert(t, `{}:{alertname="hostile"}`, 1))
 	for _, path := range []string{"/incidents", "/incidents/" + id} {
 		t.Run(path, func(t *testing.T) {
 			_, body := s.page(t, path)

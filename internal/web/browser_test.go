@@ -1,0 +1,243 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+
+	"github.com/postmortemd/postmortemd/internal/testenv"
+	"github.com/postmortemd/postmortemd/internal/web"
+)
+
+// browserWait bounds every wait on the page: generous for a loaded CI machine, and still far
+// below the test timeout.
+const browserWait = 10 * time.Second
+
+// streamGate answers 503 to event stream requests while it is down: the stream is unreachable,
+// while the rest of the service works.
+type streamGate struct{ down atomic.Bool }
+
+func (g *streamGate) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.down.Load() && strings.HasSuffix(r.URL.Path, "/events") {
+			http.Error(w, "stream down for the test", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// The incident page in a real headless Chromium: the timeline, times in the viewer's zone, live
+// updates without reloading, a dropped stream, hostile text, and the note form.
+func TestBrowserIncidentPage(t *testing.T) {
+	browser := testenv.StartChromium(t)
+	gate := &streamGate{}
+	csrf := web.NewCSRF("")
+	s := startPageService(t, web.Options{
+		Notes: web.NoteOptions{CSRF: csrf},
+		Pages: web.PageOptions{PollInterval: 100 * time.Millisecond, Retry: 200 * time.Millisecond, CSRFToken: csrf.Token},
+	}, true, gate.wrap)
+	id := s.alert(t, amFixture(t, "01-first-firing.json"))
+	incidentURL := s.URL + "/incidents/" + id
+
+	t.Run("the page shows the timeline, times in the viewer's zone with UTC on hover", func(t *testing.T) {
+		tab := newTab(t, browser)
+		run(t, tab, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Tokyo"})
+			return err
+		}), chromedp.Navigate(incidentURL))
+		waitFor(t, tab, `document.querySelectorAll('#facts li.event').length === 1`)
+		facts := eval[string](t, tab, `document.getElementById('facts').textContent`)
+		if !strings.Contains(facts, "p99 latency above 2s") || !strings.Contains(facts, "Alertmanager (receiver postmortemd)") {
+			t.Fatalf("facts section shows %q", facts)
+		}
+		// 13:28:22 UTC is 22:28:22 in Tokyo.
+		tm := eval[[]string](t, tab, `(function(){var e=document.querySelector('#facts time');return [e.textContent, e.title];})()`)
+		if !strings.Contains(tm[0], "22:28:22") || tm[1] != "2026-11-23 13:28:22 UTC" {
+			t.Fatalf("time shows %q with title %q; want Tokyo time, and UTC on hover", tm[0], tm[1])
+		}
+		if n := eval[int](t, tab, `document.querySelectorAll('#context li.event').length`); n != 0 {
+			t.Fatalf("%d context items, want none", n)
+		}
+	})
+
+	t.Run("an alert posted to the webhook appears without reloading", func(t *testing.T) {
+		tab := newTab(t, browser)
+		run(t, tab, chromedp.Navigate(incidentURL))
+		waitFor(t, tab, `document.getElementById('live').dataset.state === 'live'`)
+		eval[bool](t, tab, `window.__sameDocument = true`)
+		s.alert(t, amFixture(t, "02-second-alert-joins.json"))
+		waitFor(t, tab, `document.querySelectorAll('#facts li.event').length === 2`)
+		if !eval[bool](t, tab, `window.__sameDocument === true`) {
+			t.Fatal("the page was reloaded")
+		}
+		if txt := eval[string](t, tab, `document.getElementById('facts').textContent`); !strings.Contains(txt, "inst-2") {
+			t.Fatalf("the new alert is not shown: %q", txt)
+		}
+	})
+
+	t.Run("the page survives a dropped event stream, without losing or repeating events", func(t *testing.T) {
+		tab := newTab(t, browser)
+		run(t, tab, chromedp.Navigate(incidentURL))
+		waitFor(t, tab, `document.getElementById('live').dataset.state === 'live'`)
+		eval[bool](t, tab, `window.__sameDocument = true`)
+		before := eval[int](t, tab, `document.querySelectorAll('#facts li.event').length`)
+
+		gate.down.Store(true)
+		s.CloseClientConnections() // drops the open stream; reconnections get 503 while down
+		waitFor(t, tab, `document.getElementById('live').dataset.state === 'reconnecting'`)
+		s.alert(t, amFixture(t, "03-partial-recovery.json")) // posted while the page is cut off
+		s.alert(t, amFixture(t, "02-second-alert-joins.json"))
+		gate.down.Store(false)
+
+		want := len(timelineEvents(t, s, id))
+		if want <= before {
+			t.Fatalf("%d events on the timeline, %d on the page before", want, before)
+		}
+		waitFor(t, tab, `document.getElementById('live').dataset.state === 'live'`)
+		waitFor(t, tab, `document.querySelectorAll('#facts li.event').length >= `+itoa(want))
+		cursors := eval[[]string](t, tab, `Array.from(document.querySelectorAll('li.event')).map(e => e.dataset.cursor)`)
+		seen := map[string]bool{}
+		for _, c := range cursors {
+			if seen[c] {
+				t.Fatalf("event %s shown twice: %v", c, cursors)
+			}
+			seen[c] = true
+		}
+		if len(cursors) != want || !eval[bool](t, tab, `window.__sameDocument === true`) {
+			t.Fatalf("%d events shown, want %d, without a reload", len(cursors), want)
+		}
+	})
+
+	t.Run("hostile annotations are shown as text, never run", func(t *testing.T) {
+		group := `{}:{alertname="hostile"}`
+		hid := s.alert(t, hostileAlert(t, group, 1))
+		tab := newTab(t, browser)
+		run(t, tab, chromedp.Navigate(s.URL+"/incidents/"+hid))
+		waitFor(t, tab, `document.getElementById('live').dataset.state === 'live'`)
+		s.alert(t, hostileAlert(t, group, 2)) // and one arriving through the stream
+		waitFor(t, tab, `document.querySelectorAll('#facts li.event').length === 2`)
+		for _, path := range []string{"", "/incidents"} {
+			if path != "" {
+				run(t, tab, chromedp.Navigate(s.URL+path))
+				waitFor(t, tab, `document.readyState === 'complete'`)
+			}
+			if v := eval[string](t, tab, `String(window.__xss)`); v != "undefined" {
+				t.Fatalf("%s: injected script ran (window.__xss = %s)", path, v)
+			}
+			if n := eval[int](t, tab, `document.querySelectorAll('main img, main script, main svg, main [onerror], main [onload]').length`); n != 0 {
+				t.Fatalf("%s: %d elements injected from alert text", path, n)
+			}
+		}
+		run(t, tab, chromedp.Navigate(s.URL+"/incidents/"+hid))
+		waitFor(t, tab, `document.querySelectorAll('#facts li.event').length === 2`)
+		if !eval[bool](t, tab, `Array.from(document.querySelectorAll('#facts li.event')).every(li => li.textContent.includes('<img src=x onerror="window.__xss=1">'))`) {
+			t.Fatalf("the hostile summary is not shown as text on both events: %q", eval[string](t, tab, `document.getElementById('facts').textContent`))
+		}
+	})
+
+	t.Run("a note posted through the form appears as context", func(t *testing.T) {
+		tab := newTab(t, browser)
+		run(t, tab, chromedp.Navigate(incidentURL))
+		waitFor(t, tab, `document.getElementById('live').dataset.state === 'live'`)
+		run(t, tab,
+			chromedp.SetValue(chromedp.CSS("#note-role"), "primary on-call for checkout"),
+			chromedp.SetValue(chromedp.CSS("#note-text"), "Rolled back the 13:20 deploy with ops-lead@example.com; the author forgot to run the canary."),
+			chromedp.Click(chromedp.CSS("form.note button[type=submit]")),
+		)
+		waitFor(t, tab, `location.hash === '#context' && document.querySelectorAll('#context li.event').length === 1`)
+		txt := eval[string](t, tab, `document.getElementById('context').textContent`)
+		if !strings.Contains(txt, "Rolled back the 13:20 deploy") || !strings.Contains(txt, "primary on-call for checkout") {
+			t.Fatalf("context shows %q", txt)
+		}
+		if strings.Contains(txt, "ops-lead@example.com") {
+			t.Fatalf("the address reached the timeline: %q", txt)
+		}
+		if flags := eval[string](t, tab, `(document.querySelector('#context .flags') || {}).textContent || ''`); !strings.Contains(flags, "forgot to") {
+			t.Fatalf("the blaming wording is not flagged on the page: %q", txt)
+		}
+		if n := eval[int](t, tab, `document.querySelectorAll('#facts li.event').length`); n != len(timelineEvents(t, s, id))-1 {
+			t.Fatalf("the note is among the facts (%d facts)", n)
+		}
+	})
+}
+
+func newTab(t *testing.T, browser context.Context) context.Context {
+	t.Helper()
+	tab, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	// The first Run opens the tab, which lives as long as that Run's context: no timeout here.
+	if err := chromedp.Do(tab); err != nil {
+		t.Fatalf("open a tab: %v", err)
+	}
+	return tab
+}
+
+func run(t *testing.T, tab context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tab, browserWait)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor waits until the JavaScript condition holds on the page. It polls from Go with
+// Runtime.evaluate, which the page's Content-Security-Policy does not restrict (chromedp's Poll
+// compiles the predicate in the page, which the policy forbids).
+func waitFor(t *testing.T, tab context.Context, cond string) {
+	t.Helper()
+	deadline := time.Now().Add(browserWait)
+	for {
+		ctx, cancel := context.WithTimeout(tab, browserWait)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+cond+")"))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			ctx, cancel := context.WithTimeout(tab, 2*time.Second)
+			defer cancel()
+			page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.textContent.slice(0, 3000) : ''`))
+			t.Fatalf("waiting for %s: %v\npage: %s", cond, err, page)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func eval[T any](t *testing.T, tab context.Context, expr string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tab, browserWait)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluating %s: %v", expr, err)
+	}
+	return v
+}
+
+// timelineEvents reads the incident's events through the JSON API.
+func timelineEvents(t *testing.T, s *pageService, id string) []json.RawMessage {
+	t.Helper()
+	resp, body := s.page(t, "/api/v1/incidents/"+id+"/timeline")
+	var tl struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &tl) != nil {
+		t.Fatalf("timeline: %d %s", resp.StatusCode, body)
+	}
+	return tl.Events
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
