@@ -315,3 +315,28 @@ func TestReplaceNames(t *testing.T) {
 		}
 	})
 }
+
+func TestNames(t *testing.T) {
+	people, _ := storyPeople(t)
+	text := "# Summary\nDana Okafor paged\nthe DB team; 渡辺 mailed boss@corp.example.org.\n"
+	people = append(people, timeline.Participant{ID: "PJA", Name: "渡辺 健二", Role: "database on-call"})
+	fs := Names(text, people)
+	var got []string
+	for _, f := range fs {
+		got = append(got, f.Rule+"@"+itoa(f.Line)+":"+itoa(f.Column)+"="+f.Suggestion)
+		if f.Match != "" {
+			t.Errorf("finding repeats the name: %+v", f)
+		}
+	}
+	want := []string{
+		"person-name@2:1=write the role instead: the primary on-call (level 1) for checkout",
+		"person-name@3:14=write the role instead: the database on-call",
+		`email-address@3:24=name the role instead (e.g. "the primary on-call")`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Names:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if fs := Names("The alert fired.", people); len(fs) != 0 {
+		t.Errorf("clean text: %+v", fs)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/postmortemd/postmortemd/timeline"
 )
@@ -27,6 +28,48 @@ var emailAddress = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za
 // so "渡辺さん" contains "渡辺"), and its parts need 2 characters. Longer names are replaced
 // before shorter ones, so "Dana Okafor" becomes one role, not two.
 func ReplaceNames(text string, people []timeline.Participant) (string, int) {
+	spans := personSpans(text, people)
+	var sb strings.Builder
+	last := 0
+	for _, sp := range spans {
+		sb.WriteString(text[last:sp.start])
+		sb.WriteString(sp.role)
+		last = sp.end
+	}
+	sb.WriteString(text[last:])
+	return sb.String(), len(spans)
+}
+
+// Names flags where text names a person: a known participant's name (as ReplaceNames finds them)
+// or any e-mail address. A finding's Match is left empty, so a report never repeats the name; its
+// suggestion names the role to write instead.
+func Names(text string, people []timeline.Participant) []Finding {
+	out := []Finding{}
+	line, lineStart := 1, 0
+	for _, sp := range personSpans(text, people) {
+		for k := strings.IndexByte(text[lineStart:sp.start], '\n'); k >= 0; k = strings.IndexByte(text[lineStart:sp.start], '\n') {
+			line++
+			lineStart += k + 1
+		}
+		f := Finding{Line: line, Column: utf8.RuneCountInString(text[lineStart:sp.start]) + 1, Offset: sp.start,
+			Rule: "person-name", Severity: SeverityWarning, Message: "this names a person; the record names roles",
+			Suggestion: "write the role instead: " + sp.role}
+		if sp.role == UnknownAddress {
+			f.Rule, f.Message, f.Suggestion = "email-address", "an e-mail address names a person", `name the role instead (e.g. "the primary on-call")`
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// span is a byte range of text that names a person, and what to write instead.
+type span struct {
+	start, end int
+	role       string
+}
+
+// personSpans finds the names and addresses ReplaceNames replaces, in order, without overlaps.
+func personSpans(text string, people []timeline.Participant) []span {
 	type name struct {
 		runes []rune
 		role  string
@@ -73,59 +116,45 @@ func ReplaceNames(text string, people []timeline.Participant) (string, int) {
 	}
 	sort.SliceStable(names, func(i, j int) bool { return len(names[i].runes) > len(names[j].runes) })
 
-	var sb strings.Builder
-	count := 0
-	// Addresses first, so a name part inside one ("dana" in dana.okafor@…) does not mangle it.
-	last := 0
-	var spans [][2]int // byte spans of the text left after addresses, to scan for names
-	for _, m := range emailAddress.FindAllStringIndex(text, -1) {
-		spans = append(spans, [2]int{last, m[0]})
-		last = m[1]
-	}
-	spans = append(spans, [2]int{last, len(text)})
-	addrs := emailAddress.FindAllString(text, -1)
-	for i, sp := range spans {
-		n := replaceIn(&sb, text[sp[0]:sp[1]], func(rs []rune, at int) (int, string) {
+	var out []span
+	// Addresses first, so a name part inside one ("dana" in dana.okafor@…) does not mangle it;
+	// names are looked for in the text between addresses.
+	scan := func(from, to int) {
+		seg := text[from:to]
+		var offs []int
+		var lower []rune
+		for off, r := range seg {
+			offs = append(offs, from+off)
+			lower = append(lower, unicode.ToLower(r))
+		}
+		offs = append(offs, to)
+		for i := 0; i < len(lower); {
+			matched := false
 			for _, nm := range names {
-				if matchAt(rs, at, nm.runes) {
-					return len(nm.runes), nm.role
+				if matchAt(lower, i, nm.runes) {
+					out = append(out, span{start: offs[i], end: offs[i+len(nm.runes)], role: nm.role})
+					i += len(nm.runes)
+					matched = true
+					break
 				}
 			}
-			return 0, ""
-		})
-		count += n
-		if i < len(addrs) {
-			if role, ok := known[strings.ToLower(addrs[i])]; ok {
-				sb.WriteString(role)
-			} else {
-				sb.WriteString(UnknownAddress)
+			if !matched {
+				i++
 			}
-			count++
 		}
 	}
-	return sb.String(), count
-}
-
-// replaceIn writes s to sb with the matches find reports at rune positions replaced, and returns
-// how many it replaced.
-func replaceIn(sb *strings.Builder, s string, find func(rs []rune, at int) (int, string)) int {
-	orig := []rune(s)
-	lower := make([]rune, len(orig))
-	for i, r := range orig {
-		lower[i] = unicode.ToLower(r)
-	}
-	count := 0
-	for i := 0; i < len(orig); {
-		if n, repl := find(lower, i); n > 0 {
-			sb.WriteString(repl)
-			i += n
-			count++
-			continue
+	last := 0
+	for _, m := range emailAddress.FindAllStringIndex(text, -1) {
+		scan(last, m[0])
+		role, ok := known[strings.ToLower(text[m[0]:m[1]])]
+		if !ok {
+			role = UnknownAddress
 		}
-		sb.WriteRune(orig[i])
-		i++
+		out = append(out, span{start: m[0], end: m[1], role: role})
+		last = m[1]
 	}
-	return count
+	scan(last, len(text))
+	return out
 }
 
 // matchAt reports whether name occurs in rs at at, standing as a word where its script has words.

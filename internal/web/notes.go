@@ -17,6 +17,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -399,9 +400,11 @@ func (s *Server) lintText(c echo.Context) error {
 }
 
 // lintPostmortem lints a postmortem's file (GET) or a candidate new content for it (POST, before
-// saving), as Markdown. The file is never changed.
+// saving), as Markdown, and flags where it names the incident's known participants (without
+// repeating the names). The file is never changed.
 func (s *Server) lintPostmortem(c echo.Context) error {
-	doc, err := s.opts.Postmortems.Library.Get(c.Param("id"))
+	id := c.Param("id")
+	doc, err := s.opts.Postmortems.Library.Get(id)
 	if err != nil {
 		return err
 	}
@@ -411,7 +414,23 @@ func (s *Server) lintPostmortem(c echo.Context) error {
 			return err
 		}
 	}
-	return s.answerLint(c, text, true, "postmortem")
+	ctx, cancel := s.storeCtx(c)
+	defer cancel()
+	var people []timeline.Participant
+	inc, err := s.store.Incident(ctx, id)
+	switch {
+	case errors.Is(err, timeline.ErrNotFound): // a draft whose incident expired: addresses only
+	case err != nil:
+		return err
+	default:
+		if people, err = s.notes().people(ctx, inc); err != nil {
+			return err
+		}
+	}
+	fs := slices.DeleteFunc(s.notes().linter.Markdown(text), func(f lint.Finding) bool { return f.Rule == "email-address" })
+	fs = append(fs, lint.Names(text, people)...)
+	slices.SortStableFunc(fs, func(a, b lint.Finding) int { return a.Offset - b.Offset })
+	return s.answerFindings(c, fs, "postmortem")
 }
 
 func (s *Server) answerLint(c echo.Context, text string, markdown bool, origin string) error {
@@ -422,6 +441,11 @@ func (s *Server) answerLint(c echo.Context, text string, markdown bool, origin s
 	} else {
 		fs = n.linter.Text(text)
 	}
+	return s.answerFindings(c, fs, origin)
+}
+
+func (s *Server) answerFindings(c echo.Context, fs []lint.Finding, origin string) error {
+	n := s.notes()
 	for _, f := range fs {
 		n.flags.WithLabelValues(f.Rule, origin).Inc()
 	}

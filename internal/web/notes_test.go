@@ -513,11 +513,11 @@ func TestNotesOnRedisServer(t *testing.T) {
 }
 
 // lintLibrary is a drafts directory with one postmortem.
-type lintLibrary struct{ content string }
+type lintLibrary struct{ id, content string }
 
 func (f lintLibrary) List(drafts.Query) ([]drafts.Summary, error) { return nil, nil }
 func (f lintLibrary) Get(id string) (drafts.Document, error) {
-	if id != "inc-1" {
+	if id != f.id {
 		return drafts.Document{}, fmt.Errorf("postmortem %q: %w", id, timeline.ErrNotFound)
 	}
 	return drafts.Document{Summary: drafts.Summary{ID: id}, Content: []byte(f.content)}, nil
@@ -528,7 +528,7 @@ func (f lintLibrary) Save(string, []byte, string) (drafts.Document, error) {
 
 func TestLintAPI(t *testing.T) {
 	draft := "---\n# postmortemd:begin attributes sha256:0123456789abcdef\nid: \"human error\"\n# postmortemd:end attributes\n---\n# Summary\nThe on-call forgot to drain.\n```\nhuman error\n```\n"
-	s := newNoteService(t, web.NoteOptions{WriteToken: "w"}, "", lintLibrary{content: draft})
+	s := newNoteService(t, web.NoteOptions{WriteToken: "w"}, "", lintLibrary{id: "inc-1", content: draft})
 	type result struct {
 		Findings []struct {
 			Line   int    `json:"line"`
@@ -574,5 +574,46 @@ func TestLintAPI(t *testing.T) {
 				t.Errorf("findings %v (%d warnings, %d hints), want %s", got, r.Warnings, r.Hints, tt.want)
 			}
 		})
+	}
+}
+
+// Linting an incident's postmortem flags where it names the incident's people, without repeating
+// the names.
+func TestLintPostmortemNamesPeople(t *testing.T) {
+	lib := &lintLibrary{}
+	s := newNoteService(t, web.NoteOptions{}, "", lib)
+	files, _ := filepath.Glob("../../receiver/testdata/pagerduty/story/[0-9]*.json")
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if resp, out := s.request(t, "POST", "/webhook/pagerduty", "application/json", string(b), nil); resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", f, resp.StatusCode, out)
+		}
+	}
+	lib.id = s.onlyIncident(t, nil)
+	lib.content = "# Summary\n\nDana Okafor acknowledged; mail kenji.watanabe@example.com.\n"
+	resp, out := s.request(t, "GET", "/api/v1/postmortems/"+lib.id+"/lint", "", "", nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, out)
+	}
+	for _, pii := range []string{"Dana", "Okafor", "kenji"} {
+		if strings.Contains(out, pii) {
+			t.Errorf("lint answer repeats %q: %s", pii, out)
+		}
+	}
+	var r struct {
+		Findings []struct {
+			Line, Column int
+			Rule         string
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range r.Findings {
+		got = append(got, fmt.Sprintf("%s@%d:%d", f.Rule, f.Line, f.Column))
+	}
+	if strings.Join(got, ",") != "person-name@3:1,email-address@3:32" {
+		t.Errorf("findings %v", got)
 	}
 }
