@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -175,7 +176,13 @@ func (s *Scheduler) Sweep(ctx context.Context) error {
 				continue
 			}
 			r, ok := all[inc.ID]
-			if ok && (r.Status == StatusWaived || (r.Status == StatusScheduled && r.ResolvedAt.Equal(*inc.ResolvedAt))) {
+			if ok && r.Status == StatusScheduled && r.ResolvedAt.Equal(*inc.ResolvedAt) {
+				if err := s.refreshAttendees(ctx, inc, r, now); err != nil {
+					errs = append(errs, err)
+				}
+				continue
+			}
+			if ok && r.Status == StatusWaived {
 				continue
 			}
 			if !ok {
@@ -284,13 +291,10 @@ func (s *Scheduler) schedule(ctx context.Context, inc timeline.Incident, now tim
 	if err != nil {
 		return fmt.Errorf("review of %s: %w", inc.ID, err)
 	}
-	var people map[string]timeline.Participant
-	if key := inc.Sources[timeline.SourceKeyPagerDutyIncidentID]; key != "" && s.o.Participants != nil {
-		if people, err = s.o.Participants.Participants(ctx, key); err != nil {
-			return fmt.Errorf("review of %s: participants: %w", inc.ID, err)
-		}
+	attendees, err := s.invitees(ctx, inc)
+	if err != nil {
+		return err
 	}
-	attendees := Invitees(inc, people, s.o.Owners)
 	_, why := s.o.Policy.Applies(inc)
 	var out Review
 	changed := false
@@ -332,6 +336,89 @@ func (s *Scheduler) schedule(ctx context.Context, inc timeline.Incident, now tim
 			"sequence", out.Sequence, "late", out.Late, "attendees", len(out.Attendees))
 	}
 	return nil
+}
+
+// invitees lists who is invited to inc's review now.
+func (s *Scheduler) invitees(ctx context.Context, inc timeline.Incident) ([]Attendee, error) {
+	var people map[string]timeline.Participant
+	if key := inc.Sources[timeline.SourceKeyPagerDutyIncidentID]; key != "" && s.o.Participants != nil {
+		var err error
+		if people, err = s.o.Participants.Participants(ctx, key); err != nil {
+			return nil, fmt.Errorf("review of %s: participants: %w", inc.ID, err)
+		}
+	}
+	return Invitees(inc, people, s.o.Owners), nil
+}
+
+// refreshAttendees invites people learnt of after the meeting was booked (PagerDuty enrichment
+// often names responders later): the invitation is sent again with them (sequence + 1). People
+// are never dropped from a booked meeting.
+func (s *Scheduler) refreshAttendees(ctx context.Context, inc timeline.Incident, r Review, now time.Time) error {
+	fresh, err := s.invitees(ctx, inc)
+	if err != nil {
+		return err
+	}
+	if len(merged(r.Attendees, fresh)) == len(r.Attendees) && sameRequired(r.Attendees, fresh) {
+		return nil
+	}
+	changed := false
+	err = s.o.Store.UpdateReview(ctx, inc.ID, func(cur []byte) ([]byte, error) {
+		changed = false
+		if cur == nil {
+			return nil, nil
+		}
+		var r Review
+		if err := json.Unmarshal(cur, &r); err != nil {
+			return nil, fmt.Errorf("decode review: %w", err)
+		}
+		next := merged(r.Attendees, fresh)
+		if r.Status != StatusScheduled || (len(next) == len(r.Attendees) && sameRequired(r.Attendees, fresh)) {
+			return nil, nil
+		}
+		r.Attendees, r.Sequence, r.UpdatedAt = next, r.Sequence+1, now
+		changed = true
+		return json.Marshal(r)
+	})
+	if err != nil {
+		return fmt.Errorf("review of %s: invite: %w", inc.ID, err)
+	}
+	if changed {
+		s.log.Info("review meeting: more attendees invited", "incident_id", inc.ID)
+	}
+	return nil
+}
+
+// merged is cur plus the attendees of fresh it lacks (by address), and cur's attendees made
+// required when fresh says so.
+func merged(cur, fresh []Attendee) []Attendee {
+	out := append([]Attendee(nil), cur...)
+	idx := map[string]int{}
+	for i, a := range out {
+		idx[strings.ToLower(a.Email)] = i
+	}
+	for _, a := range fresh {
+		if i, ok := idx[strings.ToLower(a.Email)]; ok {
+			out[i].Required = out[i].Required || a.Required
+			continue
+		}
+		idx[strings.ToLower(a.Email)] = len(out)
+		out = append(out, a)
+	}
+	return out
+}
+
+// sameRequired reports whether fresh makes no attendee of cur required who is not yet.
+func sameRequired(cur, fresh []Attendee) bool {
+	req := map[string]bool{}
+	for _, a := range cur {
+		req[strings.ToLower(a.Email)] = a.Required
+	}
+	for _, a := range fresh {
+		if a.Required && !req[strings.ToLower(a.Email)] {
+			return false
+		}
+	}
+	return true
 }
 
 // cancel marks the meeting of a reopened incident cancelled (sequence + 1).

@@ -445,3 +445,38 @@ func TestLaterResolutionWithTheSameSlotSendsNothing(t *testing.T) {
 		t.Fatalf("sequence %d, resolved %s, %d messages; want 0, %s, 1", r.Sequence, r.ResolvedAt, len(mail.messages()), later)
 	}
 }
+
+// PagerDuty enrichment names a responder after the meeting was booked: the invitation goes out
+// again (same UID, next sequence) with them.
+func TestParticipantsLearntLaterAreInvited(t *testing.T) {
+	ctx := context.Background()
+	inc, hours, now := fridayInTokyo(t)
+	incs := &incidents{}
+	incs.set(inc)
+	mail := &transport{name: "email"}
+	known := participants{"PD1": {"U1": people["PD1"]["U1"]}}
+	s, err := review.New(review.Options{Store: miniStore(t), Incidents: incs, Participants: known, Hours: hours,
+		Transports: []review.Transport{mail}, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	known["PD1"]["U2"] = people["PD1"]["U2"]
+	if err := s.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := s.Review(ctx, inc.ID)
+	msgs := mail.messages()
+	if r.Sequence != 1 || len(r.Attendees) != 2 || len(msgs) != 2 || msgs[1].Sequence != 1 || msgs[1].UID != msgs[0].UID ||
+		strings.Join(msgs[1].Recipients, ",") != "pat@example.com,ines@example.com" {
+		t.Fatalf("sequence %d, attendees %+v, %d messages", r.Sequence, r.Attendees, len(msgs))
+	}
+	if err := s.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(mail.messages()); n != 2 {
+		t.Errorf("%d messages after a sweep with nobody new, want 2", n)
+	}
+}
