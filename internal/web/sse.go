@@ -259,6 +259,9 @@ func (p *pages) events(c echo.Context) error {
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	resp.WriteHeader(http.StatusOK)
 	w := &sseWriter{w: resp, rc: http.NewResponseController(resp), idle: heartbeat + 30*time.Second}
+	// A stream outlives the server's timeouts: the write deadline moves with every write (flush), and
+	// the read deadline is cleared, since a stream reads nothing more; a dead client fails a write.
+	_ = w.rc.SetReadDeadline(time.Time{})
 	w.buf.WriteString("retry: " + strconv.FormatInt(retry.Milliseconds(), 10) + "\n\n")
 
 	sent := inc

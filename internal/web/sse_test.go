@@ -336,6 +336,37 @@ func TestEventStream(t *testing.T) {
 	})
 }
 
+// A stream outlives the server's read and write timeouts (cmd/postmortemd sets both to 60s).
+func TestEventStreamOutlivesServerTimeouts(t *testing.T) {
+	s := newStreamService(t)
+	id := s.alert(t, "01-first-firing.json")
+	srv := httptest.NewUnstartedServer(s.web)
+	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 200*time.Millisecond, 200*time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := openStream(t, srv.URL+"/api/v1/incidents/"+id+"/events", nil)
+	c.next(t)
+	beats := 0
+	end := time.After(time.Second) // five times the timeouts
+	for waiting := true; waiting; {
+		select {
+		case m, ok := <-c.msgs:
+			if !ok {
+				t.Fatalf("the stream ended after %d heartbeats", beats)
+			}
+			if m.Comment == "heartbeat" {
+				beats++
+			}
+		case <-end:
+			waiting = false
+		}
+	}
+	s.alert(t, "02-second-alert-joins.json")
+	if m := c.next(t); m.Event != "fact" {
+		t.Fatalf("after the timeouts: %+v, want the new event", m)
+	}
+}
+
 func waitWatched(t *testing.T, s *Server, want int) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
