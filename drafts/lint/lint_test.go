@@ -96,6 +96,7 @@ func TestText(t *testing.T) {
 		{"責任者", "インシデント責任者がステータスを更新した。", nil},
 		{"neutral Japanese", "10:02 にアラートが発報し、一次対応者が確認した。", nil},
 		{"忘れずに", "忘れずに手順書を更新する。", nil},
+		{"a recommendation is not hindsight", "監視を追加するべきだ。", nil},
 	}
 	l := Default()
 	for _, tt := range tests {

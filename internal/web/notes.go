@@ -144,14 +144,19 @@ func (s *Server) notes() *noteState {
 		Help: "Names and e-mail addresses replaced by roles in notes before storage.",
 	})
 	if reg := s.opts.Registry; reg != nil {
-		for _, c := range []prometheus.Collector{n.added, n.flags, n.renamed} {
-			if err := reg.Register(c); err != nil {
-				var are prometheus.AlreadyRegisteredError
-				if !errors.As(err, &are) {
-					s.log.Error("notes metrics not registered", "err", err)
-				}
+		// A second server on the same registry (tests, a restart in process) shares the counters.
+		register := func(c prometheus.Collector) prometheus.Collector {
+			var are prometheus.AlreadyRegisteredError
+			if err := reg.Register(c); errors.As(err, &are) {
+				return are.ExistingCollector
+			} else if err != nil {
+				s.log.Error("notes metrics not registered", "err", err)
 			}
+			return c
 		}
+		n.added = register(n.added).(*prometheus.CounterVec)
+		n.flags = register(n.flags).(*prometheus.CounterVec)
+		n.renamed = register(n.renamed).(prometheus.Counter)
 	}
 	s.opts.Notes.state = n
 	return n
@@ -529,7 +534,7 @@ func (n *noteState) writeAuth(r *http.Request) authMethod {
 		if tokenEqual(bearer(r), n.o.WriteToken) {
 			return authBearer
 		}
-		if ck, err := r.Cookie(tokenCookie); err == nil && tokenEqual(ck.Value, n.o.WriteToken) {
+		if ck, err := r.Cookie(tokenCookie); err == nil && tokenEqual(ck.Value, sessionValue(n.o.WriteToken)) {
 			return authCookie
 		}
 	}
@@ -553,13 +558,12 @@ func (s *Server) requireRead(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		n := s.notes()
 		r := c.Request()
-		tok := bearer(r)
-		if tok == "" {
-			if ck, err := r.Cookie(tokenCookie); err == nil {
-				tok = ck.Value
-			}
+		tok, session := bearer(r), ""
+		if ck, err := r.Cookie(tokenCookie); err == nil {
+			session = ck.Value
 		}
-		ok := tokenEqual(tok, n.o.ReadToken) || (n.o.WriteToken != "" && tokenEqual(tok, n.o.WriteToken)) ||
+		ok := tokenEqual(tok, n.o.ReadToken) || tokenEqual(tok, n.o.WriteToken) ||
+			tokenEqual(session, sessionValue(n.o.ReadToken)) || tokenEqual(session, sessionValue(n.o.WriteToken)) ||
 			(n.o.WriteAuthHeader != "" && strings.TrimSpace(r.Header.Get(n.o.WriteAuthHeader)) != "")
 		if !ok {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="postmortemd"`)
@@ -596,7 +600,7 @@ func (s *Server) signIn(c echo.Context) error {
 	if tok == "" || !(tokenEqual(tok, n.o.ReadToken) || tokenEqual(tok, n.o.WriteToken)) {
 		return echo.NewHTTPError(http.StatusUnauthorized, "unknown token")
 	}
-	c.SetCookie(&http.Cookie{Name: tokenCookie, Value: tok, Path: "/", HttpOnly: true,
+	c.SetCookie(&http.Cookie{Name: tokenCookie, Value: sessionValue(tok), Path: "/", HttpOnly: true,
 		Secure: secureRequest(r), SameSite: http.SameSiteLaxMode, MaxAge: 30 * 24 * 3600})
 	if mt == echo.MIMEApplicationJSON {
 		return c.NoContent(http.StatusNoContent)
@@ -611,6 +615,17 @@ func (s *Server) signIn(c echo.Context) error {
 func (s *Server) signOut(c echo.Context) error {
 	c.SetCookie(&http.Cookie{Name: tokenCookie, Value: "", Path: "/", HttpOnly: true, MaxAge: -1})
 	return c.NoContent(http.StatusNoContent)
+}
+
+// sessionValue is what the session cookie keeps for a token: derived from it, so the cookie does not
+// carry the token itself; "" for no token.
+func sessionValue(token string) string {
+	if token == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte("postmortemd session"))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 func bearer(r *http.Request) string {

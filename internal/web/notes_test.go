@@ -476,6 +476,9 @@ func TestWriteAccess(t *testing.T) {
 				t.Fatalf("%d %q %v", resp.StatusCode, resp.Header.Get("Location"), resp.Cookies())
 			}
 			ck := resp.Cookies()[0]
+			if !ck.HttpOnly || ck.Value == "r" {
+				t.Fatalf("session cookie %+v: want HttpOnly, not the token itself", ck)
+			}
 			if resp, _ := s.request(t, "GET", "/api/v1/incidents", "", "", map[string]string{"Cookie": ck.Name + "=" + ck.Value}); resp.StatusCode != 200 {
 				t.Fatalf("with the cookie: %d", resp.StatusCode)
 			}
