@@ -106,7 +106,33 @@ func encode(cal *ical.Calendar) ([]byte, error) {
 	if err := ical.NewEncoder(&buf).Encode(cal); err != nil {
 		return nil, fmt.Errorf("encode calendar: %w", err)
 	}
-	return buf.Bytes(), nil
+	return fold(buf.Bytes()), nil
+}
+
+// fold splits content lines longer than 75 octets (RFC 5545 3.1), which go-ical's encoder leaves
+// long: a CRLF and a space, never inside a UTF-8 sequence. Some clients reject long lines.
+func fold(b []byte) []byte {
+	const limit = 75
+	var out bytes.Buffer
+	for _, line := range bytes.SplitAfter(b, []byte("\r\n")) {
+		body := bytes.TrimSuffix(line, []byte("\r\n"))
+		n := limit
+		for len(body) > n {
+			cut := n
+			for cut > 0 && body[cut]&0xC0 == 0x80 { // a continuation byte: cut before its sequence
+				cut--
+			}
+			out.Write(body[:cut])
+			out.WriteString("\r\n ")
+			body = body[cut:]
+			n = limit - 1 // the leading space counts
+		}
+		out.Write(body)
+		if bytes.HasSuffix(line, []byte("\r\n")) {
+			out.WriteString("\r\n")
+		}
+	}
+	return out.Bytes()
 }
 
 func event(r Review, o CalendarOptions, invite bool) (*ical.Event, error) {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	ics "github.com/arran4/golang-ical"
 	"github.com/emersion/go-ical"
@@ -133,6 +134,37 @@ func TestInvitationParsesBackWithBothLibraries(t *testing.T) {
 			t.Errorf("SEQUENCE = %v", p)
 		}
 	})
+}
+
+func TestLongLinesAreFolded(t *testing.T) {
+	r := sampleReview(t)
+	r.Title = "決済サービスのレイテンシ上昇とタイムアウトの多発（東京リージョン、チェックアウト全体に影響）"
+	raw, err := review.Invitation(r, calOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\r\n") {
+		if len(line) > 75 {
+			t.Errorf("line of %d octets: %q", len(line), line)
+		}
+		if !utf8.ValidString(line) {
+			t.Errorf("a fold split a character: %q", line)
+		}
+	}
+	cal, err := ical.NewDecoder(bytes.NewReader(raw)).Decode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := cal.Events()[0].Props.Text(ical.PropSummary); got != "Postmortem review: "+r.Title {
+		t.Errorf("SUMMARY unfolds to %q", got)
+	}
+	gcal, err := ics.ParseCalendar(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := gcal.Events()[0].GetProperty(ics.ComponentPropertySummary).Value; got != "Postmortem review: "+r.Title {
+		t.Errorf("golang-ical: SUMMARY unfolds to %q", got)
+	}
 }
 
 func TestCancellationKeepsTheUID(t *testing.T) {
