@@ -30,8 +30,10 @@ import (
 //	{pm}:x:active                 ZSET   unresolved incident ids, scored by start
 //	{pm}:x:resolved               ZSET   resolved incident ids, scored by start
 //	{pm}:rv:<id>                  STRING the incident's review meeting record (drafts/review.Review
-//	                                     JSON, with attendee addresses; never served as is)
-//	{pm}:x:reviews                SET    incident ids that have a review record
+//	                                     JSON, with attendee addresses; never served as is); expires
+//	                                     ParticipantsTTL after its last write
+//	{pm}:x:reviews                SET    incident ids that have a review record (expired ones are
+//	                                     removed when Reviews finds them gone)
 //
 // The Lua script in script.go builds the per-incident keys from the prefix with the same suffixes;
 // keep the two in step.

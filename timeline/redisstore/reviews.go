@@ -37,7 +37,8 @@ func (s *Store) UpdateReview(ctx context.Context, incidentID string, fn func(cur
 			return nil
 		}
 		_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-			pipe.Set(ctx, k, next, 0)
+			// Review records hold attendees' addresses: they are kept as long as participants are.
+			pipe.Set(ctx, k, next, s.participantsTTL)
 			pipe.SAdd(ctx, s.indexKey(indexReviews), incidentID)
 			return nil
 		})
@@ -84,10 +85,17 @@ func (s *Store) Reviews(ctx context.Context) (out [][]byte, err error) {
 	if err != nil {
 		return nil, s.wrap("reviews", err)
 	}
-	for _, v := range vals {
+	var expired []any
+	for i, v := range vals {
 		if str, ok := v.(string); ok {
 			out = append(out, []byte(str))
+		} else {
+			expired = append(expired, ids[i])
 		}
+	}
+	if len(expired) > 0 {
+		// Best effort: a record that expired leaves the index; a failure here is retried next time.
+		_ = s.rdb.SRem(ctx, s.indexKey(indexReviews), expired...).Err()
 	}
 	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -14,7 +15,7 @@ import (
 )
 
 func TestReviewRecords(t *testing.T) {
-	backends(t, func(t *testing.T, s *redisstore.Store, _ redis.UniversalClient) {
+	backends(t, func(t *testing.T, s *redisstore.Store, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		if _, err := s.Review(ctx, "inc-1"); !errors.Is(err, timeline.ErrNotFound) {
 			t.Fatalf("Review of a missing record: err = %v, want ErrNotFound", err)
@@ -81,5 +82,19 @@ func TestReviewRecords(t *testing.T) {
 		if err != nil || len(rs) != 2 {
 			t.Fatalf("Reviews = %q, %v; want the two records", rs, err)
 		}
+		t.Run("records expire like participants", func(t *testing.T) {
+			keys, err := rdb.Keys(ctx, "*:rv:inc-1").Result()
+			if err != nil || len(keys) != 1 {
+				t.Fatalf("keys %v, %v", keys, err)
+			}
+			if ttl := rdb.TTL(ctx, keys[0]).Val(); ttl <= 29*24*time.Hour || ttl > 30*24*time.Hour {
+				t.Errorf("review record TTL = %s, want the participants' 30 days", ttl)
+			}
+			rdb.Del(ctx, keys[0]) // as if it expired
+			rs, err := s.Reviews(ctx)
+			if err != nil || len(rs) != 1 {
+				t.Fatalf("Reviews after one expired = %q, %v", rs, err)
+			}
+		})
 	})
 }
