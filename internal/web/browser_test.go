@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -141,6 +142,53 @@ func TestBrowserIncidentPage(t *testing.T) {
 		waitFor(t, tab, `document.querySelectorAll('#facts li.event').length === 2`)
 		if !eval[bool](t, tab, `Array.from(document.querySelectorAll('#facts li.event')).every(li => li.textContent.includes('<img src=x onerror="window.__xss=1">'))`) {
 			t.Fatalf("the hostile summary is not shown as text on both events: %q", eval[string](t, tab, `document.getElementById('facts').textContent`))
+		}
+	})
+
+	t.Run("accessible and readable on a phone", func(t *testing.T) {
+		tab := newTab(t, browser)
+		run(t, tab, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(incidentURL))
+		waitFor(t, tab, `document.getElementById('live').dataset.state === 'live'`)
+		for what, cond := range map[string]string{
+			"a language":                      `document.documentElement.lang === 'en'`,
+			"landmarks":                       `['header', 'nav', 'main', 'footer'].every(t => document.querySelector(t))`,
+			"a label on every control":        `Array.from(document.querySelectorAll('input:not([type=hidden]), textarea, select')).every(e => e.labels && e.labels.length > 0)`,
+			"no sideways scrolling":           `document.documentElement.scrollWidth <= document.documentElement.clientWidth`,
+			"a polite live region":            `document.getElementById('live').getAttribute('aria-live') === 'polite'`,
+			"labelled sections":               `Array.from(document.querySelectorAll('main section')).every(s => document.getElementById(s.getAttribute('aria-labelledby')))`,
+			"facts before context on a phone": `document.getElementById('facts').getBoundingClientRect().top < document.getElementById('context').getBoundingClientRect().top`,
+		} {
+			if !eval[bool](t, tab, cond) {
+				t.Errorf("the page lacks %s: %s", what, cond)
+			}
+		}
+		run(t, tab, chromedp.KeyEvent("\t"))
+		if !eval[bool](t, tab, `document.activeElement.classList.contains('skip')`) {
+			t.Fatal("the first Tab does not reach the skip link")
+		}
+		run(t, tab, chromedp.KeyEvent("\r"))
+		waitFor(t, tab, `location.hash === '#main'`)
+	})
+
+	t.Run("a 5,000-event incident loads, goes live and takes new events", func(t *testing.T) {
+		storm := amFixture(t, "10-storm-200-firing.json")
+		base := time.Date(2026, 11, 23, 13, 19, 24, 0, time.UTC)
+		var big string
+		for i := range 25 {
+			at := fmt.Appendf(nil, `"startsAt":"%s"`, base.Add(time.Duration(i)*time.Second).Format(time.RFC3339Nano))
+			big = s.alert(t, reStartsAt.ReplaceAll(storm, at))
+		}
+		tab := newTab(t, browser)
+		start := time.Now()
+		run(t, tab, chromedp.Navigate(s.URL+"/incidents/"+big))
+		waitFor(t, tab, `document.getElementById('live').dataset.state === 'live' && document.querySelectorAll('#facts li.event').length === 5000`)
+		t.Logf("5,000 events: loaded, localised and live in %v (%s)", time.Since(start),
+			eval[string](t, tab, `(function(){var n=performance.getEntriesByType('navigation')[0];return 'response '+Math.round(n.responseStart)+'-'+Math.round(n.responseEnd)+' ms, '+Math.round(n.transferSize/1024)+' KiB sent, DOM ready '+Math.round(n.domContentLoadedEventEnd)+' ms, load '+Math.round(n.loadEventEnd)+' ms, init '+Math.round(n.domContentLoadedEventEnd-n.domContentLoadedEventStart)+' ms, interactive '+Math.round(n.domInteractive)+' ms';})()`))
+		at := fmt.Appendf(nil, `"startsAt":"%s"`, base.Add(time.Hour).Format(time.RFC3339Nano))
+		s.alert(t, reStartsAt.ReplaceAll(storm, at))
+		waitFor(t, tab, `document.querySelectorAll('#facts li.event').length === 5200`)
+		if !eval[bool](t, tab, `(function(){var a=Array.from(document.querySelectorAll('#facts li.event')).map(e=>Number(e.dataset.at));return a.every((v,i)=>i===0||a[i-1]<=v);})()`) {
+			t.Fatal("the events are not in time order after the live ones")
 		}
 	})
 

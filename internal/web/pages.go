@@ -468,6 +468,9 @@ func newEventRow(e timeline.Entry) (eventRow, timeline.Kind, error) {
 	if row.Summary == "" {
 		row.Summary = ev.Attributes.Annotations.Description
 	}
+	if strings.Contains(row.Fact, row.Summary) { // Alertmanager's facts already quote the summary
+		row.Summary = ""
+	}
 	if row.Link = webURL(ev.Attributes.GeneratorURL); row.Link == "" {
 		row.Link = webURL(ev.Attributes.HTMLURL)
 	}

@@ -68,7 +68,8 @@
     if (a && typeof a === 'object') {
       var ann = a.annotations || {};
       var summary = ann.summary || ann.description;
-      if (summary) { li.appendChild(textElement('p', 'summary', String(summary))); }
+      var fact = String(ev.fact || '');
+      if (summary && fact.indexOf(String(summary)) < 0) { li.appendChild(textElement('p', 'summary', String(summary))); }
       if (Array.isArray(a.flags) && a.flags.length > 0) {
         var ul = document.createElement('ul');
         ul.className = 'flags';
