@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/drafts/lint"
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
@@ -143,6 +144,10 @@ func (s *Server) putPostmortem(c echo.Context) error {
 		return fmt.Errorf("read postmortem body: %w", err)
 	}
 	id := c.Param("id")
+	body, replaced, err := s.withoutNames(c, id, body)
+	if err != nil {
+		return err
+	}
 	doc, err := s.opts.Postmortems.Library.Save(id, body, ifMatch)
 	if err != nil {
 		if errors.Is(err, timeline.ErrPrecondition) || errors.Is(err, timeline.ErrInvalid) {
@@ -150,9 +155,38 @@ func (s *Server) putPostmortem(c echo.Context) error {
 		}
 		return err
 	}
-	s.log.Info("postmortem saved", "postmortem", id, "etag", doc.ETag)
+	s.log.Info("postmortem saved", "postmortem", id, "etag", doc.ETag, "names_replaced", replaced)
 	c.Response().Header().Set("ETag", doc.ETag)
-	return c.JSON(http.StatusOK, postmortemItemOf(doc.Summary))
+	return c.JSON(http.StatusOK, savedPostmortem{postmortemItem: postmortemItemOf(doc.Summary), NamesReplaced: replaced})
+}
+
+// savedPostmortem answers a PUT.
+type savedPostmortem struct {
+	postmortemItem
+	// NamesReplaced counts the participants' names and e-mail addresses replaced by roles before the
+	// edit was stored: the file differs from what was sent, so read it again before the next edit.
+	NamesReplaced int `json:"names_replaced"`
+}
+
+// withoutNames replaces the incident's participants' names and any e-mail address in an edited
+// postmortem by roles, as notes are: a name must never reach the draft. A postmortem whose
+// incident the store no longer has is stored as sent (its people are not known any more).
+func (s *Server) withoutNames(c echo.Context, id string, body []byte) ([]byte, int, error) {
+	ctx, cancel := s.storeCtx(c)
+	defer cancel()
+	inc, err := s.store.Incident(ctx, id)
+	if errors.Is(err, timeline.ErrNotFound) {
+		return body, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("read the incident to keep names out of its postmortem: %w", err)
+	}
+	people, err := s.notes().people(ctx, inc)
+	if err != nil {
+		return nil, 0, err
+	}
+	out, n := lint.ReplaceNames(string(body), people)
+	return []byte(out), n, nil
 }
 
 func etagListHas(header, etag string) bool {

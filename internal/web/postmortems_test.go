@@ -214,6 +214,22 @@ func TestPostmortemsAPI(t *testing.T) {
 			t.Fatalf("%d %s", resp.StatusCode, body)
 		}
 	})
+	t.Run("an address written into the draft is replaced before it is stored", func(t *testing.T) {
+		resp, cur := s.get(t, inc.Postmortem.URL)
+		withMail := strings.Replace(cur, "3% of orders failed", "3% of orders failed (ask dana.okafor@example.com)", 1)
+		withMail = strings.Replace(withMail, "someone else's numbers", "someone else's numbers (ask dana.okafor@example.com)", 1)
+		resp, body := s.request(t, http.MethodPut, inc.Postmortem.URL, withMail, map[string]string{"If-Match": resp.Header.Get("ETag")})
+		var got struct {
+			NamesReplaced int `json:"names_replaced"`
+		}
+		_ = json.Unmarshal([]byte(body), &got)
+		if resp.StatusCode != http.StatusOK || got.NamesReplaced != 1 {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		if _, stored := s.get(t, inc.Postmortem.URL); strings.Contains(stored, "dana.okafor") {
+			t.Fatal("the stored postmortem carries the address")
+		}
+	})
 	t.Run("unknown postmortem is 404", func(t *testing.T) {
 		if resp, _ := s.get(t, "/api/v1/postmortems/nope"); resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("%d", resp.StatusCode)
