@@ -244,6 +244,21 @@ func TestE2E_ReviewOfAFridayEveningIncidentInTokyo(t *testing.T) {
 			t.Errorf("mail to %s:\n%s", rcpt, data)
 		}
 	})
+	t.Run("metrics", func(t *testing.T) {
+		res, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		for _, s := range []string{`postmortemd_review_changes_total{status="scheduled"} 1`,
+			`postmortemd_review_deliveries_total{result="delivered",transport="caldav"} 1`,
+			`postmortemd_review_deliveries_total{result="delivered",transport="email"} 1`} {
+			if !strings.Contains(string(b), s) {
+				t.Errorf("/metrics lacks %s", s)
+			}
+		}
+	})
 	t.Run("draft", func(t *testing.T) {
 		eventually("the draft shows the review", func() error {
 			files, _ := filepath.Glob(filepath.Join(drafts, "*.md"))
