@@ -348,6 +348,11 @@ type incidentPage struct {
 	Review         *ReviewLink
 	CSRFToken      string
 	HasCSRF        bool
+	// CanWrite is false when notes need a token this browser has not signed in with: the page
+	// shows the sign-in form instead of the note form.
+	CanWrite bool
+	// NotesOn is false when the server takes no notes (no NoteOptions.Annotator).
+	NotesOn        bool
 	IdempotencyKey string
 	StreamURL      string
 	Now            time.Time
@@ -426,7 +431,9 @@ func (p *pages) incident(c echo.Context) error {
 		}
 		data.Review = rv
 	}
-	if p.o.CSRFToken != nil {
+	data.NotesOn = p.s.opts.Notes.Annotator != nil
+	data.CanWrite = p.s.notes().writeAuth(c.Request()) != authNone
+	if p.o.CSRFToken != nil && data.NotesOn && data.CanWrite {
 		data.CSRFToken, data.HasCSRF = p.o.CSRFToken(c), true
 	}
 	data.IdempotencyKey = newIdempotencyKey()

@@ -194,7 +194,7 @@ p99 latency of **checkout** rose above 2s.
 func TestIncidentPages(t *testing.T) {
 	at := time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)
 	lib := &fakeLibrary{docs: map[string]drafts.Document{}}
-	full := newPageService(t, web.Options{
+	full := startPageService(t, web.Options{
 		Postmortems: web.PostmortemOptions{Library: lib},
 		Pages: web.PageOptions{
 			Now:       func() time.Time { return at },
@@ -203,12 +203,14 @@ func TestIncidentPages(t *testing.T) {
 				return &web.ReviewLink{Start: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}, nil
 			},
 		},
-	})
+	}, true, nil)
 	id := full.alert(t, amFixture(t, "01-first-firing.json"))
 	full.alert(t, amFixture(t, "02-second-alert-joins.json"))
 	lib.docs[id] = drafts.Document{Summary: drafts.Summary{ID: id, Title: "Checkout", Status: "draft"}}
 	bare := newPageService(t, web.Options{})
 	bareID := bare.alert(t, amFixture(t, "01-first-firing.json"))
+	locked := startPageService(t, web.Options{Notes: web.NoteOptions{WriteToken: "w-token"}}, true, nil)
+	lockedID := locked.alert(t, amFixture(t, "01-first-firing.json"))
 
 	tests := []struct {
 		name         string
@@ -229,8 +231,11 @@ func TestIncidentPages(t *testing.T) {
 			`data-stream="/api/v1/incidents/` + id + `/events"`, `title="2026-11-23 13:28:22 UTC"`,
 			`<p id="context-empty" class="empty">No notes yet.</p>`,
 		}, nil},
-		{"incident page without draft, review or CSRF", bare, "/incidents/" + bareID, []string{`p99 latency above 2s`},
-			[]string{"Draft postmortem", "review.ics", "csrf_token"}},
+		{"incident page without draft, review or notes", bare, "/incidents/" + bareID, []string{`p99 latency above 2s`},
+			[]string{"Draft postmortem", "review.ics", "csrf_token", `<form`}},
+		{"notes need a token: a sign-in form instead of the note form", locked, "/incidents/" + lockedID, []string{
+			`action="/api/v1/session"`, `name="next" value="/incidents/` + lockedID + `"`, `type="password"`,
+		}, []string{`/notes"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
