@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -288,4 +289,81 @@ func timelineEvents(t *testing.T, s *pageService, id string) []json.RawMessage {
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// The issue's "done when", in a real browser: a live incident from a real Alertmanager updates by
+// itself as alerts fire and resolve, and a note typed with an address keeps a role and is flagged.
+func TestBrowserLiveAlertmanagerIncident(t *testing.T) {
+	browser := testenv.StartChromium(t)
+	csrf := web.NewCSRF("")
+	s := startPageService(t, web.Options{
+		Notes: web.NoteOptions{CSRF: csrf},
+		Pages: web.PageOptions{PollInterval: 100 * time.Millisecond, CSRFToken: csrf.Token},
+	}, true, nil)
+	am := testenv.StartAlertmanager(t, testenv.AlertmanagerConfig{
+		Receivers: []testenv.WebhookReceiver{{Name: "sre", URL: s.URL + "/webhook/alertmanager", SendResolved: true}},
+		GroupWait: time.Second, GroupInterval: time.Second,
+	})
+	start := time.Now().Add(-time.Minute).Truncate(time.Second)
+	alert := func(instance string, end time.Time) testenv.Alert {
+		return testenv.Alert{
+			Labels:      map[string]string{"alertname": "BrowserLatency", "service": "checkout", "severity": "critical", "instance": instance},
+			Annotations: map[string]string{"summary": "p99 latency above 2s on " + instance},
+			StartsAt:    start, EndsAt: end,
+		}
+	}
+	post := func(alerts ...testenv.Alert) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := am.PostAlerts(ctx, alerts...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	post(alert("inst-1", time.Time{}))
+	var id string
+	deadline := time.Now().Add(browserWait)
+	for id == "" {
+		var list struct {
+			Incidents []struct{ ID string } `json:"incidents"`
+		}
+		if resp, body := s.page(t, "/api/v1/incidents"); resp.StatusCode == http.StatusOK && json.Unmarshal([]byte(body), &list) == nil && len(list.Incidents) > 0 {
+			id = list.Incidents[0].ID
+		} else if time.Now().After(deadline) {
+			t.Fatal("Alertmanager's notification did not open an incident")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	tab := newTab(t, browser)
+	run(t, tab, chromedp.Navigate(s.URL+"/incidents/"+id))
+	waitFor(t, tab, `document.getElementById('live').dataset.state === 'live' && document.querySelectorAll('#facts li.event').length === 1`)
+	eval[bool](t, tab, `window.__sameDocument = true`)
+
+	post(alert("inst-2", time.Time{}))
+	waitFor(t, tab, `document.getElementById('facts').textContent.includes('p99 latency above 2s on inst-2')`)
+
+	end := time.Now()
+	post(alert("inst-1", end), alert("inst-2", end))
+	waitFor(t, tab, `document.getElementById('incident-status').textContent === 'resolved'`)
+	waitFor(t, tab, `Array.from(document.querySelectorAll('#facts .type')).filter(e => e.textContent === 'alert_resolved').length === 2`)
+	if !eval[bool](t, tab, `window.__sameDocument === true && document.querySelector('#incident-resolved time') !== null`) {
+		t.Fatal("the page reloaded, or does not show when the incident resolved")
+	}
+
+	run(t, tab,
+		chromedp.SetValue(chromedp.CSS("#note-role"), "incident commander"),
+		chromedp.SetValue(chromedp.CSS("#note-text"), "Paged dba-oncall@example.com at 13:40; it was human error, someone should have checked."),
+		chromedp.Click(chromedp.CSS("form.note button[type=submit]")),
+	)
+	waitFor(t, tab, `document.querySelectorAll('#context li.event').length === 1 && document.querySelector('#context .flags')`)
+	txt := eval[string](t, tab, `document.getElementById('context').textContent`)
+	if strings.Contains(txt, "dba-oncall@example.com") || !strings.Contains(txt, "incident commander") {
+		t.Fatalf("the note shows %q: want the role and no address", txt)
+	}
+	flags := eval[[]string](t, tab, `Array.from(document.querySelectorAll('#context .flags q')).map(q => q.textContent.toLowerCase())`)
+	if !slices.Contains(flags, "human error") || !slices.Contains(flags, "should have") {
+		t.Fatalf("flagged %q; want both blaming phrases", flags)
+	}
+	t.Logf("note as shown: %s", strings.Join(strings.Fields(txt), " "))
 }
