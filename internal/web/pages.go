@@ -352,10 +352,12 @@ type incidentPage struct {
 	// shows the sign-in form instead of the note form.
 	CanWrite bool
 	// NotesOn is false when the server takes no notes (no NoteOptions.Annotator).
-	NotesOn        bool
-	IdempotencyKey string
-	StreamURL      string
-	Now            time.Time
+	NotesOn bool
+	// MaxRole and MaxText are the note form's limits, the notes handler's.
+	MaxRole, MaxText int
+	IdempotencyKey   string
+	StreamURL        string
+	Now              time.Time
 }
 
 type draftLink struct {
@@ -375,6 +377,7 @@ func (p *pages) incident(c echo.Context) error {
 		return err
 	}
 	data := incidentPage{Title: inc.Title, Incident: inc, LastCursor: "0-0", Now: p.o.Now(),
+		MaxRole: MaxNoteRoleChars, MaxText: MaxNoteTextChars,
 		StreamURL: "/api/v1/incidents/" + url.PathEscape(inc.ID) + "/events"}
 	if data.Title == "" {
 		data.Title = inc.ID

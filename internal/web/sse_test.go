@@ -392,6 +392,30 @@ var referenceRow = template.Must(template.New("row").Parse(`<li class="event" id
 {{end}}</li>
 `))
 
+// Every page template executes, also on the zero value of its data (nothing optional is assumed).
+func TestEveryPageTemplateExecutes(t *testing.T) {
+	data := map[string]any{
+		"incidents":   incidentsPage{},
+		"incident":    incidentPage{Review: &ReviewLink{}, Draft: &draftLink{}, NotesOn: true, CanWrite: true, HasCSRF: true},
+		"postmortems": postmortemsPage{},
+		"postmortem":  postmortemPage{},
+	}
+	if len(data) != len(pageTemplates) {
+		t.Fatalf("%d templates, %d tested", len(pageTemplates), len(data))
+	}
+	for name, tmpl := range pageTemplates {
+		t.Run(name, func(t *testing.T) {
+			var b strings.Builder
+			if err := tmpl.Execute(&b, data[name]); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(b.String(), `<main id="main"`) || !strings.HasSuffix(strings.TrimSpace(b.String()), "</html>") {
+				t.Fatalf("incomplete page:\n%s", b.String())
+			}
+		})
+	}
+}
+
 func TestEventRowsAreWhatHTMLTemplateWrites(t *testing.T) {
 	hostile := `<script>alert("x")</script> & 'quoted' <img src=x onerror=alert(1)>` + "\x00"
 	tests := []struct {
