@@ -637,11 +637,13 @@ type frontMatterField struct {
 }
 
 type postmortemPage struct {
-	Title       string
-	Doc         drafts.Summary
-	Attributes  []frontMatterField
-	Body        template.HTML
-	IncidentURL string
+	Title      string
+	Doc        drafts.Summary
+	Attributes []frontMatterField
+	// RawFrontMatter is front matter that is not valid YAML, shown as written.
+	RawFrontMatter string
+	Body           template.HTML
+	IncidentURL    string
 }
 
 // markdown renders GitHub-flavoured Markdown (tables, task lists, strikethrough, autolinks); raw
@@ -660,12 +662,12 @@ func (p *pages) postmortem(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	fields, body := splitFrontMatter(doc.Content)
+	fields, raw, body := splitFrontMatter(doc.Content)
 	var html bytes.Buffer
 	if err := markdown.Convert(body, &html); err != nil {
 		return fmt.Errorf("render postmortem %s: %w", doc.ID, err)
 	}
-	data := postmortemPage{Title: doc.Title, Doc: doc.Summary, Attributes: fields,
+	data := postmortemPage{Title: doc.Title, Doc: doc.Summary, Attributes: fields, RawFrontMatter: raw,
 		Body:        template.HTML(sanitizer.SanitizeBytes(html.Bytes())), // #nosec G203 -- sanitised just now
 		IncidentURL: "/incidents/" + url.PathEscape(doc.ID)}
 	if data.Title == "" {
@@ -675,18 +677,18 @@ func (p *pages) postmortem(c echo.Context) error {
 }
 
 // splitFrontMatter separates a postmortem's YAML front matter, as key/value lines in file order,
-// from its Markdown body. A file without front matter, or with front matter that is not a YAML
-// mapping, is all body.
-func splitFrontMatter(content []byte) ([]frontMatterField, []byte) {
+// from its Markdown body. Front matter that is not a YAML mapping comes back as raw text, to be
+// shown as it is; a file without front matter is all body.
+func splitFrontMatter(content []byte) (fields []frontMatterField, raw string, body []byte) {
 	rest, ok := bytes.CutPrefix(content, []byte("---\n"))
 	if !ok {
 		if rest, ok = bytes.CutPrefix(content, []byte("---\r\n")); !ok {
-			return nil, content
+			return nil, "", content
 		}
 	}
 	end := bytes.Index(rest, []byte("\n---"))
 	if end < 0 {
-		return nil, content
+		return nil, "", content
 	}
 	head, body := rest[:end], rest[end+len("\n---"):]
 	if i := bytes.IndexByte(body, '\n'); i >= 0 {
@@ -696,14 +698,14 @@ func splitFrontMatter(content []byte) ([]frontMatterField, []byte) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(head, &doc); err != nil || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, content
+		return nil, string(head), body
 	}
 	m := doc.Content[0]
-	fields := make([]frontMatterField, 0, len(m.Content)/2)
+	fields = make([]frontMatterField, 0, len(m.Content)/2)
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		fields = append(fields, frontMatterField{Key: m.Content[i].Value, Value: yamlText(m.Content[i+1])})
 	}
-	return fields, body
+	return fields, "", body
 }
 
 // yamlText shows a front matter value as one line of text: scalars as they are, lists of scalars

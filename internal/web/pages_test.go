@@ -353,6 +353,16 @@ func TestPostmortemPages(t *testing.T) {
 			}
 		}
 	})
+	t.Run("front matter that is not YAML is shown as written", func(t *testing.T) {
+		lib.docs["2026-11-21-broken"] = drafts.Document{Summary: drafts.Summary{ID: "2026-11-21-broken", Status: "draft"},
+			Content: []byte("---\nid: %s\ntitle: [unclosed <b>\n---\n# Body\n")}
+		_, body := s.page(t, "/postmortems/2026-11-21-broken")
+		for _, w := range []string{"not valid YAML", "<pre class=\"front-matter\">id: %s\ntitle: [unclosed &lt;b&gt;</pre>", "<h1>Body</h1>"} {
+			if !strings.Contains(body, w) {
+				t.Errorf("page lacks %s", w)
+			}
+		}
+	})
 	for _, tt := range []struct {
 		name string
 		s    *pageService
