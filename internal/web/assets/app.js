@@ -150,8 +150,10 @@
         badge.className = 'status status-' + st.status;
       }
       var resolved = document.getElementById('incident-resolved');
-      if (resolved && st.resolved_at) {
+      if (resolved && st.status === 'resolved' && st.resolved_at) {
         resolved.replaceChildren(timeElement(st.resolved_at));
+      } else if (resolved && st.status && st.status !== 'resolved') {
+        resolved.replaceChildren(textElement('span', 'muted', 'not yet')); // reopened
       }
     }
 
