@@ -66,6 +66,7 @@ func newStreamService(t *testing.T) *streamService {
 	shutdown := make(chan struct{})
 	s := New(Options{Store: store, Ready: store, Registry: reg,
 		Webhooks: receiver.New(receiver.Options{Store: store, Metrics: receiver.NewMetrics(reg)}),
+		Notes:    NoteOptions{Annotator: store},
 		Pages: PageOptions{PollInterval: 20 * time.Millisecond, Heartbeat: 150 * time.Millisecond,
 			Retry: 100 * time.Millisecond, Shutdown: shutdown}})
 	srv := httptest.NewServer(s)
@@ -265,6 +266,23 @@ func TestEventStream(t *testing.T) {
 				}
 				seen[m.ID] = true
 			}
+		}
+	})
+
+	t.Run("a note arrives as context", func(t *testing.T) {
+		c := openStream(t, url, nil)
+		c.next(t)
+		resp, err := http.Post(s.URL+"/api/v1/incidents/"+id+"/notes", "application/json",
+			strings.NewReader(`{"role":"incident commander","text":"Rolled back the deploy."}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("note: %d", resp.StatusCode)
+		}
+		if m := c.next(t); m.Event != "context" || !strings.Contains(m.Data, `"kind":"context"`) || !strings.Contains(m.Data, "Rolled back the deploy.") {
+			t.Fatalf("got %+v, want the note as context", m)
 		}
 	})
 
