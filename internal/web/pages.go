@@ -286,8 +286,8 @@ func age(d time.Duration) string {
 	return fmt.Sprintf("%dm", mins)
 }
 
-// eventRow is one event as the incident page shows it. Every string is untrusted and is escaped
-// by html/template; times are formatted once here, not by template functions per row.
+// eventRow is one event as the incident page shows it. Every string is untrusted (writeEventRows
+// escapes it); times are formatted once here, not by template functions per row.
 type eventRow struct {
 	Cursor   string
 	ID       string
@@ -376,7 +376,7 @@ func (p *pages) incident(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	data := incidentPage{Title: inc.Title, Incident: inc, LastCursor: "0-0", Now: p.o.Now(),
+	data := incidentPage{Title: inc.Title, Incident: inc, LastCursor: "0-0",
 		MaxRole: MaxNoteRoleChars, MaxText: MaxNoteTextChars,
 		StreamURL: "/api/v1/incidents/" + url.PathEscape(inc.ID) + "/events"}
 	if data.Title == "" {
@@ -469,7 +469,15 @@ func decodeEventRows(entries []timeline.Entry) []decodedRow {
 func newEventRow(e timeline.Entry) (eventRow, timeline.Kind, error) {
 	var ev pageEvent
 	if err := json.Unmarshal(e.JSON, &ev); err != nil {
-		return eventRow{}, "", fmt.Errorf("event at %s: %w", e.Cursor, err)
+		// Attributes of an unexpected shape must not hide the event: decode it without them.
+		var bare struct {
+			pageEvent
+			Attributes json.RawMessage `json:"attributes"`
+		}
+		if err := json.Unmarshal(e.JSON, &bare); err != nil {
+			return eventRow{}, "", fmt.Errorf("event at %s: %w", e.Cursor, err)
+		}
+		ev = bare.pageEvent
 	}
 	at := ev.At.UTC()
 	row := eventRow{Cursor: e.Cursor, ID: ev.ID, AtISO: at.Format(time.RFC3339), AtUTC: at.Format("2006-01-02 15:04:05 UTC"),

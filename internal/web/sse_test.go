@@ -434,6 +434,22 @@ func TestEveryPageTemplateExecutes(t *testing.T) {
 	}
 }
 
+// An event whose attributes have an unexpected shape is still shown.
+func TestEventRowToleratesOddAttributes(t *testing.T) {
+	for _, attrs := range []string{`[1,2]`, `"text"`, `{"annotations":"x","flags":{"a":1}}`, `{"generator_url":7}`} {
+		t.Run(attrs, func(t *testing.T) {
+			row, kind, err := newEventRow(timeline.Entry{Cursor: "1-0",
+				JSON: []byte(`{"id":"e1","at":"2026-11-23T13:28:22Z","kind":"context","role":"r","fact":"it happened","attributes":` + attrs + `}`)})
+			if err != nil || kind != timeline.KindContext || row.Fact != "it happened" || row.ID != "e1" {
+				t.Fatalf("%+v %s %v", row, kind, err)
+			}
+		})
+	}
+	if _, _, err := newEventRow(timeline.Entry{Cursor: "1-0", JSON: []byte(`{"id":`)}); err == nil {
+		t.Fatal("a broken event decoded")
+	}
+}
+
 func TestEventRowsAreWhatHTMLTemplateWrites(t *testing.T) {
 	hostile := `<script>alert("x")</script> & 'quoted' <img src=x onerror=alert(1)>` + "\x00"
 	tests := []struct {
