@@ -24,11 +24,18 @@ import (
 const browserWait = 10 * time.Second
 
 // streamGate answers 503 to event stream requests while it is down: the stream is unreachable,
-// while the rest of the service works.
-type streamGate struct{ down atomic.Bool }
+// while the rest of the service works. It counts the requests that resume with a Last-Event-ID
+// header (the browser's own reconnection).
+type streamGate struct {
+	down    atomic.Bool
+	resumed atomic.Int64
+}
 
 func (g *streamGate) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/events") && r.Header.Get("Last-Event-ID") != "" {
+			g.resumed.Add(1)
+		}
 		if g.down.Load() && strings.HasSuffix(r.URL.Path, "/events") {
 			http.Error(w, "stream down for the test", http.StatusServiceUnavailable)
 			return
@@ -94,7 +101,7 @@ func TestBrowserIncidentPage(t *testing.T) {
 		before := eval[int](t, tab, `document.querySelectorAll('#facts li.event').length`)
 
 		gate.down.Store(true)
-		s.CloseClientConnections() // drops the open stream; reconnections get 503 while down
+		dropConnections(s) // drops the open stream; reconnections get 503 while down
 		waitFor(t, tab, `document.getElementById('live').dataset.state === 'reconnecting'`)
 		s.alert(t, amFixture(t, "03-partial-recovery.json")) // posted while the page is cut off
 		s.alert(t, amFixture(t, "02-second-alert-joins.json"))
@@ -116,6 +123,28 @@ func TestBrowserIncidentPage(t *testing.T) {
 		}
 		if len(cursors) != want || !eval[bool](t, tab, `window.__sameDocument === true`) {
 			t.Fatalf("%d events shown, want %d, without a reload", len(cursors), want)
+		}
+	})
+
+	t.Run("after a dropped connection the browser resumes with Last-Event-ID", func(t *testing.T) {
+		tab := newTab(t, browser)
+		run(t, tab, chromedp.Navigate(incidentURL))
+		waitFor(t, tab, `document.getElementById('live').dataset.state === 'live'`)
+		eval[bool](t, tab, `window.__sameDocument = true`)
+		// One event through the stream first, so the browser has an id to resume after.
+		postNote(t, s, id, "status page updated")
+		waitFor(t, tab, `document.getElementById('context').textContent.includes('status page updated')`)
+		resumed := gate.resumed.Load()
+		dropConnections(s)
+		s.alert(t, amFixture(t, "04-all-resolved.json"))
+		want := len(timelineEvents(t, s, id))
+		waitFor(t, tab, `document.querySelectorAll('li.event').length >= `+itoa(want)+
+			` && document.getElementById('incident-status').textContent === 'resolved'`)
+		if n := eval[int](t, tab, `new Set(Array.from(document.querySelectorAll('li.event')).map(e => e.dataset.cursor)).size`); n != want {
+			t.Fatalf("%d distinct events shown, want %d", n, want)
+		}
+		if gate.resumed.Load() == resumed || !eval[bool](t, tab, `window.__sameDocument === true`) {
+			t.Fatal("the page did not resume its stream with Last-Event-ID, or reloaded")
 		}
 	})
 
@@ -197,12 +226,13 @@ func TestBrowserIncidentPage(t *testing.T) {
 		tab := newTab(t, browser)
 		run(t, tab, chromedp.Navigate(incidentURL))
 		waitFor(t, tab, `document.getElementById('live').dataset.state === 'live'`)
+		notes := eval[int](t, tab, `document.querySelectorAll('#context li.event').length`)
 		run(t, tab,
 			chromedp.SetValue(chromedp.CSS("#note-role"), "primary on-call for checkout"),
 			chromedp.SetValue(chromedp.CSS("#note-text"), "Rolled back the 13:20 deploy with ops-lead@example.com; the author forgot to run the canary."),
 			chromedp.Click(chromedp.CSS("form.note button[type=submit]")),
 		)
-		waitFor(t, tab, `location.hash === '#context' && document.querySelectorAll('#context li.event').length === 1`)
+		waitFor(t, tab, `location.hash === '#context' && document.querySelectorAll('#context li.event').length === `+itoa(notes+1))
 		txt := eval[string](t, tab, `document.getElementById('context').textContent`)
 		if !strings.Contains(txt, "Rolled back the 13:20 deploy") || !strings.Contains(txt, "primary on-call for checkout") {
 			t.Fatalf("context shows %q", txt)
@@ -213,10 +243,18 @@ func TestBrowserIncidentPage(t *testing.T) {
 		if flags := eval[string](t, tab, `(document.querySelector('#context .flags') || {}).textContent || ''`); !strings.Contains(flags, "forgot to") {
 			t.Fatalf("the blaming wording is not flagged on the page: %q", txt)
 		}
-		if n := eval[int](t, tab, `document.querySelectorAll('#facts li.event').length`); n != len(timelineEvents(t, s, id))-1 {
+		if n := eval[int](t, tab, `document.querySelectorAll('#facts li.event').length`); n != len(timelineEvents(t, s, id))-notes-1 {
 			t.Fatalf("the note is among the facts (%d facts)", n)
 		}
 	})
+}
+
+// dropConnections closes every connection to the service on the server's side, as a restart or a
+// proxy's timeout would, and forgets this process's idle ones to it (or the next webhook post
+// would go out on a closed connection).
+func dropConnections(s *pageService) {
+	s.CloseClientConnections()
+	http.DefaultClient.CloseIdleConnections()
 }
 
 func newTab(t *testing.T, browser context.Context) context.Context {
@@ -284,6 +322,20 @@ func timelineEvents(t *testing.T, s *pageService, id string) []json.RawMessage {
 		t.Fatalf("timeline: %d %s", resp.StatusCode, body)
 	}
 	return tl.Events
+}
+
+// postNote adds a note through the JSON API (writes are open in these tests).
+func postNote(t *testing.T, s *pageService, id, text string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"role": "communications lead", "text": text})
+	resp, err := http.Post(s.URL+"/api/v1/incidents/"+id+"/notes", "application/json", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("note: %d", resp.StatusCode)
+	}
 }
 
 func itoa(n int) string {
