@@ -192,3 +192,38 @@ func TestE2E_ResolvedIncidentGetsADraftThatKeepsHumanEdits(t *testing.T) {
 		}
 	}
 }
+
+// A browser watching an incident live must not hold shutdown for its whole timeout: SIGTERM ends
+// the event streams at once and the process exits cleanly.
+func TestE2E_ShutdownEndsLiveEventStreams(t *testing.T) {
+	e2eTest(t)
+	svc := startE2EService(t, "")
+	raw, err := os.ReadFile("../../receiver/testdata/alertmanager/v0.25.0/01-first-firing.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, body, err := svc.do(http.MethodPost, "/webhook/alertmanager", string(raw), map[string]string{"Content-Type": "application/json"}); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("webhook: %v %s %v", resp, body, err)
+	}
+	incs, err := svc.incidents("open", "")
+	if err != nil || len(incs) != 1 {
+		t.Fatalf("incidents %v %v", incs, err)
+	}
+	streaming := &http.Client{Transport: &http.Transport{Proxy: nil}} // no timeout: a stream lasts
+	resp, err := streaming.Get(svc.URL + "/api/v1/incidents/" + incs[0].ID + "/events")
+	if err != nil || resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("event stream: %v %v", resp, err)
+	}
+	ended := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, resp.Body); close(ended) }()
+	start := time.Now()
+	svc.stop(t) // requires exit status 0: a stream held past --shutdown-timeout (10s) fails it
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("shutdown took %s with a live stream open, want well under the 10s shutdown timeout", took)
+	}
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Error("the event stream did not end at shutdown")
+	}
+}

@@ -143,12 +143,13 @@ var e2eListening = regexp.MustCompile(`msg="postmortemd listening" addr=(\S+)[ \
 // e2eService is one running postmortemd process.
 type e2eService struct {
 	// URL is the service's base URL, http://127.0.0.1:PORT.
-	URL    string
-	log    *e2eLog
-	cmd    *exec.Cmd
-	done   chan struct{} // closed when the process has exited
-	client *http.Client
-	drafts string // --drafts-dir, unless args chose another
+	URL     string
+	log     *e2eLog
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when the process has exited
+	client  *http.Client
+	drafts  string // --drafts-dir, unless args chose another
+	stopped bool   // stop ran (the test stopped it early)
 }
 
 func (s *e2eService) draftsDir() string { return s.drafts }
@@ -208,6 +209,10 @@ func startE2EService(t *testing.T, redisURL string, args ...string) *e2eService 
 // stop sends SIGTERM and requires a graceful exit: status 0, "stopped" logged, no data race.
 func (s *e2eService) stop(t *testing.T) {
 	t.Helper()
+	if s.stopped {
+		return
+	}
+	s.stopped = true
 	s.client.CloseIdleConnections()
 	select {
 	case <-s.done:

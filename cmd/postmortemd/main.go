@@ -182,10 +182,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer stopReviews()
 	files := &drafts.Store{Dir: cfg.DraftsDir} // one, so the worker and the API share its lock and cache
+	streamsDone := make(chan struct{})
 	handler := web.New(web.Options{Store: store, Ready: store, Webhooks: rcv, Logger: log,
 		Registry: reg, Version: version, StoreTimeout: cfg.StoreTimeout,
 		Postmortems: web.PostmortemOptions{Library: files}, Notes: notes, Review: reviews.web,
-		Pages: web.PageOptions{CSRFToken: notes.CSRF.Token}}) // the note form's token, checked by the notes handler
+		// The note form's token, checked by the notes handler; live event streams end when
+		// shutdown begins, so they do not hold it for its whole timeout.
+		Pages: web.PageOptions{CSRFToken: notes.CSRF.Token, Shutdown: streamsDone}})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -199,6 +202,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(func() { close(streamsDone) })
 	enrichCtx, stopEnrich := context.WithCancel(context.Background())
 	enrichDone := make(chan struct{})
 	go func() {
