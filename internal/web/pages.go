@@ -173,9 +173,10 @@ func (s *Server) pageRoutes(e *echo.Echo, api *echo.Group) {
 
 // pages serves the HTML pages and the event stream.
 type pages struct {
-	s   *Server
-	o   PageOptions
-	hub *streamHub
+	s     *Server
+	o     PageOptions
+	hub   *streamHub
+	roles roleCache // the incident list's roles column
 }
 
 // render executes a page into a buffer first, so a template error becomes a clean 500 rather than a
@@ -241,6 +242,65 @@ func (p *pages) asset(c echo.Context) error {
 type incidentRow struct {
 	timeline.Incident
 	Age string
+	// Roles are the roles on the incident's timeline (systems and people's duties).
+	Roles []timeline.Role
+}
+
+// roleCache keeps each listed incident's roles while its record is unchanged, so the list reads a
+// timeline only when it changed since the last view.
+type roleCache struct {
+	mu sync.Mutex
+	m  map[string]cachedRoles
+}
+
+type cachedRoles struct {
+	updated time.Time
+	count   int64
+	roles   []timeline.Role
+}
+
+// rolesOf returns the roles on inc's timeline.
+func (p *pages) rolesOf(ctx context.Context, inc timeline.Incident) ([]timeline.Role, error) {
+	p.roles.mu.Lock()
+	c, ok := p.roles.m[inc.ID]
+	p.roles.mu.Unlock()
+	if ok && c.updated.Equal(inc.UpdatedAt) && c.count == inc.EventCount {
+		return c.roles, nil
+	}
+	entries, err := p.s.store.Entries(ctx, inc.ID)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[timeline.Role]bool{}
+	var roles []timeline.Role
+	for _, e := range entries {
+		var ev struct {
+			Role timeline.Role `json:"role"`
+		}
+		if json.Unmarshal(e.JSON, &ev) == nil && ev.Role != "" && !seen[ev.Role] {
+			seen[ev.Role] = true
+			roles = append(roles, ev.Role)
+		}
+	}
+	slices.Sort(roles)
+	p.roles.mu.Lock()
+	if p.roles.m == nil {
+		p.roles.m = map[string]cachedRoles{}
+	}
+	p.roles.m[inc.ID] = cachedRoles{updated: inc.UpdatedAt, count: inc.EventCount, roles: roles}
+	p.roles.mu.Unlock()
+	return roles, nil
+}
+
+// forgetRolesExcept drops the cached roles of incidents no longer listed.
+func (p *pages) forgetRolesExcept(listed map[string]bool) {
+	p.roles.mu.Lock()
+	defer p.roles.mu.Unlock()
+	for id := range p.roles.m {
+		if !listed[id] {
+			delete(p.roles.m, id)
+		}
+	}
 }
 
 type incidentsPage struct {
@@ -261,13 +321,23 @@ func (p *pages) incidents(c echo.Context) error {
 		return fmt.Errorf("list resolved incidents: %w", err)
 	}
 	now := p.o.Now()
+	listed := map[string]bool{}
 	rows := func(incs []timeline.Incident) []incidentRow {
 		out := make([]incidentRow, len(incs))
 		for i, inc := range incs {
+			listed[inc.ID] = true
 			out[i] = incidentRow{Incident: inc, Age: age(now.Sub(inc.StartedAt))}
+			roles, err := p.rolesOf(ctx, inc)
+			if err != nil {
+				// The list is still worth showing; the incident's own page will say what failed.
+				p.s.log.Warn("cannot read an incident's roles for the list", "incident_id", inc.ID, "err", err)
+				continue
+			}
+			out[i].Roles = roles
 		}
 		return out
 	}
+	defer p.forgetRolesExcept(listed)
 	return p.render(c, "incidents", incidentsPage{Title: "Incidents", Open: rows(open), Recent: rows(recent)}, 64<<10)
 }
 

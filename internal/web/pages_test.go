@@ -221,6 +221,7 @@ func TestIncidentPages(t *testing.T) {
 		{"list shows the open incident", full, "/incidents", []string{
 			`href="/incidents/` + id + `"`, `status-open`, `>critical<`, `checkout`, `<h2 id="open-h">Open</h2>`,
 			`<time datetime="2026-11-23T13:28:22Z"`,
+			`<td class="roles">Alertmanager (receiver postmortemd)</td>`,
 		}, []string{"HighLatency on inst-1"}},
 		{"incident page: facts, roles, sources, draft, review, form", full, "/incidents/" + id, []string{
 			`<ol id="facts"`, `p99 latency above 2s`, `Alertmanager (receiver postmortemd)`,
