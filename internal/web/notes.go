@@ -553,7 +553,9 @@ func (n *noteState) writeAuth(r *http.Request) authMethod {
 func (s *Server) requireRead(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		p := c.Request().URL.Path
-		if strings.HasPrefix(p, "/-/") || p == "/metrics" || strings.HasPrefix(p, "/webhook/") || p == sessionPath {
+		// Assets are the pages' embedded CSS and script: no data, and the sign-in page needs them.
+		if strings.HasPrefix(p, "/-/") || p == "/metrics" || strings.HasPrefix(p, "/webhook/") || p == sessionPath ||
+			strings.HasPrefix(p, assetsPrefix) {
 			return next(c)
 		}
 		n := s.notes()

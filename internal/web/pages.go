@@ -131,7 +131,7 @@ var pageFuncs = template.FuncMap{
 }
 
 // pageTemplates holds each page parsed together with the layout, at start-up.
-var pageTemplates = mustParsePages("incidents", "incident", "postmortems", "postmortem")
+var pageTemplates = mustParsePages("incidents", "incident", "postmortems", "postmortem", "error")
 
 func mustParsePages(names ...string) map[string]*template.Template {
 	out := make(map[string]*template.Template, len(names))
@@ -182,6 +182,11 @@ type pages struct {
 // render executes a page into a buffer first, so a template error becomes a clean 500 rather than a
 // half-written page.
 func (p *pages) render(c echo.Context, name string, data any, size int) error {
+	return p.renderStatus(c, http.StatusOK, name, data, size)
+}
+
+// renderStatus is render with another status than 200.
+func (p *pages) renderStatus(c echo.Context, code int, name string, data any, size int) error {
 	var buf bytes.Buffer
 	buf.Grow(size)
 	if err := pageTemplates[name].Execute(&buf, data); err != nil {
@@ -200,10 +205,51 @@ func (p *pages) render(c echo.Context, name string, data any, size int) error {
 		zw, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed)
 		if _, err := zw.Write(buf.Bytes()); err == nil && zw.Close() == nil {
 			h.Set("Content-Encoding", "gzip")
-			return c.Blob(http.StatusOK, echo.MIMETextHTMLCharsetUTF8, z.Bytes())
+			return c.Blob(code, echo.MIMETextHTMLCharsetUTF8, z.Bytes())
 		}
 	}
-	return c.HTMLBlob(http.StatusOK, buf.Bytes())
+	return c.HTMLBlob(code, buf.Bytes())
+}
+
+// errorPage is what a browser sees instead of a JSON error on a page route.
+type errorPage struct {
+	Title   string
+	Status  int
+	Message string
+	// SignIn shows the sign-in form (reading needs a token); Next is where it returns to.
+	SignIn bool
+	Next   string
+}
+
+// wantsPage reports whether a failed request came from a browser asking for a page rather than from
+// an API client: a GET or HEAD of a page path with text/html acceptable.
+func wantsPage(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	p := r.URL.Path
+	for _, prefix := range []string{"/api/", "/webhook/", "/-/", "/metrics", assetsPrefix} {
+		if strings.HasPrefix(p, prefix) {
+			return false
+		}
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// errorHTML answers a page request's error as a page; false when it is not a page request.
+func (p *pages) errorHTML(c echo.Context, code int, msg string) bool {
+	r := c.Request()
+	if p == nil || !wantsPage(r) {
+		return false
+	}
+	data := errorPage{Title: http.StatusText(code), Status: code, Message: msg}
+	if code == http.StatusUnauthorized {
+		data.Title, data.SignIn, data.Next = "Sign in", true, r.URL.RequestURI()
+	}
+	if err := p.renderStatus(c, code, "error", data, 4<<10); err != nil {
+		return false
+	}
+	return true
 }
 
 // gzipMinBytes is the page size from which pages are sent compressed: a long timeline's page is

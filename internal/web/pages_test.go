@@ -433,3 +433,57 @@ func BenchmarkIncidentPage5000(b *testing.B) {
 		})
 	}
 }
+
+// A browser gets errors as pages, and, when reading needs a token, a sign-in page that returns to
+// where it was going; API clients keep getting JSON.
+func TestBrowserErrorsArePages(t *testing.T) {
+	open := newPageService(t, web.Options{})
+	locked := newPageService(t, web.Options{Notes: web.NoteOptions{ReadToken: "r-token"}})
+	const html = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+	for _, tc := range []struct {
+		name     string
+		s        *pageService
+		path     string
+		accept   string
+		code     int
+		ctype    string
+		want     []string
+		unwanted []string
+	}{
+		{"unknown incident, browser", open, "/incidents/nope", html, http.StatusNotFound, "text/html",
+			[]string{"<h1>Not Found</h1>", `href="/incidents"`}, nil},
+		{"unknown incident, API client", open, "/api/v1/incidents/nope", html, http.StatusNotFound, "application/json",
+			[]string{`"status":404`}, nil},
+		{"unknown incident page, curl", open, "/incidents/nope", "*/*", http.StatusNotFound, "application/json", nil, nil},
+		{"reading needs a token: sign-in page", locked, "/incidents?status=open", html, http.StatusUnauthorized, "text/html",
+			[]string{`action="/api/v1/session"`, `name="next" value="/incidents?status=open"`, `type="password"`},
+			[]string{"r-token"}},
+		{"its stylesheet is served to the sign-in page", locked, "", html, http.StatusOK, "text/css", nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := tc.path
+			if path == "" {
+				_, page := tc.s.page(t, "/incidents", "Authorization", "Bearer r-token")
+				m := regexp.MustCompile(`href="(/assets/style\.css[^"]*)"`).FindStringSubmatch(page)
+				if m == nil {
+					t.Fatalf("no stylesheet link in %.300s", page)
+				}
+				path = strings.ReplaceAll(m[1], "&amp;", "&")
+			}
+			resp, body := tc.s.page(t, path, "Accept", tc.accept)
+			if resp.StatusCode != tc.code || !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.ctype) {
+				t.Fatalf("%d %s, want %d %s:\n%.400s", resp.StatusCode, resp.Header.Get("Content-Type"), tc.code, tc.ctype, body)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("page lacks %q", w)
+				}
+			}
+			for _, u := range tc.unwanted {
+				if strings.Contains(body, u) {
+					t.Errorf("page has %q", u)
+				}
+			}
+		})
+	}
+}

@@ -165,6 +165,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if code == http.StatusServiceUnavailable {
 		c.Response().Header().Set("Retry-After", "5")
 	}
+	if s.pages.errorHTML(c, code, msg) {
+		return
+	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(code)
 		return
