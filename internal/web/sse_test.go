@@ -417,6 +417,7 @@ func TestEveryPageTemplateExecutes(t *testing.T) {
 		"incident":    incidentPage{Review: &ReviewLink{}, Draft: &draftLink{}, NotesOn: true, CanWrite: true, HasCSRF: true},
 		"postmortems": postmortemsPage{},
 		"postmortem":  postmortemPage{},
+		"error":       errorPage{SignIn: true},
 	}
 	if len(data) != len(pageTemplates) {
 		t.Fatalf("%d templates, %d tested", len(pageTemplates), len(data))
