@@ -12,6 +12,10 @@ const (
 	DefaultLead     = 2 * time.Hour
 	DefaultDeadline = 24 * time.Hour
 	DefaultDuration = time.Hour
+	// MinNotice is the least time between scheduling a meeting and its start: when postmortemd
+	// learns of a resolution late (it was down, the resolution was backdated), the invitation still
+	// gives people time to come, rather than a meeting that starts in two minutes.
+	MinNotice = 30 * time.Minute
 	// granularity is the grid meetings start on, in minutes past the local hour.
 	granularity = 15 * time.Minute
 	// searchDays bounds the search for a slot after the deadline.
@@ -134,8 +138,8 @@ func (h Hours) FindSlot(r SlotRequest) (Slot, error) {
 		return Slot{}, fmt.Errorf("a %s meeting does not fit in working hours %s–%s", r.Duration, clock(h.Start), clock(h.End))
 	}
 	earliest := r.Resolved.Add(r.Lead)
-	if r.Now.After(earliest) {
-		earliest = r.Now
+	if notice := r.Now.Add(MinNotice); !r.Now.IsZero() && notice.After(earliest) {
+		earliest = notice
 	}
 	deadline := r.Resolved.Add(r.Deadline)
 	busy := slices.Clone(r.Busy)
