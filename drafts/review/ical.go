@@ -71,8 +71,12 @@ func Feed(rs []Review, name string, o CalendarOptions) ([]byte, error) {
 		cal.Props.SetText(ical.PropName, name)
 		cal.Props.SetText("X-WR-CALNAME", name)
 	}
-	cal.Props.SetText(ical.PropRefreshInterval, "PT15M")
-	cal.Props.Get(ical.PropRefreshInterval).SetValueType(ical.ValueDuration)
+	// RFC 7986 requires VALUE=DURATION on REFRESH-INTERVAL; go-ical's SetValueType leaves out a
+	// value type that is the property's default, so the parameter is set by hand.
+	refresh := ical.NewProp(ical.PropRefreshInterval)
+	refresh.Value = "PT15M"
+	refresh.Params.Set(ical.ParamValue, string(ical.ValueDuration))
+	cal.Props.Set(refresh)
 	zones := map[string]bool{}
 	for _, r := range rs {
 		if r.Start.IsZero() {

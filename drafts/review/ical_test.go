@@ -216,6 +216,10 @@ func TestFeedNamesNoOne(t *testing.T) {
 	if d, _ := gcal.Events()[0].Props.Text(ical.PropDescription); !strings.Contains(d, "Invited (3): incident commander; owner of team payments; always invited.") {
 		t.Errorf("the feed's description does not list the roles: %q", d)
 	}
+	// RFC 7986 §5.7: subscribers learn how often to refresh, with the value type it requires.
+	if !bytes.Contains(raw, []byte("\r\nREFRESH-INTERVAL;VALUE=DURATION:PT15M\r\n")) {
+		t.Errorf("the feed lacks REFRESH-INTERVAL;VALUE=DURATION:\n%s", raw)
+	}
 }
 
 func TestTimezoneWithDST(t *testing.T) {
