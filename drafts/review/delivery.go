@@ -44,6 +44,11 @@ type Transport interface {
 // ErrPermanent is wrapped by delivery errors that retrying cannot fix.
 var ErrPermanent = errors.New("permanent delivery failure")
 
+// ErrPartial means the message reached some recipients and others were refused for good (a 5xx
+// for their addresses). The meeting is delivered: retrying would send it again to everyone who
+// already has it, so it is not retried; the refusal is recorded for people to fix.
+var ErrPartial = errors.New("delivered to some recipients, others refused")
+
 // permanentError wraps err so that errors.Is(err, ErrPermanent) holds, keeping
 // err itself reachable through errors.Is and errors.As.
 func permanentError(err error) error {

@@ -255,7 +255,7 @@ func (ml *Mailer) send(ctx context.Context, rcpts []string, body []byte) (err er
 	}
 	_ = c.Quit()
 	if len(refused) > 0 {
-		return permanentErrorf("smtp: sent, but recipients %s refused: %w", strings.Join(refused, ", "), refusedErr)
+		return fmt.Errorf("smtp: sent, but recipients %s refused: %w: %w", strings.Join(refused, ", "), ErrPartial, refusedErr)
 	}
 	return nil
 }

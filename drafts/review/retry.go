@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
 )
 
@@ -106,11 +107,13 @@ func (s *Scheduler) deliver(ctx context.Context, id string, t Transport) error {
 		return ctx.Err() // shutting down: the claim lapses and the delivery is tried again
 	}
 	result := "delivered"
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrPartial):
+		result = "partial"
+	case errors.Is(err, ErrPermanent):
+		result = "rejected"
+	case err != nil:
 		result = "failed"
-		if errors.Is(err, ErrPermanent) {
-			result = "rejected"
-		}
 	}
 	s.metrics.deliveries.WithLabelValues(name, result).Inc()
 	deliverErr := err
@@ -128,21 +131,30 @@ func (s *Scheduler) deliver(ctx context.Context, id string, t Transport) error {
 		}
 		now := s.now()
 		d.Attempts++
-		if deliverErr == nil {
+		switch {
+		case deliverErr == nil:
 			d.State, d.LastError, d.DeliveredAt, d.NextAttempt = DeliveryDelivered, "", now, time.Time{}
-		} else {
+		case errors.Is(deliverErr, ErrPartial):
+			// Delivered: a retry would send it again to everyone who has it. The refusal stays visible.
+			d.State, d.LastError, d.DeliveredAt, d.NextAttempt = DeliveryDelivered, redactAddresses(truncate(deliverErr.Error(), 500)), now, time.Time{}
+		default:
 			// A rejected message is retried too, slowly: a fixed setting makes it deliverable, and
 			// the meeting must not be lost.
 			wait := backoff(d.Attempts)
 			if errors.Is(deliverErr, ErrPermanent) {
 				wait = backoffMax
 			}
-			d.State, d.LastError, d.NextAttempt = DeliveryFailed, truncate(deliverErr.Error(), 500), now.Add(wait)
+			d.State, d.LastError, d.NextAttempt = DeliveryFailed, redactAddresses(truncate(deliverErr.Error(), 500)), now.Add(wait)
 		}
 		return json.Marshal(r)
 	})
 	if err != nil && !errors.Is(err, errSkip) {
 		return fmt.Errorf("review of %s: record %s delivery: %w", id, name, err)
+	}
+	if errors.Is(deliverErr, ErrPartial) {
+		s.log.Warn("review invitation delivered, but some recipients refused it; not retried (fix their addresses)",
+			"incident_id", id, "transport", name, "err", deliverErr)
+		return nil
 	}
 	if deliverErr != nil {
 		s.log.Warn("review invitation not delivered; retrying with backoff", "incident_id", id, "transport", name, "err", deliverErr)
@@ -158,3 +170,10 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// address finds e-mail addresses in a transport's error (an SMTP server echoes the refused one).
+var address = regexp.MustCompile(`[^\s<>"'(),;:@]+@[^\s<>"'(),;:@]+\.[^\s<>"'(),;:@]+`)
+
+// redactAddresses keeps people's addresses out of the stored review, which the API serves: the
+// error keeps its codes and reasons, the log line keeps the whole error for the operator.
+func redactAddresses(s string) string { return address.ReplaceAllString(s, "(an address)") }

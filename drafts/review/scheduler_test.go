@@ -77,6 +77,8 @@ type transport struct {
 	mu   sync.Mutex
 	got  []review.Message
 	fail int
+	// partial, when set, is returned after recording the message: it reached some recipients.
+	partial error
 }
 
 func (t *transport) Name() string { return t.name }
@@ -88,7 +90,7 @@ func (t *transport) Deliver(_ context.Context, m review.Message) error {
 		return errors.New("connection refused")
 	}
 	t.got = append(t.got, m)
-	return nil
+	return t.partial
 }
 func (t *transport) messages() []review.Message {
 	t.mu.Lock()
@@ -337,6 +339,40 @@ func TestDeliveryRetriesWithBackoff(t *testing.T) {
 	}
 	if n := len(flaky.messages()); n != 1 {
 		t.Errorf("%d messages delivered, want 1", n)
+	}
+}
+
+// Some recipients refused for good: the others have the invitation, so it counts as delivered and is
+// not sent again to them; the refusal is shown without the refused address (the API serves it).
+func TestPartlyRefusedInvitationIsNotResent(t *testing.T) {
+	ctx := context.Background()
+	inc, hours, now := fridayInTokyo(t)
+	incs := &incidents{}
+	incs.set(inc)
+	clk := &clock{t: now}
+	mail := &transport{name: "email", partial: fmt.Errorf("smtp: sent, but recipients kenji.watanabe@example.com refused: %w: 550 5.1.1 <kenji.watanabe@example.com>: unknown", review.ErrPartial)}
+	s, err := review.New(review.Options{Store: miniStore(t), Incidents: incs, Hours: hours,
+		Transports: []review.Transport{mail}, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := s.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		clk.Set(clk.Now().Add(2 * time.Hour))
+	}
+	r, err := s.Review(ctx, inc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := r.Deliveries["email"]
+	if d == nil || d.State != review.DeliveryDelivered || !strings.Contains(d.LastError, "refused") ||
+		strings.Contains(d.LastError, "kenji") || !strings.Contains(d.LastError, "(an address)") {
+		t.Fatalf("delivery %+v: want delivered, the refusal shown without the address", d)
+	}
+	if n := len(mail.messages()); n != 1 {
+		t.Fatalf("%d messages sent, want 1 (no resend to those who have it)", n)
 	}
 }
 
