@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/postmortemd/postmortemd/drafts/lint"
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
@@ -121,7 +123,23 @@ func (s *Server) waiveReview(c echo.Context) error {
 	}
 	ctx, cancel := s.storeCtx(c)
 	defer cancel()
-	info, err := s.opts.Review.Reviews.Waive(ctx, c.Param("id"), body.Reason)
+	// The reason reaches the draft and the feed: people in it become roles, as in notes.
+	id := c.Param("id")
+	var people []timeline.Participant
+	inc, err := s.store.Incident(ctx, id)
+	switch {
+	case err == nil:
+		if people, err = s.notes().people(ctx, inc); err != nil {
+			return err
+		}
+	case !errors.Is(err, timeline.ErrNotFound): // not found: Waive answers 404 below
+		return err
+	}
+	reason, replaced := lint.ReplaceNames(body.Reason, people)
+	info, err := s.opts.Review.Reviews.Waive(ctx, id, reason)
+	if replaced > 0 {
+		s.log.Info("names in a waive reason replaced by roles", "incident_id", id, "names_replaced", replaced)
+	}
 	if err != nil {
 		return err
 	}

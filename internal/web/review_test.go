@@ -11,10 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/postmortemd/postmortemd/internal/web"
 	"github.com/postmortemd/postmortemd/timeline"
+	"github.com/postmortemd/postmortemd/timeline/redisstore"
 )
 
 type noWebhooks struct{}
@@ -63,7 +66,11 @@ func reviewServer(t *testing.T, writeToken string) (*httptest.Server, *fakeRevie
 		End: start.Add(time.Hour), TimeZone: "Asia/Tokyo", Late: true, Reason: "Monday is a holiday.", AttendeeCount: 5,
 		RequiredCount: 3, Roles: []string{"incident commander"},
 		Delivery: map[string]web.ReviewDelivery{"email": {State: "failed", Attempts: 3, LastError: "connection refused"}}}}
-	srv := httptest.NewServer(web.New(web.Options{Webhooks: noWebhooks{}, Review: web.ReviewOptions{Reviews: f},
+	mr := miniredis.RunT(t) // an empty store: the fake reviews' incidents are not in it
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	store := redisstore.New(rdb, redisstore.Options{})
+	srv := httptest.NewServer(web.New(web.Options{Store: store, Webhooks: noWebhooks{}, Review: web.ReviewOptions{Reviews: f},
 		Notes: web.NoteOptions{WriteToken: writeToken}}))
 	t.Cleanup(srv.Close)
 	return srv, f
@@ -87,6 +94,8 @@ func TestReviewEndpoints(t *testing.T) {
 		{"waive without a reason", "POST", "/api/v1/incidents/inc-1/review/waive", `{"reason":"  "}`, 400, "application/json", []string{"a reason is required"}},
 		{"waive malformed", "POST", "/api/v1/incidents/inc-1/review/waive", `{"reason":`, 400, "application/json", nil},
 		{"waive unknown", "POST", "/api/v1/incidents/nope/review/waive", `{"reason":"x"}`, 404, "application/json", nil},
+		{"waive: an address in the reason becomes a role", "POST", "/api/v1/incidents/inc-1/review/waive", `{"reason":"Ask dana.okafor@example.com"}`, 200, "application/json",
+			[]string{`"status":"waived"`, `"waive_reason":"Ask (an e-mail address)"`}},
 		{"waive", "POST", "/api/v1/incidents/inc-1/review/waive", `{"reason":"Reviewed with INC-41."}`, 200, "application/json",
 			[]string{`"status":"waived"`, `"waive_reason":"Reviewed with INC-41."`}},
 	}
