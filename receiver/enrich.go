@@ -50,7 +50,7 @@ type EnricherOptions struct {
 	Workers int
 	// QueueSize bounds the jobs waiting; Enqueue drops jobs beyond it. Default 1000.
 	QueueSize int
-	// Now is the clock for RecordedAt. Default time.Now.
+	// Now is the clock for RecordedAt and for the user cache's expiry. Default time.Now.
 	Now func() time.Time
 	// RetryBase and RetryMax bound the exponential backoff between attempts. Defaults 1s and 5m.
 	RetryBase time.Duration
@@ -64,11 +64,17 @@ type EnricherOptions struct {
 	StoreTimeout time.Duration
 	// BackfillInterval is how often log entries of unresolved incidents are read back. Default 10m.
 	BackfillInterval time.Duration
+	// UserCacheTTL is how long a user's name and address read from PagerDuty (or the fact that the
+	// user no longer exists) are remembered, so the people of an incident burst are read once.
+	// Default 10m.
+	UserCacheTTL time.Duration
 }
 
 // PagerDutyEnricher refines PagerDuty timelines from the REST API after webhooks were answered:
-// people's on-call levels become their roles, trimmed notes get their full (scrubbed) text, and
-// log entries that no webhook brought (postmortemd was down, a delivery was dropped) are recorded.
+// people's on-call levels become their roles, trimmed notes get their full (scrubbed) text, log
+// entries that no webhook brought (postmortemd was down, a delivery was dropped) are recorded, and
+// the e-mail addresses webhooks never carry are read into the participants record (only there), so
+// the review can invite the people.
 //
 // Every store operation it makes is idempotent, so any number of replicas may run one against the
 // same store. It never blocks webhook ingest: Enqueue drops work when the queue is full.
@@ -89,6 +95,7 @@ type PagerDutyEnricher struct {
 	storeTimeout  time.Duration
 	backfillEvery time.Duration
 	levels        *levelCache
+	users         *userCache
 }
 
 var _ Enricher = (*PagerDutyEnricher)(nil)
@@ -97,6 +104,7 @@ var _ Enricher = (*PagerDutyEnricher)(nil)
 const (
 	onCallBucket       = 5 * time.Minute
 	levelCacheSize     = 4096
+	userCacheSize      = 4096
 	logEntriesPageSize = 100
 	maxLogEntryPages   = 100 // 10,000 entries, PagerDuty's offset limit
 	incidentsPageSize  = 100
@@ -149,6 +157,10 @@ func NewPagerDutyEnricher(o EnricherOptions) *PagerDutyEnricher {
 	if e.backfillEvery <= 0 {
 		e.backfillEvery = 10 * time.Minute
 	}
+	if o.UserCacheTTL <= 0 {
+		o.UserCacheTTL = 10 * time.Minute
+	}
+	e.users = newUserCache(userCacheSize, o.UserCacheTTL, e.now)
 	e.metrics = newEnrichMetrics(o.Metrics, func() float64 { return float64(len(e.queue)) })
 	return e
 }
@@ -156,8 +168,7 @@ func NewPagerDutyEnricher(o EnricherOptions) *PagerDutyEnricher {
 // Enqueue hands over one recorded event. It never blocks: when the queue is full the job is
 // dropped (the timeline keeps its provisional roles and trimmed text), with a warning and a metric.
 func (e *PagerDutyEnricher) Enqueue(job EnrichJob) {
-	if job.IncidentID == "" || job.PagerDutyIncident == "" ||
-		(job.TrimmedNoteID == "" && (job.EscalationPolicyID == "" || len(job.Users) == 0)) {
+	if job.IncidentID == "" || job.PagerDutyIncident == "" || (job.TrimmedNoteID == "" && len(job.Users) == 0) {
 		return // nothing the REST API can add
 	}
 	e.pending.Add(1)
@@ -218,6 +229,12 @@ func (e *PagerDutyEnricher) process(ctx context.Context, job EnrichJob) {
 	defer e.pending.Add(-1)
 	log := e.log.With("incident_id", job.IncidentID, "pagerduty_incident", job.PagerDutyIncident, "event_id", job.EventID)
 	var errs []error
+	// Addresses first: a trimmed note's full text is then scrubbed of them too.
+	if len(job.Users) > 0 {
+		if err := e.completeAddresses(ctx, job.PagerDutyIncident, job.Users); err != nil {
+			errs = append(errs, fmt.Errorf("addresses: %w", err))
+		}
+	}
 	if job.EscalationPolicyID != "" && len(job.Users) > 0 {
 		if err := e.refineRoles(ctx, job); err != nil {
 			errs = append(errs, fmt.Errorf("on-call roles: %w", err))
@@ -473,6 +490,96 @@ func (e *PagerDutyEnricher) fullNote(ctx context.Context, job EnrichJob) error {
 	return nil
 }
 
+// pagerDutyID is the shape of PagerDuty's object ids; nothing else is put into a request's path.
+var pagerDutyID = regexp.MustCompile(`^[A-Za-z0-9]{1,64}$`)
+
+// User look-up outcomes, the values of the outcome label of
+// postmortemd_pagerduty_enrich_user_lookups_total.
+const (
+	userFetched  = "fetched"   // read from PagerDuty
+	userCached   = "cached"    // answered from memory (an address or a deleted user)
+	userNotFound = "not_found" // deleted in PagerDuty: nobody to invite, never retried
+	userFailed   = "failed"    // PagerDuty or the network failed, retries included
+)
+
+// completeAddresses reads from PagerDuty (GET /users/{id}) the e-mail address and name of each of
+// users the incident's participants record holds without an address, and saves them there:
+// webhooks carry only ids and display names, and the review invites people by address. Names and
+// addresses go nowhere else (no timeline, role, log line or metric label). People whose address is
+// known are not looked up again, so any number of calls, on any replica, come to the same record.
+func (e *PagerDutyEnricher) completeAddresses(ctx context.Context, pdID string, users []string) error {
+	known, err := withRetry(ctx, e, "store_participants", e.storeTimeout,
+		func(ctx context.Context) (map[string]timeline.Participant, error) {
+			return e.store.Participants(ctx, pdID)
+		})
+	if err != nil {
+		return err
+	}
+	var ps []timeline.Participant
+	var errs []error
+	asked := map[string]bool{}
+	for _, id := range users {
+		// Someone the record does not hold yet is saved by the webhook that names them, which
+		// enqueues them again.
+		k, ok := known[id]
+		if !ok || k.Email != "" || asked[id] || !pagerDutyID.MatchString(id) {
+			continue
+		}
+		asked[id] = true
+		u, outcome, err := e.user(ctx, id)
+		e.metrics.users.WithLabelValues(outcome).Inc()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			errs = append(errs, fmt.Errorf("user %s: %w", id, err))
+			continue
+		}
+		if u.email == "" {
+			continue // deleted: nobody to invite
+		}
+		// No role: the record's role and rank stay as they are.
+		ps = append(ps, timeline.Participant{ID: id, Name: u.name, Email: u.email, FirstSeen: k.FirstSeen, LastSeen: k.LastSeen})
+	}
+	if len(ps) > 0 {
+		if _, err := withRetry(ctx, e, "store_save_participants", e.storeTimeout, func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, e.store.SaveParticipants(ctx, pdID, ps)
+		}); err != nil {
+			errs = append(errs, err)
+		} else {
+			e.log.Debug("participants' addresses read from PagerDuty", "pagerduty_incident", pdID, "people", len(ps))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// user is what PagerDuty says of one user, from the cache or GET /users/{id}, and how it was
+// learnt. A 404 (the user was deleted) is an answer, not an error: it is not retried.
+func (e *PagerDutyEnricher) user(ctx context.Context, id string) (pdPerson, string, error) {
+	p, cached, err := e.users.get(ctx, id, func(ctx context.Context) (pdPerson, error) {
+		u, err := withRetry(ctx, e, "users", e.callTimeout, func(ctx context.Context) (*pagerduty.User, error) {
+			return e.client.GetUserWithContext(ctx, id, pagerduty.GetUserOptions{})
+		})
+		var ae pagerduty.APIError
+		if errors.As(err, &ae) && ae.NotFound() {
+			return pdPerson{gone: true}, nil
+		}
+		if err != nil {
+			return pdPerson{}, err
+		}
+		return pdPerson{name: strings.TrimSpace(u.Name), email: strings.TrimSpace(u.Email)}, nil
+	})
+	switch {
+	case err != nil:
+		return p, userFailed, err
+	case cached:
+		return p, userCached, nil
+	case p.gone:
+		return p, userNotFound, nil
+	}
+	return p, userFetched, nil
+}
+
 // scrubNote is a note's text with every known person's name and address replaced by their role,
 // the note's author included, and any other address by a neutral word.
 func scrubNote(book *roleBook, n pagerduty.IncidentNote) string {
@@ -604,7 +711,14 @@ func (e *PagerDutyEnricher) backfillIncident(ctx context.Context, pdID string) (
 		return struct{}{}, e.store.SaveParticipants(ctx, pdID, ps)
 	})
 	e.metrics.backfilled.Add(float64(appended))
-	return appended, err
+	if err != nil {
+		return appended, err
+	}
+	ids := make([]string, len(ps))
+	for i, p := range ps {
+		ids[i] = p.ID
+	}
+	return appended, e.completeAddresses(ctx, pdID, ids)
 }
 
 // logEntries reads all of an incident's log entries, page by page.
@@ -918,12 +1032,107 @@ func (c *levelCache) put(k levelKey, v int) {
 	c.m[k] = v
 }
 
+// pdPerson is what PagerDuty's API says of a user. It is kept in memory and in the participants
+// record only.
+type pdPerson struct {
+	name, email string
+	gone        bool // 404: the user was deleted
+}
+
+// userEntry is one cached look-up; ready is closed once it has ended.
+type userEntry struct {
+	ready   chan struct{}
+	p       pdPerson
+	err     error
+	expires time.Time
+}
+
+// userCache remembers users read from PagerDuty for ttl, at most size of them, and makes
+// concurrent look-ups of one user share a single request. Failures are not remembered.
+type userCache struct {
+	mu   sync.Mutex
+	m    map[string]*userEntry
+	size int
+	ttl  time.Duration
+	now  func() time.Time
+}
+
+func newUserCache(size int, ttl time.Duration, now func() time.Time) *userCache {
+	return &userCache{m: make(map[string]*userEntry, size), size: size, ttl: ttl, now: now}
+}
+
+// get returns the user id from memory (cached true) or from fetch, which is called once however
+// many callers ask at the same time.
+func (c *userCache) get(ctx context.Context, id string, fetch func(context.Context) (pdPerson, error)) (pdPerson, bool, error) {
+	c.mu.Lock()
+	if ent, ok := c.m[id]; ok {
+		select {
+		case <-ent.ready:
+			if c.now().Before(ent.expires) {
+				c.mu.Unlock()
+				return ent.p, true, nil
+			}
+			delete(c.m, id)
+		default: // another worker is asking: wait for its answer
+			c.mu.Unlock()
+			select {
+			case <-ent.ready:
+				return ent.p, true, ent.err
+			case <-ctx.Done():
+				return pdPerson{}, false, ctx.Err()
+			}
+		}
+	}
+	c.evictLocked()
+	ent := &userEntry{ready: make(chan struct{})}
+	c.m[id] = ent
+	c.mu.Unlock()
+
+	p, err := fetch(ctx)
+	c.mu.Lock()
+	ent.p, ent.err, ent.expires = p, err, c.now().Add(c.ttl)
+	if err != nil && c.m[id] == ent {
+		delete(c.m, id) // the next job asks again
+	}
+	close(ent.ready)
+	c.mu.Unlock()
+	return p, false, err
+}
+
+// evictLocked makes room for one entry: expired entries go first, then the one closest to expiry.
+func (c *userCache) evictLocked() {
+	if len(c.m) < c.size {
+		return
+	}
+	now := c.now()
+	oldest := ""
+	var oldestAt time.Time
+	for id, ent := range c.m {
+		select {
+		case <-ent.ready:
+		default:
+			continue // in flight
+		}
+		if !now.Before(ent.expires) {
+			delete(c.m, id)
+			continue
+		}
+		if oldest == "" || ent.expires.Before(oldestAt) {
+			oldest, oldestAt = id, ent.expires
+		}
+	}
+	if len(c.m) >= c.size && oldest != "" {
+		delete(c.m, oldest)
+	}
+}
+
 // enrichMetrics count what enrichment does, in Prometheus' conventions.
 type enrichMetrics struct {
 	jobs        *prometheus.CounterVec
 	calls       *prometheus.CounterVec
 	refinements *prometheus.CounterVec
 	cache       *prometheus.CounterVec
+	users       *prometheus.CounterVec
 	backfilled  prometheus.Counter
 	queue       prometheus.GaugeFunc
 }
@@ -946,6 +1155,10 @@ func newEnrichMetrics(reg prometheus.Registerer, queueLen func() float64) *enric
 			Name: "postmortemd_pagerduty_enrich_oncall_cache_total",
 			Help: "On-call level look-ups, by result (hit, miss).",
 		}, []string{"result"}),
+		users: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "postmortemd_pagerduty_enrich_user_lookups_total",
+			Help: "Look-ups of participants' e-mail addresses (GET /users/{id}), by outcome (fetched, cached, not_found for deleted users, failed).",
+		}, []string{"outcome"}),
 		backfilled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "postmortemd_pagerduty_enrich_backfilled_events_total",
 			Help: "Timeline events recorded from PagerDuty log entries that no webhook had brought.",
@@ -956,7 +1169,7 @@ func newEnrichMetrics(reg prometheus.Registerer, queueLen func() float64) *enric
 		}, queueLen),
 	}
 	if reg != nil {
-		reg.MustRegister(m.jobs, m.calls, m.refinements, m.cache, m.backfilled, m.queue)
+		reg.MustRegister(m.jobs, m.calls, m.refinements, m.cache, m.users, m.backfilled, m.queue)
 	}
 	return m
 }
