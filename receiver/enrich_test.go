@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,10 +16,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/PagerDuty/go-pagerduty"
+	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -43,7 +47,7 @@ var storyNames = map[string]string{
 }
 
 // fakePagerDuty answers the REST calls enrichment makes, in the shapes go-pagerduty v1.8.0 decodes
-// (GET /oncalls, /incidents/{id}/notes, /incidents/{id}/log_entries).
+// (GET /oncalls, /incidents/{id}/notes, /incidents/{id}/log_entries, /users/{id}).
 type fakePagerDuty struct {
 	t  *testing.T
 	mu sync.Mutex
@@ -51,6 +55,8 @@ type fakePagerDuty struct {
 	levels map[string][]int
 	notes  map[string][]map[string]any
 	logs   map[string][]map[string]any
+	// users are the people GET /users/{id} knows, by id; any other id is 404 (a deleted user).
+	users map[string]storyPerson
 	// pageSize is how many log entries one page holds, whatever limit was asked for.
 	pageSize int
 	// faults are the statuses a path answers with before it answers normally; 0 drops the connection.
@@ -61,7 +67,7 @@ type fakePagerDuty struct {
 
 func newFakePagerDuty(t *testing.T) *fakePagerDuty {
 	return &fakePagerDuty{t: t, levels: map[string][]int{}, notes: map[string][]map[string]any{},
-		logs: map[string][]map[string]any{}, pageSize: 3, faults: map[string][]int{}, hits: map[string]int{}}
+		logs: map[string][]map[string]any{}, users: map[string]storyPerson{}, pageSize: 3, faults: map[string][]int{}, hits: map[string]int{}}
 }
 
 func (f *fakePagerDuty) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -126,9 +132,50 @@ func (f *fakePagerDuty) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		off = min(off, end)
 		pdJSON(w, map[string]any{"log_entries": entries[off:end], "limit": 100, "offset": off,
 			"more": end < len(entries), "total": nil})
+	case strings.HasPrefix(path, "/users/"):
+		id := strings.TrimPrefix(path, "/users/")
+		u, ok := f.users[id]
+		if !ok {
+			pdError(w, http.StatusNotFound)
+			return
+		}
+		// A user as GET /users/{id} shows it (PagerDuty's API reference, "Get a user").
+		pdJSON(w, map[string]any{"user": map[string]any{
+			"id": id, "type": "user", "summary": u.Summary, "name": u.Summary, "email": u.Email,
+			"time_zone": "Europe/Berlin", "color": "green", "role": "user", "description": "", "invitation_sent": false,
+			"job_title": "", "self": "https://api.pagerduty.com/users/" + id, "html_url": "https://acme.pagerduty.com/users/" + id,
+			"contact_methods":    []any{map[string]any{"id": "PC" + id, "type": "email_contact_method_reference", "summary": "Default"}},
+			"notification_rules": []any{}, "teams": []any{},
+		}})
 	default:
 		pdError(w, http.StatusNotFound)
 	}
+}
+
+// storyPerson is one person of people.json.
+type storyPerson struct {
+	ID      string `json:"id"`
+	Summary string `json:"summary"`
+	Email   string `json:"email"`
+}
+
+// storyPeople are the story's people by id, with the addresses only GET /users/{id} tells.
+func storyPeople(t *testing.T) map[string]storyPerson {
+	t.Helper()
+	var people struct {
+		People []storyPerson `json:"people"`
+	}
+	if err := json.Unmarshal(mustRead(t, "testdata/pagerduty/story/people.json"), &people); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]storyPerson{}
+	for _, p := range people.People {
+		out[p.ID] = p
+	}
+	if len(out) != 4 {
+		t.Fatalf("people.json lists %d people, want 4", len(out))
+	}
+	return out
 }
 
 func (f *fakePagerDuty) hitsOf(path string) int {
@@ -796,4 +843,292 @@ func TestReplacePhrases(t *testing.T) {
 			t.Errorf("replacePhrases(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
+}
+
+// lockedBuffer collects log lines written from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// assertNoPII fails for each name or address of people.json found in what.
+func assertNoPII(t *testing.T, what, s string) {
+	t.Helper()
+	for _, pii := range storyPII(t) {
+		if strings.Contains(strings.ToLower(s), strings.ToLower(pii)) {
+			t.Errorf("%q appears in %s", pii, what)
+		}
+	}
+}
+
+// (g) Webhooks carry no addresses; enrichment reads them (GET /users/{id}) into the participants
+// record, once per person, so the review can invite the assignee, the acknowledger, the incident
+// commander and the responder. Nothing else learns them.
+func TestEnrichReadsParticipantsAddressesForInvitations(t *testing.T) {
+	var logs lockedBuffer
+	eh := newEnrichHarness(t, RoleMap{}, func(o *EnricherOptions) {
+		o.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	people := storyPeople(t)
+	eh.fake.users = people
+	eh.fake.levels = map[string][]int{"PXK4R2M": {1}, "P7QHN3D": {2}, "PJ2L5WS": {3}}
+	eh.run() // a burst of webhooks while both workers run
+	var responses strings.Builder
+	for i, f := range storyFiles(t) {
+		body := mustRead(t, f)
+		req := httptest.NewRequest(http.MethodPost, "/webhook/pagerduty", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-PagerDuty-Signature", sign(pdSecret, body))
+		req.Header.Set("X-Webhook-Id", "wh-"+strconv.Itoa(i))
+		rec := httptest.NewRecorder()
+		if err := eh.h.PagerDuty(echo.New().NewContext(req, rec)); err != nil || rec.Code != http.StatusOK {
+			t.Fatalf("%s: %d %v", filepath.Base(f), rec.Code, err)
+		}
+		responses.Write(rec.Body.Bytes())
+	}
+	eh.settle()
+
+	ps, err := eh.store.Participants(context.Background(), storyPD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 4 {
+		t.Fatalf("participants %v, want the story's 4 people", slices.Collect(maps.Keys(ps)))
+	}
+	for _, duty := range []string{"assignee", "acknowledger", "incident commander", "responder"} {
+		n := 0
+		for id, p := range ps {
+			if !slices.Contains(p.Duties, duty) {
+				continue
+			}
+			n++
+			if p.Email != people[id].Email {
+				t.Errorf("%s %s: e-mail %q, want %q", duty, id, p.Email, people[id].Email)
+			}
+		}
+		if n == 0 {
+			t.Errorf("nobody holds the duty %q in %+v", duty, ps)
+		}
+	}
+	for id, p := range ps {
+		name := people[id].Summary
+		if strings.Contains(name, "@") {
+			name = "" // PagerDuty shows the address for a user without a name
+		}
+		if p.Email != people[id].Email || p.Name != name {
+			t.Errorf("%s: %q <%s>, want %q <%s>", id, p.Name, p.Email, people[id].Summary, people[id].Email)
+		}
+	}
+	if p := ps["P7QHN3D"]; p.Role != "incident commander" || p.RoleRank != timeline.RankIncidentRole {
+		t.Errorf("the incident commander's role became %q rank %d", p.Role, p.RoleRank)
+	}
+	// One request per person in the burst; the manager's address was their display name.
+	for id, want := range map[string]int{"PXK4R2M": 1, "P7QHN3D": 1, "PM3V8YC": 1, "PJ2L5WS": 0} {
+		if n := eh.fake.hitsOf("/users/" + id); n != want {
+			t.Errorf("GET /users/%s %d times, want %d", id, n, want)
+		}
+	}
+	for outcome, want := range map[string]float64{userFetched: 3, userNotFound: 0, userFailed: 0} {
+		if n := counterValue(t, eh.e.metrics.users.WithLabelValues(outcome)); n != want {
+			t.Errorf("%v user look-ups %s, want %v", n, outcome, want)
+		}
+	}
+	if n := counterValue(t, eh.e.metrics.jobs.WithLabelValues(jobFailed)); n != 0 {
+		t.Errorf("%v jobs failed:\n%s", n, logs.String())
+	}
+	assertNamesNobody(t, eh.harness)
+	assertNoPII(t, "a webhook response", responses.String())
+	assertNoPII(t, "the enricher's log (debug level included)", logs.String())
+}
+
+// People PagerDuty names only in its log (no webhook brought the change) are looked up too.
+func TestEnrichBackfillReadsAddresses(t *testing.T) {
+	eh := newEnrichHarness(t, RoleMap{}, nil)
+	people := storyPeople(t)
+	eh.fake.users = people
+	eh.fake.logs[storyPD] = []map[string]any{
+		pdLogEntry("R1", "assign_log_entry", "2026-11-23T13:05:00Z", pdUser("PJ2L5WS"),
+			map[string]any{"assignees": []any{pdUser("PM3V8YC")}}),
+	}
+	eh.deliverStory(1)
+	eh.run()
+	waitFor(t, "the backfilled responder's address", func() bool {
+		ps, err := eh.store.Participants(context.Background(), storyPD)
+		return err == nil && ps["PM3V8YC"].Email == people["PM3V8YC"].Email
+	})
+	assertNamesNobody(t, eh.harness)
+}
+
+// Look-ups are idempotent and bounded: retried as other calls are, a deleted user (404) neither
+// retried nor asked again within the cache's TTL, a known address never asked for again.
+func TestEnrichUserLookups(t *testing.T) {
+	dana := storyPeople(t)["PXK4R2M"]
+	tests := []struct {
+		name     string
+		deleted  bool
+		faults   []int
+		ids      []string
+		calls    int
+		wantErr  []bool // per call
+		hits     int
+		email    string
+		outcomes map[string]float64
+	}{
+		{name: "answered: the address is saved", calls: 1, hits: 1, email: dana.Email,
+			outcomes: map[string]float64{userFetched: 1}},
+		{name: "a known address is not asked for again", calls: 3, hits: 1, email: dana.Email,
+			outcomes: map[string]float64{userFetched: 1, userCached: 0}},
+		{name: "429, 500 and a dropped connection are retried", faults: []int{429, 500, 0}, calls: 1, hits: 4,
+			email: dana.Email, outcomes: map[string]float64{userFetched: 1}},
+		{name: "a deleted user (404) is not retried, and remembered", deleted: true, calls: 3, hits: 1,
+			outcomes: map[string]float64{userNotFound: 1, userCached: 2, userFailed: 0}},
+		{name: "403 is not retried, and not remembered", faults: []int{403}, calls: 2, wantErr: []bool{true, false},
+			hits: 2, email: dana.Email, outcomes: map[string]float64{userFailed: 1, userFetched: 1}},
+		{name: "gives up after MaxAttempts", faults: []int{500, 500, 500, 500}, calls: 1, wantErr: []bool{true},
+			hits: 4, outcomes: map[string]float64{userFailed: 1}},
+		{name: "ids the record does not hold, or not shaped like PagerDuty's, are not asked for",
+			ids: []string{"PNOBODY", "../oncalls", "P X"}, calls: 1, hits: 0,
+			outcomes: map[string]float64{userFetched: 0, userNotFound: 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			eh := newEnrichHarness(t, RoleMap{}, func(o *EnricherOptions) { o.MaxAttempts = 4 })
+			if !tt.deleted {
+				eh.fake.users = map[string]storyPerson{dana.ID: dana}
+			}
+			eh.fake.faults["/users/"+dana.ID] = tt.faults
+			ctx := context.Background()
+			at := t0()
+			seed := []timeline.Participant{{ID: dana.ID, Role: primary, RoleRank: timeline.RankOnCall, Level: 1,
+				Duties: []string{"assignee"}, FirstSeen: at, LastSeen: at}, {ID: "../oncalls", FirstSeen: at}, {ID: "P X", FirstSeen: at}}
+			if err := eh.store.SaveParticipants(ctx, storyPD, seed); err != nil {
+				t.Fatal(err)
+			}
+			ids := tt.ids
+			if ids == nil {
+				ids = []string{dana.ID, dana.ID}
+			}
+			for i := range tt.calls {
+				err := eh.e.completeAddresses(ctx, storyPD, ids)
+				if want := i < len(tt.wantErr) && tt.wantErr[i]; (err != nil) != want {
+					t.Errorf("call %d: error %v, want one: %v", i+1, err, want)
+				}
+			}
+			total := 0
+			for _, id := range slices.Compact(slices.Sorted(slices.Values(append([]string{dana.ID}, ids...)))) {
+				total += eh.fake.hitsOf("/users/" + id)
+			}
+			if total != tt.hits {
+				t.Errorf("%d requests, want %d", total, tt.hits)
+			}
+			for outcome, want := range tt.outcomes {
+				if n := counterValue(t, eh.e.metrics.users.WithLabelValues(outcome)); n != want {
+					t.Errorf("%v look-ups %s, want %v", n, outcome, want)
+				}
+			}
+			ps, err := eh.store.Participants(ctx, storyPD)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := ps[dana.ID]
+			if p.Email != tt.email {
+				t.Errorf("e-mail %q, want %q", p.Email, tt.email)
+			}
+			if p.Role != primary || p.RoleRank != timeline.RankOnCall || p.Level != 1 || !p.FirstSeen.Equal(at) ||
+				!slices.Equal(p.Duties, []string{"assignee"}) {
+				t.Errorf("the look-up changed more than the address: %+v", p)
+			}
+			if len(ps) != 3 {
+				t.Errorf("participants %v", slices.Collect(maps.Keys(ps)))
+			}
+		})
+	}
+
+	t.Run("a deleted user is asked about again once the TTL has passed", func(t *testing.T) {
+		var mu sync.Mutex
+		now := t0()
+		eh := newEnrichHarness(t, RoleMap{}, func(o *EnricherOptions) {
+			o.UserCacheTTL = 10 * time.Minute
+			o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		})
+		ctx := context.Background()
+		if err := eh.store.SaveParticipants(ctx, storyPD, []timeline.Participant{{ID: dana.ID, FirstSeen: now}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, step := range []struct {
+			advance time.Duration
+			hits    int
+		}{{0, 1}, {9 * time.Minute, 1}, {2 * time.Minute, 2}, {time.Minute, 2}} {
+			mu.Lock()
+			now = now.Add(step.advance)
+			mu.Unlock()
+			if err := eh.e.completeAddresses(ctx, storyPD, []string{dana.ID}); err != nil {
+				t.Fatal(err)
+			}
+			if n := eh.fake.hitsOf("/users/" + dana.ID); n != step.hits {
+				t.Fatalf("after %s more: %d requests, want %d", step.advance, n, step.hits)
+			}
+		}
+	})
+}
+
+// Workers asking for one user at once share a single request; the cache stays within its size.
+func TestUserCache(t *testing.T) {
+	t.Run("concurrent look-ups share one request", func(t *testing.T) {
+		c := newUserCache(8, time.Minute, t0)
+		gate := make(chan struct{})
+		var fetches atomic.Int32
+		var wg sync.WaitGroup
+		var cached atomic.Int32
+		for range 8 {
+			wg.Go(func() {
+				p, hit, err := c.get(context.Background(), "PXK4R2M", func(context.Context) (pdPerson, error) {
+					fetches.Add(1)
+					<-gate
+					return pdPerson{name: "Dana Okafor", email: "dana.okafor@example.com"}, nil
+				})
+				if err != nil || p.email != "dana.okafor@example.com" {
+					t.Errorf("%+v, %v", p, err)
+				}
+				if hit {
+					cached.Add(1)
+				}
+			})
+		}
+		time.Sleep(50 * time.Millisecond) // let every worker reach the cache
+		close(gate)
+		wg.Wait()
+		if n := fetches.Load(); n != 1 {
+			t.Errorf("%d requests, want 1", n)
+		}
+		if n := cached.Load(); n != 7 {
+			t.Errorf("%d answers from the cache, want 7", n)
+		}
+	})
+	t.Run("bounded", func(t *testing.T) {
+		c := newUserCache(3, time.Minute, t0)
+		for i := range 10 {
+			_, _, _ = c.get(context.Background(), "P"+strconv.Itoa(i), func(context.Context) (pdPerson, error) {
+				return pdPerson{email: "x@example.com"}, nil
+			})
+		}
+		if len(c.m) > 3 {
+			t.Errorf("%d users cached, want at most 3", len(c.m))
+		}
+		if _, hit, _ := c.get(context.Background(), "P9", nil); !hit {
+			t.Error("the newest user was evicted")
+		}
+	})
 }
