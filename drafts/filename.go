@@ -9,6 +9,10 @@ import (
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
+// statusPrefix is a leading "[FIRING:2]" or "[RESOLVED]" (Alertmanager's default notification
+// titles), which says nothing about the incident.
+var statusPrefix = regexp.MustCompile(`^\s*\[(?i:firing|resolved)(?::\d+)?\]\s*`)
+
 // receiverID is the id format the receiver gives incidents: date, slug, 8 random hex digits.
 var receiverID = regexp.MustCompile(`^[0-9]{8}-[a-z0-9-]{1,64}-([0-9a-f]{8})$`)
 
@@ -22,7 +26,8 @@ func FileName(inc timeline.Incident) string {
 	if y := inc.StartedAt.UTC().Year(); y < 1 || y > 9999 {
 		date = "0000-00-00"
 	}
-	name, _, _ := strings.Cut(inc.Title, ":")
+	// Alertmanager's PagerDuty description starts "[FIRING:1] ": the name is what follows.
+	name, _, _ := strings.Cut(statusPrefix.ReplaceAllString(inc.Title, ""), ":")
 	s := timeline.Slug(name, 40)
 	if s == "" {
 		s = "incident"

@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +43,12 @@ type Summary struct {
 	File string `json:"file"`
 	// Modified is the file's modification time.
 	Modified time.Time `json:"modified"`
+	// Problem says why the front matter could not be read (a hand edit broke it): the postmortem is
+	// still listed and served, with what could be read, so it can be fixed over HTTP.
+	Problem string `json:"problem,omitempty"`
+	// PendingVersions are newer drafts written beside this file because a merge was not safe (see
+	// Store.Write): the new facts in them wait for a person to merge them by hand.
+	PendingVersions []string `json:"pending_versions,omitempty"`
 }
 
 // Query narrows a listing of postmortems. Empty fields match everything.
@@ -100,7 +105,8 @@ func isDraftFile(name string) bool {
 }
 
 // scan reads the front matter of every postmortem in the directory, re-reading only files that
-// changed since the last scan.
+// changed since the last scan. A file whose front matter a hand edit broke is logged once per
+// version and listed with its Problem.
 func (s *Store) scan() ([]Summary, error) {
 	des, err := os.ReadDir(s.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -115,9 +121,14 @@ func (s *Store) scan() ([]Summary, error) {
 		s.lib.entries = map[string]libraryEntry{}
 	}
 	seen := make(map[string]bool, len(des))
+	pending := map[string][]string{} // by the draft's file name
 	out := make([]Summary, 0, len(des))
 	for _, de := range des {
 		name := de.Name()
+		if base, _, ok := strings.Cut(name, ".regenerated-"); ok && strings.HasSuffix(name, ".md") && de.Type().IsRegular() {
+			pending[base+".md"] = append(pending[base+".md"], name)
+			continue
+		}
 		if !de.Type().IsRegular() || !isDraftFile(name) {
 			continue
 		}
@@ -134,6 +145,10 @@ func (s *Store) scan() ([]Summary, error) {
 					if sum, err := summarize(b); err == nil && sum.ID != "" {
 						sum.File, sum.Modified = name, info.ModTime().UTC()
 						e.summary, e.ok = sum, true
+						if sum.Problem != "" && s.Logger != nil {
+							s.Logger.Warn("a postmortem's front matter does not parse; it is listed with what could be read until someone fixes it",
+								"component", "drafts", "file", name, "problem", sum.Problem)
+						}
 					}
 				}
 			}
@@ -148,28 +163,81 @@ func (s *Store) scan() ([]Summary, error) {
 			delete(s.lib.entries, name)
 		}
 	}
+	for i := range out {
+		if p := pending[out[i].File]; len(p) > 0 {
+			slices.Sort(p)
+			out[i].PendingVersions = p
+		}
+	}
 	return out, nil
 }
 
-// frontMatter is what a postmortem's front matter says, leniently typed: people edit it by hand.
+// frontMatter is what a postmortem's front matter says, leniently typed: people edit it by hand
+// ("tags: checkout" for a list of one, "recommended: yes").
 type frontMatter struct {
-	ID             string   `yaml:"id"`
-	Title          string   `yaml:"title"`
-	Status         string   `yaml:"status"`
-	Severity       string   `yaml:"severity"`
-	Priority       string   `yaml:"priority"`
-	IncidentStatus string   `yaml:"incident_status"`
-	Services       []string `yaml:"services"`
-	Tags           []string `yaml:"tags"`
-	Recommended    bool     `yaml:"recommended"`
-	Started        string   `yaml:"started"`
-	Resolved       string   `yaml:"resolved"`
+	ID             string      `yaml:"id"`
+	Title          string      `yaml:"title"`
+	Status         string      `yaml:"status"`
+	Severity       string      `yaml:"severity"`
+	Priority       string      `yaml:"priority"`
+	IncidentStatus string      `yaml:"incident_status"`
+	Services       lenientList `yaml:"services"`
+	Tags           lenientList `yaml:"tags"`
+	Recommended    lenientBool `yaml:"recommended"`
+	Started        string      `yaml:"started"`
+	Resolved       string      `yaml:"resolved"`
+}
+
+// lenientList reads a YAML list of scalars, or one scalar as a list of one.
+type lenientList []string
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (l *lenientList) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if v := strings.TrimSpace(n.Value); v != "" && n.Tag != "!!null" {
+			*l = lenientList{v}
+		}
+		return nil
+	case yaml.SequenceNode:
+		out := make(lenientList, 0, len(n.Content))
+		for _, c := range n.Content {
+			if c.Kind != yaml.ScalarNode {
+				return fmt.Errorf("line %d: want a list of words", c.Line)
+			}
+			out = append(out, c.Value)
+		}
+		*l = out
+		return nil
+	}
+	return fmt.Errorf("line %d: want a list of words", n.Line)
+}
+
+// lenientBool reads true/false and the words people write for them (yes, no, on, off).
+type lenientBool bool
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (b *lenientBool) UnmarshalYAML(n *yaml.Node) error {
+	switch strings.ToLower(strings.TrimSpace(n.Value)) {
+	case "true", "yes", "y", "on", "1":
+		*b = true
+	case "false", "no", "n", "off", "0", "", "~", "null":
+		*b = false
+	default:
+		return fmt.Errorf("line %d: want true or false, got %q", n.Line, n.Value)
+	}
+	return nil
 }
 
 // frontMatterLine finds "line N" in a yaml.v3 error so it can be reported as a line of the file.
 var frontMatterLine = regexp.MustCompile(`line (\d+)`)
 
-// summarize parses a postmortem's front matter. Errors name the file's line.
+// idLine finds the id in front matter that YAML cannot read, so a broken file is still listed.
+var idLine = regexp.MustCompile(`(?m)^id:[ \t]*["']?([^"'\r\n#]+?)["']?[ \t]*(?:#.*)?\r?$`)
+
+// summarize parses a postmortem's front matter. An error means the file is not a postmortem (no
+// front matter, malformed markers, no id); front matter that does not parse still gives a Summary
+// with the id and Problem set. Problems name the file's line.
 func summarize(b []byte) (Summary, error) {
 	d, err := parse(b)
 	if err != nil {
@@ -180,24 +248,47 @@ func summarize(b []byte) (Summary, error) {
 	}
 	var fm frontMatter
 	if err := yaml.Unmarshal(d.frontMatter, &fm); err != nil {
-		// The front matter starts on the file's line 2; yaml.v3 counts from the front matter.
-		msg := frontMatterLine.ReplaceAllStringFunc(err.Error(), func(m string) string {
-			n, _ := strconv.Atoi(strings.TrimPrefix(m, "line "))
-			return "line " + strconv.Itoa(n+1)
-		})
-		return Summary{}, fmt.Errorf("front matter does not parse: %s", strings.TrimPrefix(msg, "yaml: "))
+		m := idLine.FindSubmatch(d.frontMatter)
+		if m == nil {
+			return Summary{}, fmt.Errorf("front matter %s", yamlProblem(d.frontMatter, err))
+		}
+		return Summary{ID: strings.TrimSpace(string(m[1])), Services: []string{}, Tags: []string{},
+			Problem: "front matter " + yamlProblem(d.frontMatter, err)}, nil
 	}
 	sum := Summary{ID: fm.ID, Title: fm.Title, Status: fm.Status, Severity: fm.Severity, Priority: fm.Priority,
-		IncidentStatus: fm.IncidentStatus, Services: nonNil(fm.Services), Tags: nonNil(fm.Tags), Recommended: fm.Recommended,
+		IncidentStatus: fm.IncidentStatus, Services: nonNil(fm.Services), Tags: nonNil(fm.Tags), Recommended: bool(fm.Recommended),
 		Started: parseStamp(fm.Started), Resolved: parseStamp(fm.Resolved)}
 	return sum, nil
 }
 
-func nonNil(s []string) []string {
+// fmFirstLine is the file line the front matter starts on (line 1 is "---").
+const fmFirstLine = 2
+
+// yamlProblem says where YAML fails in the front matter, as a line of the file. yaml.v3 often
+// reports the start of the enclosing block rather than the broken line, so the line is found by
+// parsing ever longer prefixes: the first prefix that fails ends at the broken line.
+func yamlProblem(fm []byte, err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if m := frontMatterLine.FindStringIndex(msg); m != nil {
+		msg = strings.TrimLeft(msg[m[1]:], ": ")
+	}
+	lines := bytes.SplitAfter(fm, []byte("\n"))
+	var prefix []byte
+	for i, l := range lines {
+		prefix = append(prefix, l...)
+		var v any
+		if yaml.Unmarshal(prefix, &v) != nil {
+			return fmt.Sprintf("does not parse at line %d: %s", fmFirstLine+i, msg)
+		}
+	}
+	return "does not parse: " + msg
+}
+
+func nonNil[S ~[]string](s S) []string {
 	if s == nil {
 		return []string{}
 	}
-	return s
+	return []string(s)
 }
 
 func parseStamp(s string) *time.Time {
@@ -271,18 +362,46 @@ func containsAll(b []byte, words []string) bool {
 	return true
 }
 
-// find returns the summary of incident id's postmortem, or an error wrapping timeline.ErrNotFound.
+// find returns the summary of incident id's postmortem, or an error wrapping timeline.ErrNotFound,
+// or timeline.ErrConflict when several files claim the id (a person copied one): which is the
+// postmortem is then for a person to say, by removing the others.
 func (s *Store) find(id string) (Summary, error) {
 	all, err := s.scan()
 	if err != nil {
 		return Summary{}, err
 	}
+	var found []Summary
 	for _, sum := range all {
 		if sum.ID == id {
-			return sum, nil
+			found = append(found, sum)
 		}
 	}
-	return Summary{}, fmt.Errorf("postmortem %q: %w", id, timeline.ErrNotFound)
+	switch len(found) {
+	case 0:
+		return Summary{}, fmt.Errorf("postmortem %q: %w", id, timeline.ErrNotFound)
+	case 1:
+		return found[0], nil
+	}
+	files := make([]string, len(found))
+	for i, f := range found {
+		files[i] = f.File
+	}
+	slices.Sort(files)
+	return Summary{}, fmt.Errorf("postmortem %q: %w: the files %s all have this id; keep one (rename or remove the others)",
+		id, timeline.ErrConflict, strings.Join(files, ", "))
+}
+
+// fileOf returns the file holding incident id's postmortem, "" when there is none. The file may
+// have been renamed by a person: it is found by the id in its front matter.
+func (s *Store) fileOf(id string) (string, error) {
+	sum, err := s.find(id)
+	switch {
+	case errors.Is(err, timeline.ErrNotFound):
+		return "", nil
+	case err != nil:
+		return "", err
+	}
+	return sum.File, nil
 }
 
 // Get returns the postmortem of incident id, or an error wrapping timeline.ErrNotFound.
@@ -299,7 +418,7 @@ func (s *Store) Get(id string) (Document, error) {
 		return Document{}, fmt.Errorf("read postmortem %q: %w", id, err)
 	}
 	if fresh, err := summarize(b); err == nil && fresh.ID == id {
-		fresh.File, fresh.Modified = sum.File, sum.Modified
+		fresh.File, fresh.Modified, fresh.PendingVersions = sum.File, sum.Modified, sum.PendingVersions
 		sum = fresh // the file may have changed since the scan
 	}
 	return Document{Summary: sum, Content: b, ETag: ETag(b)}, nil
@@ -369,6 +488,9 @@ func validate(id string, content []byte) (Summary, error) {
 	sum, err := summarize(content)
 	if err != nil {
 		return Summary{}, fmt.Errorf("postmortem %q: %w: %w", id, timeline.ErrInvalid, err)
+	}
+	if sum.Problem != "" {
+		return Summary{}, fmt.Errorf("postmortem %q: %w: %s", id, timeline.ErrInvalid, sum.Problem)
 	}
 	if sum.ID != id {
 		return Summary{}, fmt.Errorf("postmortem %q: %w: front matter id is %q; the id cannot change", id, timeline.ErrInvalid, sum.ID)

@@ -213,3 +213,103 @@ func TestSavedEditSurvivesRedrafting(t *testing.T) {
 		t.Fatalf("after redraft %+v", after.Summary)
 	}
 }
+
+// People edit the files by hand: a loose edit ("tags: checkout", "recommended: yes") is read as
+// meant, and front matter that no longer parses keeps the postmortem listed and served, with the
+// problem and its line, so it can be fixed.
+func TestHandEditedFrontMatter(t *testing.T) {
+	store, inc, _ := library(t)
+	path := filepath.Join(store.Dir, drafts.FileName(inc))
+	orig := mustRead(t, path)
+	edit := func(from, to string) {
+		t.Helper()
+		b := strings.Replace(string(orig), from, to, 1)
+		if b == string(orig) {
+			t.Fatalf("no %q in the draft", from)
+		}
+		if err := os.WriteFile(path, []byte(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit("tags: []\nrecommended: false", "tags: checkout\nrecommended: yes")
+	got, err := store.List(drafts.Query{Tag: "checkout"})
+	if err != nil || len(got) != 1 || !got[0].Recommended || got[0].Problem != "" {
+		t.Fatalf("loose edit: %+v %v", got, err)
+	}
+
+	edit("tags: []\nrecommended: false", "tags:\n  - a\n - b\nrecommended: false")
+	lines := strings.Split(strings.Replace(string(orig), "tags: []\nrecommended: false", "tags:\n  - a\n - b\nrecommended: false", 1), "\n")
+	broken := 0
+	for i, l := range lines {
+		if l == " - b" {
+			broken = i + 1
+		}
+	}
+	got, err = store.List(drafts.Query{})
+	if err != nil || len(got) != 1 || got[0].ID != inc.ID {
+		t.Fatalf("broken front matter: the postmortem is not listed: %+v %v", got, err)
+	}
+	if want := "line " + itoa(broken) + ":"; !strings.Contains(got[0].Problem, want) {
+		t.Fatalf("problem %q does not name %s (the broken line)", got[0].Problem, want)
+	}
+	doc, err := store.Get(inc.ID)
+	if err != nil || doc.Problem == "" {
+		t.Fatalf("Get: %+v %v", doc.Summary, err)
+	}
+	// Fixing it over the API works; saving it broken does not.
+	if _, err := store.Save(inc.ID, doc.Content, doc.ETag); !errors.Is(err, timeline.ErrInvalid) {
+		t.Fatalf("saving broken front matter: %v, want ErrInvalid", err)
+	}
+	if _, err := store.Save(inc.ID, orig, doc.ETag); err != nil {
+		t.Fatalf("saving the fix: %v", err)
+	}
+}
+
+// A person renames the draft file: the next redraft merges into the renamed file instead of
+// starting a blank second draft; a copy with the same id is reported, not silently preferred.
+func TestRenamedDraftIsFoundByItsID(t *testing.T) {
+	store, inc, vs := library(t)
+	doc, _ := store.Get(inc.ID)
+	edited := handEdit(t, doc.Content)
+	renamed := filepath.Join(store.Dir, "checkout-schema-migration.md")
+	if err := os.WriteFile(renamed, edited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(store.Dir, drafts.FileName(inc))); err != nil {
+		t.Fatal(err)
+	}
+	res, err := store.Write(inc, vs[1])
+	if err != nil || res.Outcome != drafts.Merged || res.Path != renamed {
+		t.Fatalf("redraft: %+v %v, want merged into %s", res, err, renamed)
+	}
+	if _, err := os.Stat(filepath.Join(store.Dir, drafts.FileName(inc))); err == nil {
+		t.Fatal("a second draft was written under the original name")
+	}
+	if err := os.WriteFile(filepath.Join(store.Dir, "copy.md"), edited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Get(inc.ID); !errors.Is(err, timeline.ErrConflict) || !strings.Contains(err.Error(), "copy.md") {
+		t.Fatalf("Get with two files claiming the id: %v, want ErrConflict naming them", err)
+	}
+}
+
+// A version written beside the draft (an unsafe merge) is shown on the postmortem until a person
+// merges it.
+func TestPendingVersionsAreListed(t *testing.T) {
+	store, inc, vs := library(t)
+	path := filepath.Join(store.Dir, drafts.FileName(inc))
+	b := mustRead(t, path)
+	// A person writes inside a machine-owned block: the next redraft cannot merge.
+	b = []byte(strings.Replace(string(b), "| Severity / priority |", "| Severity (my words) |", 1))
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := store.Write(inc, vs[1])
+	if err != nil || res.Outcome != drafts.WrittenBeside {
+		t.Fatalf("%+v %v", res, err)
+	}
+	doc, err := store.Get(inc.ID)
+	if err != nil || len(doc.PendingVersions) != 1 || doc.PendingVersions[0] != filepath.Base(res.Path) {
+		t.Fatalf("pending versions %v (%v), want [%s]", doc.PendingVersions, err, filepath.Base(res.Path))
+	}
+}

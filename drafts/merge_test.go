@@ -257,6 +257,8 @@ func TestFileName(t *testing.T) {
 			"2026-11-22-highlatency-9f86d081.md"},
 		{"local time is written as UTC", timeline.Incident{ID: "20261122-highlatency-9f86d081", Title: "HighLatency",
 			StartedAt: day.Add(-11 * time.Hour).In(time.FixedZone("x", -12*3600))}, "2026-11-21-highlatency-9f86d081.md"},
+		{"Alertmanager's PagerDuty title", timeline.Incident{ID: "Q2W5L8MZ1RBT4J", Title: "[FIRING:1] HighLatency (checkout critical)", StartedAt: day},
+			"2026-11-22-highlatency-checkout-critical-6864aa35.md"},
 		{"traversal", timeline.Incident{ID: "../../etc/passwd", Title: "../../etc/passwd", StartedAt: day}, ""},
 		{"html and template syntax", timeline.Incident{ID: "<script>", Title: "<script>alert(1)</script>{{.Incident}} | pipe", StartedAt: day}, ""},
 		{"no ASCII", timeline.Incident{ID: "x", Title: "決済の遅延", StartedAt: day}, ""},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -53,6 +54,8 @@ type Store struct {
 	Dir string
 	// Now names versions written beside a draft. Default time.Now.
 	Now func() time.Time
+	// Logger, if set, gets a warning when a postmortem's front matter does not parse.
+	Logger *slog.Logger
 
 	lib library // the front matter of the files, for List, Get and Save
 }
@@ -76,7 +79,14 @@ func (s *Store) Write(inc timeline.Incident, content []byte) (res Result, err er
 	}
 	defer unlock()
 
-	name := FileName(inc)
+	// A person may have renamed the draft: it is found by the id in its front matter.
+	name, err := s.fileOf(inc.ID)
+	if err != nil {
+		return res, fmt.Errorf("write draft: %w", err)
+	}
+	if name == "" {
+		name = FileName(inc)
+	}
 	path := filepath.Join(s.Dir, name)
 	existing, err := os.ReadFile(path)
 	switch {

@@ -176,8 +176,11 @@ func (w *Worker) due(inc timeline.Incident) bool {
 	if !ok || !at.Equal(inc.UpdatedAt) {
 		return true
 	}
-	_, err := os.Stat(filepath.Join(w.files.Dir, FileName(inc)))
-	return errors.Is(err, fs.ErrNotExist)
+	if _, err := os.Stat(filepath.Join(w.files.Dir, FileName(inc))); !errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	name, err := w.files.fileOf(inc.ID) // renamed by a person?
+	return err != nil || name == ""
 }
 
 // review reads the incident's review meeting, nil when there is none or no Reviews is set.
