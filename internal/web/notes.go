@@ -40,6 +40,9 @@ const (
 	maxIdemKeyLen    = 200
 	// noteFutureSlack is how far ahead of the server's clock a note's time may be (clock skew).
 	noteFutureSlack = 5 * time.Minute
+	// notePastSlack is how long before the incident started a note's time may be: what led up to
+	// it, not a typo of the year.
+	notePastSlack = 24 * time.Hour
 )
 
 // Form fields and cookies of the write side.
@@ -59,9 +62,13 @@ const (
 type NoteOptions struct {
 	// Annotator stores notes; nil leaves POST /api/v1/incidents/{id}/notes out.
 	Annotator timeline.Annotator
-	// Participants tells whose names to replace in a note (keyed by the incident's PagerDuty id);
-	// nil replaces e-mail addresses only.
+	// Participants tells whose names to replace in a note (keyed by the incident's PagerDuty id).
 	Participants timeline.Participants
+	// People is a directory of people whose names are replaced by their roles in every incident's
+	// notes, merged with the incident's PagerDuty participants; it covers incidents PagerDuty never
+	// saw (Alertmanager only). It is kept in memory and never served. With neither People nor
+	// Participants, only e-mail addresses are replaced.
+	People []timeline.Participant
 	// Linter flags wording that blames people; nil uses the embedded rules.
 	Linter *lint.Linter
 	// WriteToken, when set, is the bearer token writes need (notes, draft edits, review waivers).
@@ -121,7 +128,11 @@ func (s *Server) notes() *noteState {
 		return s.opts.Notes.state
 	}
 	o := s.opts.Notes
-	n := &noteState{o: o, log: s.log.With("component", "notes"), linter: o.Linter, csrf: o.CSRF, now: o.Now}
+	base := s.opts.Logger // unscoped: s.log already carries component=web, and a key is given once
+	if base == nil {
+		base = slog.New(slog.DiscardHandler)
+	}
+	n := &noteState{o: o, log: base.With("component", "notes"), linter: o.Linter, csrf: o.CSRF, now: o.Now}
 	if n.linter == nil {
 		n.linter = lint.Default()
 	}
@@ -174,8 +185,22 @@ type noteRequest struct {
 type noteAttributes struct {
 	// Flags are the guardrail's findings on the stored text.
 	Flags []lint.Finding `json:"flags"`
+	// RoleFlags are the guardrail's findings on the stored role (offsets into the role).
+	RoleFlags []lint.Finding `json:"role_flags,omitempty"`
 	// NamesReplaced counts names and addresses replaced by roles (never which).
 	NamesReplaced int `json:"names_replaced,omitempty"`
+	// RequestHash identifies the content first posted under the note's idempotency key (role, text
+	// and at as stored or asked), so a reuse of the key for other content is refused, not dropped.
+	RequestHash string `json:"request_hash,omitempty"`
+}
+
+// requestHash is what a retry of the same note must reproduce.
+func requestHash(role, text, at string) string {
+	h := sha256.New()
+	for _, v := range []string{role, text, at} {
+		h.Write([]byte(strconv.Itoa(len(v)) + ":" + v))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func (s *Server) addNote(c echo.Context) error {
@@ -205,14 +230,25 @@ func (s *Server) addNote(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if req.At != "" && at.Before(inc.StartedAt.Add(-notePastSlack)) {
+		return fmt.Errorf("at: %w: %s is more than %s before the incident started (%s)", timeline.ErrInvalid,
+			req.At, "24h", inc.StartedAt.UTC().Format(time.RFC3339))
+	}
 	people, err := n.people(ctx, inc)
 	if err != nil {
 		return err
 	}
 	text, replacedText := lint.ReplaceNames(text, people)
 	role, replacedRole := lint.ReplaceNames(role, people)
+	// A name in the role became a role phrase and may now be too long.
+	if utf8.RuneCountInString(role) > MaxNoteRoleChars {
+		return fmt.Errorf("role: %w: at most %d characters once names are replaced by roles", timeline.ErrInvalid, MaxNoteRoleChars)
+	}
 	findings := n.linter.Text(text)
-	attrs, err := json.Marshal(noteAttributes{Flags: findings, NamesReplaced: replacedText + replacedRole})
+	roleFindings := n.linter.Text(role)
+	hash := requestHash(role, text, req.At)
+	attrs, err := json.Marshal(noteAttributes{Flags: findings, RoleFlags: roleFindings,
+		NamesReplaced: replacedText + replacedRole, RequestHash: hash})
 	if err != nil {
 		return err
 	}
@@ -235,10 +271,19 @@ func (s *Server) addNote(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("add note: %w", err)
 	}
+	if !added {
+		var first noteAttributes
+		if json.Unmarshal(stored.Attributes, &first) == nil && first.RequestHash != "" && first.RequestHash != hash {
+			n.added.WithLabelValues("key_reused").Inc()
+			n.log.Warn("idempotency key reused for another note; refused", "incident_id", inc.ID, "event_id", stored.ID)
+			return echo.NewHTTPError(http.StatusUnprocessableEntity,
+				"Idempotency-Key: this key was already used for a note with other content (role, text or at); send a new key for a new note")
+		}
+	}
 	if added {
 		n.added.WithLabelValues("added").Inc()
 		n.renamed.Add(float64(replacedText + replacedRole))
-		for _, f := range findings {
+		for _, f := range append(slices.Clone(findings), roleFindings...) {
 			n.flags.WithLabelValues(f.Rule, "note").Inc()
 		}
 		n.log.Info("note added", "incident_id", inc.ID, "event_id", stored.ID, "flags", len(findings),
@@ -259,16 +304,16 @@ func (s *Server) addNote(c echo.Context) error {
 
 // people returns the participants whose names a note about inc must not carry.
 func (n *noteState) people(ctx context.Context, inc timeline.Incident) ([]timeline.Participant, error) {
+	out := slices.Clone(n.o.People)
 	key := inc.Sources[timeline.SourceKeyPagerDutyIncidentID]
 	if n.o.Participants == nil || key == "" {
-		return nil, nil
+		return out, nil
 	}
 	m, err := n.o.Participants.Participants(ctx, key)
 	if err != nil {
 		// Storing the text unscrubbed is not an option: ask for a retry.
 		return nil, fmt.Errorf("participants of %s: %w", inc.ID, err)
 	}
-	out := make([]timeline.Participant, 0, len(m))
 	for _, p := range m {
 		out = append(out, p)
 	}
@@ -351,8 +396,6 @@ func validateNote(req noteRequest) (role, text string, err error) {
 	switch {
 	case role == "":
 		return "", "", fmt.Errorf("role: %w: say in which role you write (e.g. primary on-call for checkout-api)", timeline.ErrInvalid)
-	case utf8.RuneCountInString(role) > MaxNoteRoleChars:
-		return "", "", fmt.Errorf("role: %w: at most %d characters", timeline.ErrInvalid, MaxNoteRoleChars)
 	case !utf8.ValidString(role) || strings.ContainsFunc(role, unicode.IsControl):
 		return "", "", fmt.Errorf("role: %w: control characters or invalid UTF-8", timeline.ErrInvalid)
 	}

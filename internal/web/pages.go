@@ -288,7 +288,7 @@ func (p *pages) asset(c echo.Context) error {
 type incidentRow struct {
 	timeline.Incident
 	Age string
-	// Roles are the roles on the incident's timeline (systems and people's duties).
+	// Roles are the roles the systems reported on the incident's timeline (not notes' typed roles).
 	Roles []timeline.Role
 }
 
@@ -305,7 +305,7 @@ type cachedRoles struct {
 	roles   []timeline.Role
 }
 
-// rolesOf returns the roles on inc's timeline.
+// rolesOf returns the roles the systems reported on inc's timeline (notes' roles left out).
 func (p *pages) rolesOf(ctx context.Context, inc timeline.Incident) ([]timeline.Role, error) {
 	p.roles.mu.Lock()
 	c, ok := p.roles.m[inc.ID]
@@ -322,8 +322,10 @@ func (p *pages) rolesOf(ctx context.Context, inc timeline.Incident) ([]timeline.
 	for _, e := range entries {
 		var ev struct {
 			Role timeline.Role `json:"role"`
+			Kind timeline.Kind `json:"kind"`
 		}
-		if json.Unmarshal(e.JSON, &ev) == nil && ev.Role != "" && !seen[ev.Role] {
+		// Only the systems' reports name roles here: a note's role is whatever someone typed.
+		if json.Unmarshal(e.JSON, &ev) == nil && ev.Role != "" && ev.Kind != timeline.KindContext && !seen[ev.Role] {
 			seen[ev.Role] = true
 			roles = append(roles, ev.Role)
 		}
@@ -512,7 +514,9 @@ func (p *pages) incident(c echo.Context) error {
 			p.s.log.Warn("incident page: undecodable event skipped", "incident_id", id, "err", err)
 			continue
 		}
-		if row.Role != "" {
+		// The roles offered and listed come from the systems' reports only: a note's role is
+		// whatever someone typed, and must not be suggested to everyone else.
+		if row.Role != "" && kind != timeline.KindContext {
 			roles[row.Role] = true
 		}
 		if kind == timeline.KindContext {

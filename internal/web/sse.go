@@ -127,7 +127,7 @@ func (f *feed) publish(s feedSnapshot) {
 	defer f.mu.Unlock()
 	old := f.snap
 	if old.ok && len(old.entries) == len(s.entries) && lastCursor(old.entries) == lastCursor(s.entries) &&
-		old.inc.Status == s.inc.Status && old.inc.UpdatedAt.Equal(s.inc.UpdatedAt) {
+		!statusChanged(old.inc, s.inc) && old.inc.UpdatedAt.Equal(s.inc.UpdatedAt) {
 		return
 	}
 	f.snap = s
@@ -211,7 +211,8 @@ func entryKind(e timeline.Entry) string {
 // events is GET /api/v1/incidents/{id}/events: each event appended to the timeline from now on, or
 // strictly after the cursor in the Last-Event-ID header (or ?last_event_id=, which the page uses on
 // its first connection), in arrival order, with id = the event's cursor and event = its kind; a
-// "status" message whenever the incident's status changes (and one at the start); a comment as a
+// "status" message whenever the incident's status, resolved time or event count changes (and one at
+// the start); a comment as a
 // heartbeat.
 func (p *pages) events(c echo.Context) error {
 	id := c.Param("id")
@@ -287,7 +288,7 @@ func (p *pages) events(c echo.Context) error {
 		if snap.ok {
 			send(snap.entries)
 			// A snapshot older than what this client was sent must not move its status back.
-			if snap.inc.Status != sent.Status && !snap.inc.UpdatedAt.Before(sent.UpdatedAt) {
+			if statusChanged(sent, snap.inc) && !snap.inc.UpdatedAt.Before(sent.UpdatedAt) {
 				sent = snap.inc
 				w.status(sent)
 			}
@@ -310,4 +311,16 @@ func (p *pages) events(c echo.Context) error {
 func (w *sseWriter) status(inc timeline.Incident) {
 	b, _ := json.Marshal(streamStatus{Status: inc.Status, ResolvedAt: inc.ResolvedAt, EventCount: inc.EventCount})
 	w.event("", "status", b)
+}
+
+// statusChanged reports whether a "status" message would say something new: the status, the
+// resolved time (a reopened incident clears it; a late resolve moves it) or the event count.
+func statusChanged(sent, now timeline.Incident) bool {
+	if sent.Status != now.Status || sent.EventCount != now.EventCount {
+		return true
+	}
+	if (sent.ResolvedAt == nil) != (now.ResolvedAt == nil) {
+		return true
+	}
+	return sent.ResolvedAt != nil && !sent.ResolvedAt.Equal(*now.ResolvedAt)
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"io"
 	"net/http"
@@ -210,6 +211,11 @@ func TestEventStream(t *testing.T) {
 		var ev timeline.Event
 		if err := json.Unmarshal([]byte(m.Data), &ev); err != nil || ev.ID == "" {
 			t.Fatalf("data is not an event: %v", err)
+		}
+		// The status is unchanged (open), but the event count moved: the page's count follows.
+		m = c.next(t)
+		if m.Event != "status" || !strings.Contains(m.Data, fmt.Sprintf(`"event_count":%d`, len(all))) {
+			t.Fatalf("got %+v, want a status message with event_count %d", m, len(all))
 		}
 	})
 
@@ -480,5 +486,28 @@ func TestEventRowsAreWhatHTMLTemplateWrites(t *testing.T) {
 		if webURL(bad) != "" {
 			t.Errorf("webURL(%q) lets it through", bad)
 		}
+	}
+}
+
+func TestStatusChanged(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	t1 := t0.Add(time.Minute)
+	base := timeline.Incident{Status: timeline.StatusResolved, ResolvedAt: &t0, EventCount: 3}
+	for _, tt := range []struct {
+		name string
+		now  func(timeline.Incident) timeline.Incident
+		want bool
+	}{
+		{"nothing changed", func(i timeline.Incident) timeline.Incident { t := t0; i.ResolvedAt = &t; return i }, false},
+		{"status", func(i timeline.Incident) timeline.Incident { i.Status = timeline.StatusOpen; return i }, true},
+		{"resolved time moved", func(i timeline.Incident) timeline.Incident { i.ResolvedAt = &t1; return i }, true},
+		{"resolved time cleared", func(i timeline.Incident) timeline.Incident { i.ResolvedAt = nil; return i }, true},
+		{"event count", func(i timeline.Incident) timeline.Incident { i.EventCount++; return i }, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := statusChanged(base, tt.now(base)); got != tt.want {
+				t.Errorf("statusChanged = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

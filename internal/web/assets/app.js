@@ -183,6 +183,9 @@
   }
 
   function noteForm(form) {
+    // Without this script the server reads the field as UTC, and the page says so.
+    var zone = form.querySelector('[data-zone]');
+    if (zone) { zone.textContent = '(optional, your time zone)'; }
     form.addEventListener('submit', function () {
       var local = form.querySelector('input[name="at_local"]');
       var at = form.querySelector('input[name="at"]');
