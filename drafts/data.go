@@ -32,9 +32,16 @@ type Data struct {
 	// Sources are the systems that reported the incident, with links where they have one.
 	Sources []Source
 	// Started is the incident's start (the earliest alert's startsAt or PagerDuty's created_at);
-	// Detected the first alert_firing's recorded_at or incident_triggered, whichever is earlier;
-	// Acknowledged the first incident_acknowledged; Resolved the incident's resolved_at.
+	// Detected the earlier of the first alert's arrival at postmortemd (alert_firing's recorded_at)
+	// and PagerDuty's incident_triggered; Acknowledged the first incident_acknowledged; Resolved the
+	// incident's resolved_at. Detected is never before Started nor after Resolved: when the alert
+	// reached postmortemd only after the resolution (an outage, retries), its arrival says nothing
+	// about detection, and Detected is the trigger if there is one before the resolution, else the
+	// alert's own start (DetectedLate is then true).
 	Started, Detected, Acknowledged, Resolved Stamp
+	// DetectedLate reports that postmortemd received the first alert only after the resolution, so
+	// Detected falls back as described above.
+	DetectedLate bool
 	// TimeToDetect, TimeToAcknowledge and TimeToResolve are measured from Started.
 	TimeToDetect, TimeToAcknowledge, TimeToResolve Span
 	// Systems and Responders are the roles on the timeline, monitoring systems and automation apart
@@ -47,8 +54,9 @@ type Data struct {
 	PagerDutyNumber string
 	// Facts are what systems reported; Context is what people wrote (notes, status updates).
 	Facts, Context []Line
-	// Decisions are the steps people took that the timeline shows: acknowledge, escalate, reassign,
-	// delegate, priority, responder, role, resolve, reopen.
+	// Decisions are the decision points the timeline shows: the steps people took (acknowledge,
+	// escalate, reassign, delegate, priority, responder, role, resolve, reopen), the alerts stopping
+	// (recovered: Alertmanager reported the group resolved) and what people wrote at the time (note).
 	Decisions []Decision
 	// Tools are the software and tools the timeline shows were used.
 	Tools []Tool
@@ -91,11 +99,13 @@ type Line struct {
 	Source string
 }
 
-// Decision is a decision point: a step a person took, as the timeline shows it.
+// Decision is a decision point as the timeline shows it. Action is one of decisionActions' values,
+// "recovered" or "note"; Step reports a step a person took (not a note, not the alerts stopping).
 type Decision struct {
 	When   string
 	At     Stamp
 	Action string
+	Step   bool
 	Role   Text
 	Fact   Text
 }
@@ -227,12 +237,18 @@ type alertAttrs struct {
 	GeneratorURL string            `json:"generator_url"`
 }
 
+// maxNoteInTable bounds a note quoted in the decision table; the context section shows it whole.
+const maxNoteInTable = 300
+
 type pdAttrs struct {
 	IncidentID     string `json:"pagerduty_incident_id"`
 	IncidentNumber int    `json:"incident_number"`
 	HTMLURL        string `json:"html_url"`
 	Priority       string `json:"priority"`
 	ConferenceURL  string `json:"conference_url"`
+	// TargetRoles are the roles a step paged, handed over to, requested or assigned (roles, never
+	// names).
+	TargetRoles []string `json:"target_roles"`
 }
 
 // newData builds what templates see from the incident and its events.
@@ -278,7 +294,9 @@ func newData(in Input) *Data {
 		roles      = map[timeline.Role]bool{}
 		pd         pdAttrs
 		lastDate   string
-		detected   time.Time
+		received   time.Time // the first alert's arrival at postmortemd
+		alertStart time.Time // the earliest alert_firing's At (the alert's startsAt)
+		triggered  time.Time // the first incident_triggered
 		gens       = map[string]bool{}
 		usedAM     bool
 		usedPD     bool
@@ -292,6 +310,17 @@ func newData(in Input) *Data {
 		tools[key] = true
 		d.Tools = append(d.Tools, Tool{Kind: kind, Name: Text(truncate(name, maxValue)), Link: l})
 	}
+	addRole := func(r timeline.Role, system bool) {
+		if r = timeline.Role(truncate(string(r), maxValue)); r == "" || roles[r] {
+			return
+		}
+		roles[r] = true
+		if system {
+			d.Systems = append(d.Systems, Text(r))
+		} else {
+			d.Responders = append(d.Responders, Text(r))
+		}
+	}
 	for _, e := range evs {
 		when := e.At.UTC().Format("15:04:05")
 		if date := e.At.UTC().Format("2006-01-02"); date != lastDate {
@@ -304,14 +333,7 @@ func newData(in Input) *Data {
 		} else {
 			d.Facts = append(d.Facts, line)
 		}
-		if e.Role != "" && !roles[e.Role] {
-			roles[e.Role] = true
-			if systemRole(e) {
-				d.Systems = append(d.Systems, line.Role)
-			} else {
-				d.Responders = append(d.Responders, line.Role)
-			}
-		}
+		addRole(e.Role, systemRole(e))
 		switch e.Source {
 		case timeline.SourceAlertmanager:
 			usedAM = true
@@ -320,13 +342,22 @@ func newData(in Input) *Data {
 		case timeline.SourceManual:
 			usedManual = true
 		}
-		if a, ok := decisionActions[e.Type]; ok && e.Source != timeline.SourceAlertmanager {
-			d.Decisions = append(d.Decisions, Decision{When: when, At: line.At, Action: a, Role: line.Role, Fact: line.Fact})
+		switch a, ok := decisionActions[e.Type]; {
+		case ok && e.Source != timeline.SourceAlertmanager:
+			d.Decisions = append(d.Decisions, Decision{When: when, At: line.At, Action: a, Step: true, Role: line.Role, Fact: line.Fact})
+		case e.Type == timeline.TypeIncidentResolved: // Alertmanager: every alert of the group stopped firing
+			d.Decisions = append(d.Decisions, Decision{When: when, At: line.At, Action: "recovered", Role: line.Role, Fact: line.Fact})
+		case e.Type == timeline.TypeNote && e.Kind == timeline.KindContext && e.Source != timeline.SourceAlertmanager:
+			d.Decisions = append(d.Decisions, Decision{When: when, At: line.At, Action: "note", Role: line.Role,
+				Fact: Text(truncate(e.Fact, maxNoteInTable))})
 		}
 		switch e.Type {
 		case timeline.TypeAlertFiring:
-			if detected.IsZero() || (!e.RecordedAt.IsZero() && e.RecordedAt.Before(detected)) {
-				detected = e.RecordedAt
+			if !e.RecordedAt.IsZero() && (received.IsZero() || e.RecordedAt.Before(received)) {
+				received = e.RecordedAt
+			}
+			if alertStart.IsZero() || e.At.Before(alertStart) {
+				alertStart = e.At
 			}
 			var a alertAttrs
 			_ = json.Unmarshal(e.Attributes, &a)
@@ -352,8 +383,8 @@ func newData(in Input) *Data {
 				d.Sources = append(d.Sources, Source{Kind: "generator", Name: Text("generator of alert " + string(al.Name)), Link: al.Generator})
 			}
 		case timeline.TypeIncidentTriggered:
-			if detected.IsZero() || e.At.Before(detected) {
-				detected = e.At
+			if triggered.IsZero() {
+				triggered = e.At
 			}
 		case timeline.TypeIncidentAcknowledged:
 			if !d.Acknowledged.Set() {
@@ -381,6 +412,9 @@ func newData(in Input) *Data {
 			if p.ConferenceURL != "" {
 				addTool("conference", "", newLink("", p.ConferenceURL))
 			}
+			for _, r := range p.TargetRoles {
+				addRole(timeline.Role(r), false)
+			}
 		}
 	}
 	d.Priority = Text(truncate(pd.Priority, maxValue))
@@ -406,8 +440,8 @@ func newData(in Input) *Data {
 	if usedManual {
 		addTool("integration", "postmortemd API (manual entries)", Link{})
 	}
-	d.Detected = Stamp{detected}
-	d.TimeToDetect = span(inc.StartedAt, detected)
+	d.Detected = Stamp{detectedAt(inc.StartedAt, d.Resolved.t, received, triggered, alertStart, &d.DetectedLate)}
+	d.TimeToDetect = span(inc.StartedAt, d.Detected.t)
 	d.TimeToAcknowledge = span(inc.StartedAt, d.Acknowledged.t)
 	d.TimeToResolve = span(inc.StartedAt, d.Resolved.t)
 	if r := in.Review; r != nil {
@@ -419,6 +453,40 @@ func newData(in Input) *Data {
 		if loc, err := time.LoadLocation(r.TimeZone); err == nil && r.TimeZone != "" && !r.Start.IsZero() {
 			d.Review.Local = r.Start.In(loc).Format("2006-01-02 15:04") + "–" + r.End.In(loc).Format("15:04 MST")
 		}
+	}
+	return d
+}
+
+// detectedAt is the detection time (see Data.Detected): the earlier of the alert's arrival and the
+// trigger; when that is after the resolution, the trigger if it came before it, else the alert's
+// start; and never before started nor after resolved (either may be unknown, zero). late reports
+// an arrival after the resolution.
+func detectedAt(started, resolved, received, triggered, alertStart time.Time, late *bool) time.Time {
+	earliest := func(ts ...time.Time) time.Time {
+		var m time.Time
+		for _, t := range ts {
+			if !t.IsZero() && (m.IsZero() || t.Before(m)) {
+				m = t
+			}
+		}
+		return m
+	}
+	d := earliest(received, triggered)
+	if !resolved.IsZero() && d.After(resolved) {
+		*late = !received.IsZero() && received.After(resolved)
+		d = earliest(alertStart)
+		if !triggered.IsZero() && !triggered.After(resolved) {
+			d = triggered
+		}
+	}
+	if d.IsZero() {
+		return d
+	}
+	if !started.IsZero() && d.Before(started) {
+		d = started
+	}
+	if !resolved.IsZero() && d.After(resolved) {
+		d = resolved
 	}
 	return d
 }

@@ -29,7 +29,8 @@ func handEdit(t *testing.T, draft []byte) []byte {
 		{"_What happened, what was done, and what we learnt, for someone who was not there._",
 			"A schema migration on orders-db held row locks for 40 minutes.  \nCheckout p99 went above 2 s.\t\n\n日本語のメモも残す。"},
 		{"<!-- postmortemd:end observed -->\n", "<!-- postmortemd:end observed -->\nRight below the observed block: 4.1% of checkouts failed.\n"},
-		{"- What surprised you, then or later?\n- What told you", "- What surprised you, then or later? That the migration ran at peak.\n- What told you"},
+		{"### Answers\n\n_Answer the questions above here, under the time and step you answer for (copy its heading).\nThis part is yours: postmortemd never changes it._\n",
+			"### Answers\n\n#### 13:34:09 UTC: Acknowledged\n\n- What surprised you, then or later? That the migration ran at peak.\n"},
 		{"| _To detect sooner: …_ | _role_ | _YYYY-MM-DD_ | _short / long_ | open | |",
 			"| Alert on lock waits on orders-db | database on-call | 2026-12-15 | short | open | |"},
 	} {

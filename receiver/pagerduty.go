@@ -358,6 +358,9 @@ func (h *Handler) pagerDutyEvent(ctx context.Context, ev *pdEvent, received time
 	if sub.ConferenceURL != "" {
 		attrs["conference_url"] = sub.ConferenceURL
 	}
+	if roles := f.targetRoles(); len(roles) > 0 {
+		attrs["target_roles"] = roles // the roles the step was aimed at, never names (drafts lists them)
+	}
 	event := timeline.Event{
 		ID: timeline.EventID(timeline.SourcePagerDuty, ev.ID), At: at, RecordedAt: received.UTC(),
 		Source: timeline.SourcePagerDuty, Type: typ, Kind: kind, Role: actor, Fact: fact,
@@ -643,6 +646,36 @@ func (f pdFacts) describe() (fact string, typ timeline.Type, kind timeline.Kind,
 		return "", "", "", "", nil, ""
 	}
 	return truncate(fact, 4000), typ, kind, status, snaps, duty
+}
+
+// targetRoles are the roles an event pages, hands over to, requests or assigns: the assignees of a
+// trigger, escalation, reassignment or reopen, the requested responder, the incident roles assigned.
+func (f pdFacts) targetRoles() []string {
+	var roles []string
+	add := func(r timeline.Role) {
+		if r != "" && !contains(roles, string(r)) {
+			roles = append(roles, string(r))
+		}
+	}
+	switch f.ev.EventType {
+	case "incident.triggered", "incident.escalated", "incident.reassigned", "incident.reopened", "incident.unacknowledged":
+		if f.inc != nil {
+			for i := range f.inc.Assignees {
+				add(f.book.role(&f.inc.Assignees[i]))
+			}
+		}
+	case "incident.responder.added", "incident.responder.replied":
+		if f.sub.User != nil {
+			add(f.book.role(f.sub.User))
+		}
+	case "incident.role.assigned":
+		for _, a := range f.sub.Assignments {
+			if a.Assignee != nil && (a.Status == "" || a.Status == "active") {
+				add(timeline.Role(strings.ToLower(a.Role.Summary)))
+			}
+		}
+	}
+	return roles
 }
 
 // assigneeRoles names the incident's assignees by role, e.g. "the on-call responder via the
