@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -43,6 +44,8 @@ type WorkerOptions struct {
 	// Reviews, if set, gives each incident's review meeting for the draft; a draft is written
 	// again when its review changes (scheduled, moved, waived).
 	Reviews Reviews
+	// Registerer, if set, receives postmortemd_drafts_written_total{outcome}.
+	Registerer prometheus.Registerer
 }
 
 // Reviews is what the worker needs from the review scheduler (drafts/review).
@@ -71,6 +74,7 @@ type Worker struct {
 	mu sync.Mutex // one sweep at a time; guards drafted
 	// drafted is the UpdatedAt of each incident's version last drafted (or found permanently
 	// undraftable), so an unchanged incident is not rendered again every sweep.
+	written *prometheus.CounterVec
 	drafted map[string]time.Time
 	// reviewed is the review each incident was last drafted with.
 	reviewed map[string]string
@@ -89,6 +93,16 @@ func NewWorker(o WorkerOptions) *Worker {
 	}
 	if w.interval <= 0 {
 		w.interval = DefaultInterval
+	}
+	w.written = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "postmortemd_drafts_written_total",
+		Help: "Drafts the worker wrote, by outcome: created, merged, unchanged, written_beside (a merge was not safe: a person must merge the new version), error.",
+	}, []string{"outcome"})
+	for _, o := range []string{string(Created), string(Merged), string(Unchanged), string(WrittenBeside), "error"} {
+		w.written.WithLabelValues(o)
+	}
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(w.written)
 	}
 	return w
 }
@@ -203,7 +217,12 @@ func reviewKey(r *Review) string {
 	return fmt.Sprintf("%d|%d|%s|%s|%v|%s|%q", r.Start.UnixNano(), r.End.UnixNano(), r.TimeZone, r.Reason, r.Waived, r.WaiveReason, r.Roles)
 }
 
-func (w *Worker) draft(ctx context.Context, inc timeline.Incident, rev *Review, now time.Time) error {
+func (w *Worker) draft(ctx context.Context, inc timeline.Incident, rev *Review, now time.Time) (err error) {
+	defer func() {
+		if err != nil && ctx.Err() == nil {
+			w.written.WithLabelValues("error").Inc()
+		}
+	}()
 	es, err := w.store.Entries(ctx, inc.ID)
 	if err != nil {
 		return fmt.Errorf("draft incident %q: read timeline: %w", inc.ID, err)
@@ -235,6 +254,7 @@ func (w *Worker) draft(ctx context.Context, inc timeline.Incident, rev *Review, 
 	}
 	w.drafted[inc.ID] = inc.UpdatedAt
 	w.reviewed[inc.ID] = reviewKey(rev)
+	w.written.WithLabelValues(string(res.Outcome)).Inc()
 	if res.Outcome == WrittenBeside {
 		w.log.Warn("draft could not be merged safely; the new version is beside it, merge by hand",
 			"incident_id", inc.ID, "outcome", res.Outcome, "path", res.Path, "reason", res.Reason)

@@ -181,7 +181,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer stopReviews()
-	files := &drafts.Store{Dir: cfg.DraftsDir} // one, so the worker and the API share its lock and cache
+	files := &drafts.Store{Dir: cfg.DraftsDir, Logger: log} // one, so the worker and the API share its lock and cache
 	streamsDone := make(chan struct{})
 	handler := web.New(web.Options{Store: store, Ready: store, Webhooks: rcv, Logger: log,
 		Registry: reg, Version: version, StoreTimeout: cfg.StoreTimeout,
@@ -213,7 +213,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}()
 	defer func() { stopEnrich(); <-enrichDone }() // after the server: in-flight webhooks may enqueue
 	worker := drafts.NewWorker(drafts.WorkerOptions{Store: store, Renderer: renderer,
-		Files: files, Logger: log, Interval: draftInterval(cfg.ResolveGrace), Reviews: reviews.scheduler, Now: clock()})
+		Files: files, Logger: log, Interval: draftInterval(cfg.ResolveGrace), Reviews: reviews.scheduler, Now: clock(), Registerer: reg})
 	draftCtx, stopDrafts := context.WithCancel(context.Background())
 	draftDone := make(chan struct{})
 	go func() { defer close(draftDone); worker.Run(draftCtx) }()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/postmortemd/postmortemd/drafts"
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
@@ -20,7 +21,7 @@ const (
 
 // incidentList is GET /api/v1/incidents.
 type incidentList struct {
-	Incidents []timeline.Incident `json:"incidents"`
+	Incidents []incidentView `json:"incidents"`
 }
 
 func (s *Server) listIncidents(c echo.Context) error {
@@ -41,7 +42,12 @@ func (s *Server) listIncidents(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("list incidents: %w", err)
 	}
-	return c.JSON(http.StatusOK, incidentList{Incidents: incs})
+	links := s.postmortemLinks()
+	out := incidentList{Incidents: make([]incidentView, len(incs))}
+	for i, inc := range incs {
+		out.Incidents[i] = incidentView{Incident: inc, Postmortem: links[inc.ID]}
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) getIncident(c echo.Context) error {
@@ -68,6 +74,26 @@ type postmortemLink struct {
 	Status  string `json:"status"`
 	URL     string `json:"url"`
 	HTMLURL string `json:"html_url"`
+}
+
+// postmortemLinks returns the links of every written postmortem by incident id, for a listing (one
+// read of the drafts directory); nil when there is none or it cannot be read.
+func (s *Server) postmortemLinks() map[string]*postmortemLink {
+	lib := s.opts.Postmortems.Library
+	if lib == nil {
+		return nil
+	}
+	all, err := lib.List(drafts.Query{})
+	if err != nil {
+		s.log.Warn("cannot read the drafts directory to link postmortems", "err", err)
+		return nil
+	}
+	out := make(map[string]*postmortemLink, len(all))
+	for _, sum := range all {
+		it := postmortemItemOf(sum)
+		out[sum.ID] = &postmortemLink{ID: sum.ID, Status: sum.Status, URL: it.URL, HTMLURL: it.HTMLURL}
+	}
+	return out
 }
 
 // postmortemLink returns the link to incident id's postmortem, nil when none is written (or the
@@ -121,7 +147,7 @@ func (s *Server) getTimeline(c echo.Context) error {
 		entries = entries[:limit]
 		next = entries[limit-1].ID()
 	}
-	incJSON, err := json.Marshal(inc)
+	incJSON, err := json.Marshal(incidentView{Incident: inc, Postmortem: s.postmortemLink(inc.ID)})
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -69,6 +70,9 @@ func postmortemItemOf(sum drafts.Summary) postmortemItem {
 func postmortemQuery(c echo.Context) (drafts.Query, error) {
 	q := drafts.Query{Status: c.QueryParam("status"), Service: c.QueryParam("service"), Severity: c.QueryParam("severity"),
 		Tag: c.QueryParam("tag"), Text: c.QueryParam("q")}
+	if q.Status != "" && !slices.Contains(drafts.Statuses, q.Status) {
+		return q, fmt.Errorf("status: %w: want one of %s, got %q", timeline.ErrInvalid, strings.Join(drafts.Statuses, ", "), q.Status)
+	}
 	if v := c.QueryParam("recommended"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

@@ -114,6 +114,33 @@ func TestPostmortemsAPI(t *testing.T) {
 		t.Fatalf("incident's postmortem link %+v", inc.Postmortem)
 	}
 
+	var incs struct {
+		Incidents []struct {
+			ID         string `json:"id"`
+			Postmortem *struct {
+				URL string `json:"url"`
+			} `json:"postmortem"`
+		} `json:"incidents"`
+	}
+	getJSON(t, s.service, "/api/v1/incidents", &incs)
+	if len(incs.Incidents) != 1 || incs.Incidents[0].Postmortem == nil || incs.Incidents[0].Postmortem.URL != inc.Postmortem.URL {
+		t.Fatalf("the incident list does not link the postmortem: %+v", incs)
+	}
+	var tl struct {
+		Incident struct {
+			Postmortem *struct {
+				URL string `json:"url"`
+			} `json:"postmortem"`
+		} `json:"incident"`
+	}
+	getJSON(t, s.service, "/api/v1/incidents/"+id+"/timeline", &tl)
+	if tl.Incident.Postmortem == nil || tl.Incident.Postmortem.URL != inc.Postmortem.URL {
+		t.Fatalf("the timeline's incident does not link the postmortem: %+v", tl)
+	}
+	if resp, body := s.get(t, "/api/v1/postmortems?status=bogus"); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "in-review") {
+		t.Fatalf("status=bogus: %d %s, want 400 naming the statuses", resp.StatusCode, body)
+	}
+
 	var list postmortemListing
 	getJSON(t, s.service, "/api/v1/postmortems", &list)
 	if list.Total != 1 || list.Postmortems[0].ID != id || list.Postmortems[0].Status != "draft" ||
