@@ -21,6 +21,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
 	"gopkg.in/yaml.v3"
 )
 
@@ -269,18 +270,24 @@ func (l *Linter) lines(text string, keep func(int, string) bool) []Finding {
 }
 
 // line flags one line. Masked parts (inline code, HTML comments) are spaces of the same length.
+// Rules match the line's NFKC form (half-width katakana, full-width letters); findings point at
+// the text as written. A finding inside another one ("ミス" in "人為的ミス") is left out.
 func (l *Linter) line(n, off int, line string) []Finding {
+	nl, start, end := normalize(line)
 	var out []Finding
+	var spans [][2]int
 	for _, r := range l.rules {
-		for _, m := range r.re.FindAllStringIndex(line, -1) {
-			if r.excepted(line, m) {
+		for _, m := range r.re.FindAllStringIndex(nl, -1) {
+			if m[0] == m[1] || r.excepted(nl, m) {
 				continue
 			}
+			a, b := start[m[0]], end[m[1]-1]
+			spans = append(spans, [2]int{a, b})
 			out = append(out, Finding{
 				Line:       n,
-				Column:     utf8.RuneCountInString(line[:m[0]]) + 1,
-				Offset:     off + m[0],
-				Match:      line[m[0]:m[1]],
+				Column:     utf8.RuneCountInString(line[:a]) + 1,
+				Offset:     off + a,
+				Match:      line[a:b],
 				Rule:       r.ID,
 				Severity:   r.Severity,
 				Message:    r.Message,
@@ -288,7 +295,63 @@ func (l *Linter) line(n, off int, line string) []Finding {
 			})
 		}
 	}
-	return out
+	keep := out[:0]
+	for i, f := range out {
+		if !nested(spans, i) {
+			keep = append(keep, f)
+		}
+	}
+	return keep
+}
+
+// nested reports whether spans[i] lies inside another span: a longer one, or an equal one found
+// earlier (by an earlier rule).
+func nested(spans [][2]int, i int) bool {
+	s := spans[i]
+	for j, o := range spans {
+		if j == i || o[0] > s[0] || s[1] > o[1] {
+			continue
+		}
+		if o[1]-o[0] > s[1]-s[0] || j < i {
+			return true
+		}
+	}
+	return false
+}
+
+// normalize returns line's NFKC form, and for each byte of it the start and end byte offsets in
+// line of the segment it came from, so a match maps back to the text as written.
+func normalize(line string) (nl string, start, end []int) {
+	if isASCII(line) {
+		start, end = make([]int, len(line)), make([]int, len(line))
+		for i := range line {
+			start[i], end[i] = i, i+1
+		}
+		return line, start, end
+	}
+	var sb strings.Builder
+	for i := 0; i < len(line); {
+		k := norm.NFKC.NextBoundaryInString(line[i:], true)
+		if k <= 0 {
+			k = len(line) - i
+		}
+		seg := norm.NFKC.String(line[i : i+k])
+		sb.WriteString(seg)
+		for range len(seg) {
+			start, end = append(start, i), append(end, i+k)
+		}
+		i += k
+	}
+	return sb.String(), start, end
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func (c compiled) excepted(line string, m []int) bool {
