@@ -431,3 +431,144 @@ func TestNewRenderer(t *testing.T) {
 		t.Errorf("custom template output:\n%s", out)
 	}
 }
+
+// An Alertmanager-only incident: the alert started at t0 and resolved 3s later, and reached
+// postmortemd (recorded_at) at t0+received, e.g. hours late after an outage and retries.
+func lateAlertInput(received time.Duration, extra ...timeline.Event) drafts.Input {
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	resolved := t0.Add(3 * time.Second)
+	am := timeline.Role("Alertmanager (receiver postmortemd)")
+	evs := []timeline.Event{
+		{ID: "am-1", At: t0, RecordedAt: t0.Add(received), Source: timeline.SourceAlertmanager, Type: timeline.TypeAlertFiring,
+			Kind: timeline.KindFact, Role: am, Fact: "Alert DiskFull started firing",
+			Attributes: json.RawMessage(`{"labels":{"alertname":"DiskFull","service":"storage"},"starts_at":"2026-11-23T10:00:00Z"}`)},
+		{ID: "am-2", At: resolved, RecordedAt: t0.Add(received), Source: timeline.SourceAlertmanager, Type: timeline.TypeIncidentResolved,
+			Kind: timeline.KindFact, Role: am, Fact: "Alertmanager reported every alert of the group resolved"},
+	}
+	return drafts.Input{Incident: timeline.Incident{ID: "20261123-diskfull-00000001", Title: "DiskFull", Status: timeline.StatusResolved,
+		StartedAt: t0, ResolvedAt: &resolved}, Events: append(evs, extra...), Now: t0.Add(received + time.Minute)}
+}
+
+// Detection is never after the resolution nor before the start, whatever postmortemd's clock says.
+func TestDetectedIsBetweenStartAndResolution(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	page := timeline.Event{ID: "pd-1", At: t0.Add(time.Second), RecordedAt: t0.Add(3 * time.Hour), Source: timeline.SourcePagerDuty,
+		Type: timeline.TypeIncidentTriggered, Kind: timeline.KindFact, Role: "monitoring integration (Alertmanager)", Fact: "PagerDuty incident #1 triggered"}
+	tests := []struct {
+		name                   string
+		in                     drafts.Input
+		detected, timeToDetect string
+		late                   bool
+	}{
+		{"alert received on time", lateAlertInput(2 * time.Second), "2026-11-23T10:00:02Z", "2s", false},
+		{"alert received 3h after the resolution: the alert's start", lateAlertInput(3 * time.Hour), "2026-11-23T10:00:00Z", "0s", true},
+		{"alert received late, paged before the resolution: the page, nothing to explain", lateAlertInput(3*time.Hour, page), "2026-11-23T10:00:01Z", "1s", false},
+		{"alert recorded before the start (clock skew): the start", lateAlertInput(-time.Minute), "2026-11-23T10:00:00Z", "0s", false},
+	}
+	for _, tt := range tests {
+		for _, lang := range drafts.Languages {
+			t.Run(lang+"/"+tt.name, func(t *testing.T) {
+				out := mustRender(t, lang, tt.in)
+				fm := frontMatter(t, out)
+				if ts, ok := fm["detected"].(time.Time); !ok || ts.Format(time.RFC3339) != tt.detected {
+					t.Errorf("detected = %v, want %s", fm["detected"], tt.detected)
+				}
+				if fm["time_to_detect"] != tt.timeToDetect || fm["time_to_resolve"] != "3s" {
+					t.Errorf("time_to_detect %v, time_to_resolve %v; want %s, 3s", fm["time_to_detect"], fm["time_to_resolve"], tt.timeToDetect)
+				}
+				note := map[string]string{"en": "received the alert only after the resolution", "ja": "アラートを受け取ったのは解決の後"}[lang]
+				if got := bytes.Contains(out, []byte(note)); got != tt.late {
+					t.Errorf("the attributes table explains a late alert: %v, want %v", got, tt.late)
+				}
+			})
+		}
+	}
+}
+
+// An incident only Alertmanager reported, with a note a person wrote: part 4 asks about the alerts
+// stopping and about the note, and invents no step nobody took.
+func TestAlertmanagerOnlyIncidentHasDecisionPoints(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	note := timeline.Event{ID: "manual-1", At: t0.Add(2 * time.Second), RecordedAt: t0.Add(time.Hour), Source: timeline.SourceManual,
+		Type: timeline.TypeNote, Kind: timeline.KindContext, Role: "storage on-call", Fact: "Deleted old snapshots to free the disk"}
+	want := map[string][]string{
+		"en": {"| 10:00:02 | storage on-call | Note | Deleted old snapshots to free the disk |",
+			"| 10:00:03 | Alertmanager (receiver postmortemd) | The alerts stopped firing | Alertmanager reported every alert of the group resolved |",
+			"#### 10:00:02 UTC: Note (storage on-call)\n\n- What did you believe then, and why?\n",
+			"#### 10:00:03 UTC: The alerts stopped firing (Alertmanager (receiver postmortemd))\n\n- What was done just before, and what told you it was over?\n"},
+		"ja": {"| 10:00:02 | storage on-call | ノート | Deleted old snapshots to free the disk |",
+			"| 10:00:03 | Alertmanager (receiver postmortemd) | アラートの停止 | Alertmanager reported every alert of the group resolved |",
+			"#### 10:00:02 UTC: ノート（storage on-call）\n\n- その時点で何を信じていましたか。その理由は？\n",
+			"#### 10:00:03 UTC: アラートの停止（Alertmanager (receiver postmortemd)）\n\n- 直前に何が行われましたか。収束したと分かったのは何からでしたか。\n"},
+	}
+	absent := map[string][]string{
+		"en": {"The timeline shows no decision points", "What did you expect this step to change?", "UTC: Resolved"},
+		"ja": {"タイムラインに判断ポイント", "この対応で何が変わると期待しましたか", "UTC: 解決"},
+	}
+	for _, lang := range drafts.Languages {
+		t.Run(lang, func(t *testing.T) {
+			out := mustRender(t, lang, lateAlertInput(time.Second, note))
+			for _, s := range want[lang] {
+				if !bytes.Contains(out, []byte(s)) {
+					t.Errorf("draft lacks %q", s)
+				}
+			}
+			for _, s := range absent[lang] {
+				if bytes.Contains(out, []byte(s)) {
+					t.Errorf("draft has %q", s)
+				}
+			}
+		})
+	}
+}
+
+// Drafted when the incident first resolved (story step 12), answered by a person, drafted again
+// after the reopen and the second resolution (step 14): the merged draft asks the questions of the
+// new decision points, and keeps the answers.
+func TestRedraftAfterReopenAsksAboutTheNewDecisionPoints(t *testing.T) {
+	reopen := map[string]string{
+		"en": "#### 14:36:12 UTC: Reopened (incident commander)\n\n- Which signal did you see (alert, page, dashboard, message)?\n" +
+			"- What did you believe was happening, and why?\n- What did you expect this step to change?\n" +
+			"- What surprised you, then or later?\n- What showed it was not over, and what had the earlier resolution missed?\n",
+		"ja": "#### 14:36:12 UTC: 再オープン（incident commander）\n\n- どのシグナルを見ましたか（アラート、呼び出し、ダッシュボード、メッセージ）？\n" +
+			"- 何が起きていると考えていましたか。その理由は？\n- この対応で何が変わると期待しましたか？\n" +
+			"- その時、あるいは後から、何に驚きましたか？\n- まだ終わっていないと分かったきっかけは何でしたか。先の解決判断は何を見落としていましたか。\n",
+	}
+	answers := map[string]string{"en": "### Answers\n", "ja": "### 回答\n"}
+	for _, lang := range drafts.Languages {
+		t.Run(lang, func(t *testing.T) {
+			s := newStory(t)
+			s.deliverPD(12)
+			v1 := mustRender(t, lang, s.input())
+			if bytes.Contains(v1, []byte(reopen[lang])) {
+				t.Fatal("the first draft already asks about the reopen")
+			}
+			answer := answers[lang] + "\n#### 14:21:39 UTC\n\nWe believed the cancelled migration was the whole cause.\n"
+			edited := bytes.Replace(v1, []byte(answers[lang]), []byte(answer), 1)
+			s.deliverPD(14)
+			v2 := mustRender(t, lang, s.input())
+			merged, ok, err := drafts.Merge(edited, v2)
+			if err != nil || !ok {
+				t.Fatalf("merge: ok %v, err %v", ok, err)
+			}
+			if !bytes.Contains(merged, []byte(reopen[lang])) {
+				t.Errorf("the redraft does not ask about the reopen:\n%s", merged)
+			}
+			if !bytes.Contains(merged, []byte(answer)) {
+				t.Error("the redraft lost the answer")
+			}
+		})
+	}
+}
+
+// The roles the facts name as targets (paged, escalated to, assigned) are listed, never names.
+func TestRolesIncludeTargetsOfSteps(t *testing.T) {
+	fm := frontMatter(t, mustRender(t, "en", storyInput(t, 14)))
+	roles, _ := fm["roles"].(map[string]any)
+	responders := fmt.Sprint(roles["responders"])
+	for _, r := range []string{"secondary on-call (level 2) for checkout", "incident commander", "primary on-call (level 1) for checkout"} {
+		if !strings.Contains(responders, r) {
+			t.Errorf("roles.responders %s lacks %q", responders, r)
+		}
+	}
+}
