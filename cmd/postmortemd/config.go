@@ -19,6 +19,7 @@ import (
 
 	"github.com/postmortemd/postmortemd/drafts"
 	"github.com/postmortemd/postmortemd/receiver"
+	"github.com/postmortemd/postmortemd/timeline"
 )
 
 // envPrefix starts every environment variable postmortemd reads.
@@ -55,6 +56,28 @@ type Config struct {
 	Access AccessConfig `yaml:"access"`
 	// LintWords is a words file for the blameless guardrails: rules to add, defaults to disable.
 	LintWords string `yaml:"lint_words"`
+	// People is the people directory whose names and addresses notes replace by roles in every
+	// incident (with the incident's PagerDuty participants). Kept in memory, never served.
+	People []Person `yaml:"people"`
+	// PeopleFile is a YAML file holding a list of the same form, added to People at start-up.
+	PeopleFile string `yaml:"people_file"`
+}
+
+// Person is one entry of the people directory.
+type Person struct {
+	Name  string `yaml:"name"`
+	Email string `yaml:"email"`
+	// Role is what notes write instead of the name ("primary on-call for payments").
+	Role string `yaml:"role"`
+}
+
+// participants is the people directory as notes take it.
+func (c Config) participants() []timeline.Participant {
+	out := make([]timeline.Participant, 0, len(c.People))
+	for _, p := range c.People {
+		out = append(out, timeline.Participant{Name: p.Name, Email: p.Email, Role: timeline.Role(p.Role)})
+	}
+	return out
 }
 
 // AccessConfig is the HTTP side's access control. With no write token and no proxy header,
@@ -287,6 +310,8 @@ var settings = []setting{
 		set: str(func(c *Config) *string { return &c.Access.WriteAuthHeader }), def: func(Config) string { return "" }},
 	{name: "lint-words", usage: "YAML words file for the blameless guardrails: rules to add, default rules to disable",
 		set: str(func(c *Config) *string { return &c.LintWords }), def: func(Config) string { return "" }},
+	{name: "people-file", usage: "YAML file listing people ({name, email, role}) whose names notes replace by their roles in every incident",
+		set: str(func(c *Config) *string { return &c.PeopleFile }), def: func(Config) string { return "" }},
 }
 
 // boolFlag is a flag.Value that needs no argument ("--pagerduty-allow-unsigned").
@@ -403,6 +428,19 @@ func (c *Config) readSecretFiles() error {
 	if err := read("read-token-file", c.Access.ReadTokenFile, &c.Access.ReadToken); err != nil {
 		return err
 	}
+	if c.PeopleFile != "" {
+		b, err := os.ReadFile(c.PeopleFile)
+		if err != nil {
+			return fmt.Errorf("people-file: %w", err)
+		}
+		var ps []Person
+		dec := yaml.NewDecoder(strings.NewReader(string(b)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&ps); err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("people-file %s: want a list of {name, email, role}: %w", c.PeopleFile, err)
+		}
+		c.People = append(c.People, ps...)
+	}
 	if c.PagerDuty.SecretsFile != "" {
 		var all string
 		if err := read("pagerduty-secrets-file", c.PagerDuty.SecretsFile, &all); err != nil {
@@ -505,6 +543,14 @@ func (c Config) Validate() error {
 	}
 	if c.Access.ReadToken != "" && c.Access.ReadToken == c.Access.WriteToken {
 		return errors.New("read-token: must differ from the write token")
+	}
+	for i, p := range c.People {
+		switch {
+		case strings.TrimSpace(p.Role) == "":
+			return fmt.Errorf("people[%d]: role is required (what notes write instead of the name)", i)
+		case strings.TrimSpace(p.Name) == "" && strings.TrimSpace(p.Email) == "":
+			return fmt.Errorf("people[%d]: give a name or an email", i)
+		}
 	}
 	return nil
 }

@@ -108,6 +108,9 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		{"unknown mode", nil, nil, "redis:\n  mode: ring\n  addrs: [a:1]\n", "redis.mode"},
 		{"url and cluster", []string{"--redis-url", "redis://a:6379"}, nil, "redis:\n  mode: cluster\n  addrs: [b:1]\n", "redis-url:"},
 		{"missing config file", []string{"--config", "/nonexistent/postmortemd.yml"}, nil, "", "config file"},
+		{"person without a role", nil, nil, "people:\n  - name: Dana Okafor\n", "people[0]: role"},
+		{"person without name or email", nil, nil, "people:\n  - role: primary on-call\n", "people[0]: give a name"},
+		{"missing people file", []string{"--people-file", "/nonexistent/people.yml"}, nil, "", "people-file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -298,4 +301,36 @@ func TestPrepareDraftsDirCreatesIt(t *testing.T) {
 	if err := prepareDraftsDir(dir); err != nil {
 		t.Fatalf("an existing directory: %v", err)
 	}
+}
+
+// The people directory comes from the config file and a people file (flag or environment), merged.
+func TestPeopleDirectory(t *testing.T) {
+	file := writeFile(t, "people.yml", "- name: 渡辺 健二\n  role: secondary on-call\n- email: sam@example.com\n  role: incident commander\n")
+	conf := writeFile(t, "c.yml", "people:\n  - name: Dana Okafor\n    email: dana@example.com\n    role: primary on-call for checkout-api\n")
+	for _, tt := range []struct {
+		name string
+		args []string
+		env  map[string]string
+	}{
+		{"flag", []string{"--config", conf, "--people-file", file}, nil},
+		{"environment", []string{"--config", conf}, map[string]string{"POSTMORTEMD_PEOPLE_FILE": file}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := loadConfig(tt.args, env(tt.env), &bytes.Buffer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := cfg.participants()
+			if len(got) != 3 || got[0].Name != "Dana Okafor" || got[0].Role != "primary on-call for checkout-api" ||
+				got[1].Name != "渡辺 健二" || got[2].Email != "sam@example.com" || got[2].Role != "incident commander" {
+				t.Fatalf("people %+v", got)
+			}
+		})
+	}
+	t.Run("unknown field", func(t *testing.T) {
+		bad := writeFile(t, "bad.yml", "- nmae: Dana\n  role: x\n")
+		if _, err := loadConfig([]string{"--people-file", bad}, env(nil), &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "people-file") {
+			t.Fatalf("error %v, want one naming people-file", err)
+		}
+	})
 }

@@ -168,7 +168,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("lint-words: %w", err)
 	}
-	notes := web.NoteOptions{Annotator: store, Participants: store, Linter: linter, CSRF: web.NewCSRF(cfg.Access.WriteToken),
+	notes := web.NoteOptions{Annotator: store, Participants: store, People: cfg.participants(), Linter: linter, CSRF: web.NewCSRF(cfg.Access.WriteToken),
 		WriteToken: cfg.Access.WriteToken, ReadToken: cfg.Access.ReadToken, WriteAuthHeader: cfg.Access.WriteAuthHeader}
 	if notes.WritesOpen() {
 		log.Warn("WRITES ARE OPEN: anyone who can reach postmortemd can add notes and edit drafts; set --write-token (POSTMORTEMD_WRITE_TOKEN) or --write-auth-header behind an authenticating proxy")
