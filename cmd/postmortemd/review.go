@@ -274,9 +274,9 @@ func startReviews(cfg Config, store *redisstore.Store, reg prometheus.Registerer
 	}
 	s, err := review.New(review.Options{Store: store, Incidents: store, Participants: store, Policy: policy,
 		Owners: rc.Owners, Hours: hours, Lead: rc.Lead, Deadline: rc.Deadline, Duration: rc.Duration,
-		SingleFacilitator: rc.SingleFacilitator,
-		Calendar:          review.CalendarOptions{Organizer: rc.Organizer, Links: review.Links{BaseURL: rc.BaseURL}, Now: clock()},
-		Transports:        transports, Logger: log, Registerer: reg, Now: clock(), Interval: interval})
+		SingleFacilitator: rc.SingleFacilitator, Lock: store,
+		Calendar:   review.CalendarOptions{Organizer: rc.Organizer, Links: review.Links{BaseURL: rc.BaseURL}, Now: clock()},
+		Transports: transports, Logger: log, Registerer: reg, Now: clock(), Interval: interval})
 	if err != nil {
 		return rs, nil, err
 	}

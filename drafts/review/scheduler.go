@@ -48,6 +48,9 @@ type Options struct {
 	Lead, Deadline, Duration time.Duration
 	// SingleFacilitator keeps meetings from overlapping each other.
 	SingleFacilitator bool
+	// Lock, with SingleFacilitator, serializes booking across replicas (timeline/redisstore's Lock):
+	// without it two replicas booking two incidents at once could both take the same free hour.
+	Lock Locker
 	// Calendar shapes the invitations (organizer, links).
 	Calendar CalendarOptions
 	// Transports deliver invitations (CalDAV, e-mail); none keeps reviews in the feed only.
@@ -59,6 +62,20 @@ type Options struct {
 	Now      func() time.Time
 	Interval time.Duration
 }
+
+// Locker takes a lock shared by every replica.
+type Locker interface {
+	// Lock waits for the named lock until ctx is done, and holds it until unlock or ttl; errors
+	// wrap timeline.ErrUnavailable when the store cannot be reached.
+	Lock(ctx context.Context, name string, ttl time.Duration) (unlock func(), err error)
+}
+
+// bookingLock is the lock that makes "read the busy hours, pick a slot, store it" one step across
+// replicas; bookingTTL bounds how long a dead replica can hold it.
+const (
+	bookingLock = "review-booking"
+	bookingTTL  = 30 * time.Second
+)
 
 // Scheduler keeps one review per incident that the policy selects: it schedules the meeting when
 // the incident's resolution settles, cancels it when the incident reopens, schedules it again
@@ -281,6 +298,15 @@ func (s *Scheduler) busy(ctx context.Context, except string) ([]Interval, error)
 // schedule stores a meeting for inc's current resolution: a new one, or the existing one moved
 // (sequence + 1) after a reopen or a later resolution.
 func (s *Scheduler) schedule(ctx context.Context, inc timeline.Incident, now time.Time) error {
+	if s.o.SingleFacilitator && s.o.Lock != nil {
+		lctx, cancel := context.WithTimeout(ctx, bookingTTL)
+		unlock, err := s.o.Lock.Lock(lctx, bookingLock, bookingTTL)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("review of %s: wait for the booking lock: %w", inc.ID, err)
+		}
+		defer unlock()
+	}
 	busy, err := s.busy(ctx, inc.ID)
 	if err != nil {
 		return err

@@ -34,6 +34,8 @@ import (
 //	                                     ParticipantsTTL after its last write
 //	{pm}:x:reviews                SET    incident ids that have a review record (expired ones are
 //	                                     removed when Reviews finds them gone)
+//	{pm}:lk:<name>                STRING a lock shared by the replicas (Lock): a random token, with
+//	                                     a TTL so a dead holder's lock lapses
 //
 // The Lua script in script.go builds the per-incident keys from the prefix with the same suffixes;
 // keep the two in step.
@@ -52,6 +54,7 @@ func (s *Store) participantsKey(key string) string { return s.prefix + ":p:" + k
 func (s *Store) mergedKey(id string) string        { return s.prefix + ":m:" + id }
 func (s *Store) indexKey(name string) string       { return s.prefix + ":x:" + name }
 func (s *Store) reviewKey(id string) string        { return s.prefix + ":rv:" + id }
+func (s *Store) lockKey(name string) string        { return s.prefix + ":lk:" + name }
 
 // Index names, as used by indexKey and by the script.
 const (
