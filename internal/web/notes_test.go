@@ -232,6 +232,36 @@ func TestNotes(t *testing.T) {
 			t.Error("duplicate not counted")
 		}
 	})
+	t.Run("an Idempotency-Key reused for other content is refused, not dropped", func(t *testing.T) {
+		hdr := map[string]string{"Idempotency-Key": "reused-1"}
+		path := "/api/v1/incidents/" + id + "/notes"
+		if resp, out := s.request(t, "POST", path, "application/json", jsonNote("scribe", "first"), hdr); resp.StatusCode != 201 {
+			t.Fatalf("first %d %s", resp.StatusCode, out)
+		}
+		for _, body := range []string{
+			jsonNote("scribe", "second"),
+			jsonNote("comms lead", "first"),
+			`{"role":"scribe","text":"first","at":"2026-11-23T11:00:00Z"}`,
+		} {
+			resp, out := s.request(t, "POST", path, "application/json", body, hdr)
+			var e struct{ Error string }
+			if resp.StatusCode != http.StatusUnprocessableEntity || json.Unmarshal([]byte(out), &e) != nil || !strings.Contains(e.Error, "Idempotency-Key") {
+				t.Errorf("%s: %d %s, want 422 naming Idempotency-Key", body, resp.StatusCode, out)
+			}
+		}
+	})
+	t.Run("a time more than 24h before the incident started is refused", func(t *testing.T) {
+		// The captured alert started at 2026-11-23T13:28:22Z.
+		path := "/api/v1/incidents/" + id + "/notes"
+		resp, out := s.request(t, "POST", path, "application/json", `{"role":"r","text":"t","at":"2026-11-22T13:28:00Z"}`, nil)
+		if resp.StatusCode != 400 || !strings.Contains(out, "at:") || !strings.Contains(out, "before the incident started") {
+			t.Fatalf("%d %s, want 400 naming at", resp.StatusCode, out)
+		}
+		resp, out = s.request(t, "POST", path, "application/json", `{"role":"r","text":"what led up to it","at":"2026-11-22T13:29:00Z"}`, nil)
+		if resp.StatusCode != 201 {
+			t.Fatalf("23h59m before: %d %s, want 201", resp.StatusCode, out)
+		}
+	})
 
 	long := strings.Repeat("x", web.MaxNoteTextChars+1)
 	bad := []struct {
@@ -325,6 +355,95 @@ func TestNoteNamesBecomeRoles(t *testing.T) {
 	}
 }
 
+// A configured people directory covers incidents PagerDuty never saw: on an Alertmanager-only
+// incident a note naming someone in it is stored with their role, in the text and in the role, and
+// the role a person typed is neither offered to others nor listed as involved.
+func TestNotePeopleDirectory(t *testing.T) {
+	dana := timeline.Participant{Name: "Dana Okafor", Email: "dana.okafor@example.com", Role: "primary on-call for checkout-api"}
+	s := newNoteService(t, web.NoteOptions{People: []timeline.Participant{dana}}, "", nil)
+	id := s.incident(t, nil)
+	path := "/api/v1/incidents/" + id + "/notes"
+
+	resp, out := s.request(t, "POST", path, "application/json", jsonNote("Okafor (IC)", "Dana forgot to restart the worker."), nil)
+	if resp.StatusCode != 201 {
+		t.Fatalf("%d %s", resp.StatusCode, out)
+	}
+	n := decodeStoredNote(t, out)
+	if n.Fact != "the primary on-call for checkout-api forgot to restart the worker." {
+		t.Errorf("fact %q, want the name replaced by her role", n.Fact)
+	}
+	if n.Role != "the primary on-call for checkout-api (IC)" {
+		t.Errorf("role %q, want the name replaced by her role", n.Role)
+	}
+	if n.Attributes.NamesReplaced != 2 || len(n.Attributes.Flags) != 1 || n.Attributes.Flags[0].Rule != "forgot-to" {
+		t.Errorf("attributes %+v, want 2 names replaced and forgot-to flagged", n.Attributes)
+	}
+
+	t.Run("the role is linted", func(t *testing.T) {
+		resp, out := s.request(t, "POST", path, "application/json", jsonNote("the one who forgot to page", "Paged late."), nil)
+		var got struct {
+			Attributes struct {
+				RoleFlags []struct{ Rule string } `json:"role_flags"`
+			} `json:"attributes"`
+		}
+		if resp.StatusCode != 201 || json.Unmarshal([]byte(out), &got) != nil || len(got.Attributes.RoleFlags) != 1 ||
+			got.Attributes.RoleFlags[0].Rule != "forgot-to" {
+			t.Fatalf("%d %s, want the role flagged forgot-to", resp.StatusCode, out)
+		}
+	})
+	t.Run("the role limit applies once names are replaced", func(t *testing.T) {
+		role := strings.Repeat("r", web.MaxNoteRoleChars-5) + " Dana"
+		resp, out := s.request(t, "POST", path, "application/json", jsonNote(role, "t"), nil)
+		if resp.StatusCode != 400 || !strings.Contains(out, "role:") {
+			t.Fatalf("%d %s, want 400 naming role", resp.StatusCode, out)
+		}
+	})
+	t.Run("typed roles are not offered or listed", func(t *testing.T) {
+		if resp, out := s.request(t, "POST", path, "application/json", jsonNote("Dana's buddy from lunch", "t"), nil); resp.StatusCode != 201 {
+			t.Fatalf("%d %s", resp.StatusCode, out)
+		}
+		_, page := s.request(t, "GET", "/incidents/"+id, "", "", nil)
+		datalist := between(t, page, `<datalist id="note-roles">`, `</datalist>`)
+		involved := between(t, page, `<dt>Roles involved</dt>`, `</dd>`)
+		if !strings.Contains(page, "buddy from lunch") {
+			t.Error("the note is not on the page")
+		}
+		for _, part := range []string{datalist, involved} {
+			if strings.Contains(part, "buddy from lunch") || strings.Contains(part, "(IC)") {
+				t.Errorf("a typed role is offered or listed: %s", part)
+			}
+		}
+		if !strings.Contains(datalist, "<option") {
+			t.Errorf("datalist %s, want the systems' roles", datalist)
+		}
+		_, list := s.request(t, "GET", "/incidents", "", "", nil)
+		if strings.Contains(list, "buddy from lunch") || strings.Contains(list, "(IC)") {
+			t.Error("the incident list shows a typed role")
+		}
+	})
+	for _, path := range []string{"/api/v1/incidents/" + id, "/api/v1/incidents/" + id + "/timeline"} {
+		_, body := s.request(t, "GET", path, "", "", nil)
+		if strings.Contains(body, "Dana") || strings.Contains(body, "Okafor") {
+			t.Errorf("GET %s names her", path)
+		}
+	}
+}
+
+// between returns what s holds between from and the next to.
+func between(t *testing.T, s, from, to string) string {
+	t.Helper()
+	i := strings.Index(s, from)
+	if i < 0 {
+		t.Fatalf("no %q in the page", from)
+	}
+	rest := s[i+len(from):]
+	j := strings.Index(rest, to)
+	if j < 0 {
+		t.Fatalf("no %q after %q", to, from)
+	}
+	return rest[:j]
+}
+
 // csrfPair returns a CSRF cookie and the form token that goes with it, as a rendered page has them.
 func csrfPair(t *testing.T, csrf *web.CSRF) (cookie, token string) {
 	t.Helper()
@@ -399,6 +518,7 @@ func TestWriteAccess(t *testing.T) {
 			{"forged token", form(url.Values{"csrf_token": {"AAAA"}}), map[string]string{"Cookie": cookie}, 403},
 			{"same origin", form(url.Values{"csrf_token": {token}, "idempotency_key": {"form-1"}}), map[string]string{"Cookie": cookie, "Origin": "http://" + host, "Sec-Fetch-Site": "same-origin"}, 303},
 			{"same origin, resubmitted", form(url.Values{"csrf_token": {token}, "idempotency_key": {"form-1"}}), map[string]string{"Cookie": cookie, "Origin": "http://" + host}, 303},
+			{"same key, other text", form(url.Values{"csrf_token": {token}, "idempotency_key": {"form-1"}, "text": {"Other context."}}), map[string]string{"Cookie": cookie, "Origin": "http://" + host}, 422},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -408,6 +528,9 @@ func TestWriteAccess(t *testing.T) {
 				}
 				if tt.status == 303 && resp.Header.Get("Location") != "/incidents/"+id+"#context" {
 					t.Errorf("Location %q", resp.Header.Get("Location"))
+				}
+				if tt.status == 422 && !strings.Contains(out, "Idempotency-Key") {
+					t.Errorf("%s, want the error to name Idempotency-Key", out)
 				}
 			})
 		}
