@@ -17,6 +17,7 @@ import (
 
 	"github.com/postmortemd/postmortemd/internal/testenv"
 	"github.com/postmortemd/postmortemd/internal/web"
+	"github.com/postmortemd/postmortemd/timeline"
 )
 
 // browserWait bounds every wait on the page: generous for a loaded CI machine, and still far
@@ -51,7 +52,8 @@ func TestBrowserIncidentPage(t *testing.T) {
 	gate := &streamGate{}
 	csrf := web.NewCSRF("")
 	s := startPageService(t, web.Options{
-		Notes: web.NoteOptions{CSRF: csrf},
+		// The people directory: names typed in notes become roles on any incident, not only PagerDuty's.
+		Notes: web.NoteOptions{CSRF: csrf, People: []timeline.Participant{{Name: "Dana Okafor", Role: "primary on-call for checkout"}}},
 		Pages: web.PageOptions{PollInterval: 100 * time.Millisecond, Retry: 200 * time.Millisecond, CSRFToken: csrf.Token},
 	}, true, gate.wrap)
 	id := s.alert(t, amFixture(t, "01-first-firing.json"))
@@ -227,15 +229,22 @@ func TestBrowserIncidentPage(t *testing.T) {
 		run(t, tab, chromedp.Navigate(incidentURL))
 		waitFor(t, tab, `document.getElementById('live').dataset.state === 'live'`)
 		notes := eval[int](t, tab, `document.querySelectorAll('#context li.event').length`)
+		// Without the script the time field is read as UTC and labelled so; the script relabels it.
+		if _, html := s.page(t, "/incidents/"+id); !strings.Contains(html, "(optional, UTC)") {
+			t.Error("without JavaScript the time field is not labelled UTC")
+		}
+		if zone := eval[string](t, tab, `document.querySelector('label[for=note-at]').textContent`); !strings.Contains(zone, "your time zone") {
+			t.Errorf("time label %q, want it relabelled to the viewer's zone", zone)
+		}
 		run(t, tab,
-			chromedp.SetValue(chromedp.CSS("#note-role"), "primary on-call for checkout"),
+			chromedp.SetValue(chromedp.CSS("#note-role"), "Dana Okafor"),
 			chromedp.SetValue(chromedp.CSS("#note-text"), "Rolled back the 13:20 deploy with ops-lead@example.com; the author forgot to run the canary."),
 			chromedp.Click(chromedp.CSS("form.note button[type=submit]")),
 		)
 		waitFor(t, tab, `location.hash === '#context' && document.querySelectorAll('#context li.event').length === `+itoa(notes+1))
 		txt := eval[string](t, tab, `document.getElementById('context').textContent`)
-		if !strings.Contains(txt, "Rolled back the 13:20 deploy") || !strings.Contains(txt, "primary on-call for checkout") {
-			t.Fatalf("context shows %q", txt)
+		if !strings.Contains(txt, "Rolled back the 13:20 deploy") || !strings.Contains(txt, "the primary on-call for checkout") || strings.Contains(txt, "Dana") {
+			t.Fatalf("context shows %q, want the name typed as the role stored as her role", txt)
 		}
 		if strings.Contains(txt, "ops-lead@example.com") {
 			t.Fatalf("the address reached the timeline: %q", txt)
