@@ -50,9 +50,10 @@ type WorkerOptions struct {
 
 // Reviews is what the worker needs from the review scheduler (drafts/review).
 type Reviews interface {
-	// DraftReview returns the incident's review meeting, or nil when it has none. Errors are the
-	// store's (timeline.ErrUnavailable); the draft is then tried again on the next sweep.
-	DraftReview(ctx context.Context, incidentID string) (*Review, error)
+	// DraftReviews returns every incident's review meeting as drafts show it, by incident id (an
+	// incident without one is absent), in one read per sweep however many incidents there are.
+	// Errors are the store's (timeline.ErrUnavailable); the sweep is then tried again.
+	DraftReviews(ctx context.Context) (map[string]*Review, error)
 }
 
 // Worker drafts the postmortem of every resolved incident once its resolution has settled
@@ -133,6 +134,15 @@ func (w *Worker) Sweep(ctx context.Context) error {
 	now := w.now()
 	seen := map[string]bool{}
 	var errs []error
+	var reviews map[string]*Review
+	if w.reviews != nil {
+		var err error
+		if reviews, err = w.reviews.DraftReviews(ctx); err != nil {
+			err = fmt.Errorf("read review meetings: %w", err)
+			w.log.Error("drafts sweep failed; retrying on the next sweep", "err", err)
+			return err
+		}
+	}
 	for offset := 0; ; offset += pageSize {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -153,12 +163,7 @@ func (w *Worker) Sweep(ctx context.Context) error {
 			if !inc.Settled(now) {
 				continue
 			}
-			rev, err := w.review(ctx, inc.ID)
-			if err != nil {
-				w.log.Error("reading the review meeting failed; drafting on the next sweep", "incident_id", inc.ID, "err", err)
-				errs = append(errs, err)
-				continue
-			}
+			rev := reviews[inc.ID]
 			if !w.due(inc) && w.reviewed[inc.ID] == reviewKey(rev) {
 				continue
 			}
@@ -195,18 +200,6 @@ func (w *Worker) due(inc timeline.Incident) bool {
 	}
 	name, err := w.files.fileOf(inc.ID) // renamed by a person?
 	return err != nil || name == ""
-}
-
-// review reads the incident's review meeting, nil when there is none or no Reviews is set.
-func (w *Worker) review(ctx context.Context, id string) (*Review, error) {
-	if w.reviews == nil {
-		return nil, nil
-	}
-	r, err := w.reviews.DraftReview(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("draft incident %q: read review: %w", id, err)
-	}
-	return r, nil
 }
 
 // reviewKey identifies what a draft shows of a review, so a changed review redrafts.

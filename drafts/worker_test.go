@@ -227,10 +227,10 @@ func TestWorkerRunStopsWithItsContext(t *testing.T) {
 }
 
 // reviewsFunc adapts a function to drafts.Reviews.
-type reviewsFunc func(id string) *drafts.Review
+type reviewsFunc func() map[string]*drafts.Review
 
-func (f reviewsFunc) DraftReview(_ context.Context, id string) (*drafts.Review, error) {
-	return f(id), nil
+func (f reviewsFunc) DraftReviews(context.Context) (map[string]*drafts.Review, error) {
+	return f(), nil
 }
 
 // The review scheduler books the meeting after the draft was written, then it is waived: each
@@ -245,7 +245,14 @@ func TestWorkerRedraftsWhenTheReviewChanges(t *testing.T) {
 	var rev *drafts.Review
 	w := drafts.NewWorker(drafts.WorkerOptions{Store: s.store, Renderer: mustRenderer(t, "en"),
 		Files: &drafts.Store{Dir: dir}, Now: func() time.Time { return now },
-		Reviews: reviewsFunc(func(string) *drafts.Review { mu.Lock(); defer mu.Unlock(); return rev })})
+		Reviews: reviewsFunc(func() map[string]*drafts.Review {
+			mu.Lock()
+			defer mu.Unlock()
+			if rev == nil {
+				return nil
+			}
+			return map[string]*drafts.Review{inc.ID: rev}
+		})})
 	mustSweep(t, w)
 	path := filepath.Join(dir, drafts.FileName(inc))
 	if got := string(mustRead(t, path)); !strings.Contains(got, "_No review meeting is scheduled yet._") {

@@ -10,6 +10,22 @@ import (
 
 var _ drafts.Reviews = (*Scheduler)(nil)
 
+// DraftReviews is DraftReview of every incident that has a review, by incident id, in one read of
+// the store (the drafts worker asks once per sweep).
+func (s *Scheduler) DraftReviews(ctx context.Context) (map[string]*drafts.Review, error) {
+	all, err := s.all(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*drafts.Review, len(all))
+	for id, r := range all {
+		if dr := draftReview(r); dr != nil {
+			out[id] = dr
+		}
+	}
+	return out, nil
+}
+
 // DraftReview is the incident's review as the draft shows it: the slot and why, the waiver and its
 // reason, the attendees' roles; never their names or addresses. It returns nil for an incident
 // without a review or with a cancelled one (the incident reopened; the draft waits for the next
@@ -22,9 +38,14 @@ func (s *Scheduler) DraftReview(ctx context.Context, incidentID string) (*drafts
 	if err != nil {
 		return nil, err
 	}
+	return draftReview(r), nil
+}
+
+// draftReview is what a draft shows of r; nil for a cancelled meeting.
+func draftReview(r Review) *drafts.Review {
 	if r.Status == StatusCancelled {
-		return nil, nil
+		return nil
 	}
 	return &drafts.Review{Start: r.Start, End: r.End, TimeZone: r.TimeZone, Reason: r.Reason,
-		Waived: r.Status == StatusWaived, WaiveReason: r.WaiveReason, Roles: Roles(r.Attendees)}, nil
+		Waived: r.Status == StatusWaived, WaiveReason: r.WaiveReason, Roles: Roles(r.Attendees)}
 }
