@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,6 +38,12 @@ type noteService struct {
 
 func newNoteService(t *testing.T, o web.NoteOptions, redisURL string, lib web.Postmortems) *noteService {
 	t.Helper()
+	return newLoggedNoteService(t, o, redisURL, lib, nil)
+}
+
+// newLoggedNoteService is newNoteService writing its logs to log.
+func newLoggedNoteService(t *testing.T, o web.NoteOptions, redisURL string, lib web.Postmortems, log *slog.Logger) *noteService {
+	t.Helper()
 	ns := &noteService{}
 	var rdb *redis.Client
 	if redisURL == "" {
@@ -56,7 +64,7 @@ func newNoteService(t *testing.T, o web.NoteOptions, redisURL string, lib web.Po
 	o.Annotator, o.Participants = store, store
 	ns.csrf = web.NewCSRF(o.WriteToken)
 	o.CSRF = ns.csrf
-	ns.Server = httptest.NewServer(web.New(web.Options{Store: store, Ready: store, Webhooks: rcv, Registry: reg,
+	ns.Server = httptest.NewServer(web.New(web.Options{Store: store, Ready: store, Webhooks: rcv, Registry: reg, Logger: log,
 		Notes: o, Postmortems: web.PostmortemOptions{Library: lib}}))
 	t.Cleanup(ns.Server.Close)
 	return ns
@@ -427,6 +435,43 @@ func TestNotePeopleDirectory(t *testing.T) {
 			t.Errorf("GET %s names her", path)
 		}
 	}
+}
+
+// The notes' log lines carry component once (notes), not the server's as well.
+func TestNoteLogScope(t *testing.T) {
+	var buf safeBuffer
+	s := newLoggedNoteService(t, web.NoteOptions{}, "", nil, slog.New(slog.NewJSONHandler(&buf, nil)))
+	id := s.incident(t, nil)
+	if resp, out := s.request(t, "POST", "/api/v1/incidents/"+id+"/notes", "application/json", jsonNote("scribe", "t"), nil); resp.StatusCode != 201 {
+		t.Fatalf("%d %s", resp.StatusCode, out)
+	}
+	var line string
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if strings.Contains(l, `"note added"`) {
+			line = l
+		}
+	}
+	if line == "" || strings.Count(line, `"component"`) != 1 || !strings.Contains(line, `"component":"notes"`) {
+		t.Fatalf("log line %q, want component=notes once", line)
+	}
+}
+
+// safeBuffer is a bytes.Buffer the server's goroutines may write to while the test reads it.
+type safeBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *safeBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *safeBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // between returns what s holds between from and the next to.
