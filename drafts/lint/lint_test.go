@@ -360,7 +360,7 @@ func TestNormalizedPositions(t *testing.T) {
 	l := Default()
 	for _, tt := range []struct {
 		name, text, match string
-		column             int
+		column            int
 	}{
 		{"half-width", "ﾃﾞﾌﾟﾛｲの設定ﾐｽ", "ﾐｽ", 10},
 		{"full-width Latin", "ﾒﾓ: Ｈｕｍａｎ ｅｒｒｏｒ", "Ｈｕｍａｎ ｅｒｒｏｒ", 5},
