@@ -308,6 +308,20 @@ func TestPostmortemPages(t *testing.T) {
 	s := newPageService(t, web.Options{Postmortems: web.PostmortemOptions{Library: lib}})
 	none := newPageService(t, web.Options{})
 
+	t.Run("a broken front matter and versions waiting beside are shown", func(t *testing.T) {
+		d := lib.docs["2026-11-20-db"]
+		d.Problem = "front matter does not parse at line 7: mapping values are not allowed in this context"
+		d.PendingVersions = []string{"2026-11-20-db.regenerated-20261123T150000Z.md"}
+		lib.docs["2026-11-20-db"] = d
+		defer func() { d.Problem, d.PendingVersions = "", nil; lib.docs["2026-11-20-db"] = d }()
+		_, body := s.page(t, "/postmortems/2026-11-20-db")
+		for _, w := range []string{"does not parse at line 7", "2026-11-20-db.regenerated-20261123T150000Z.md", `role="alert"`} {
+			if !strings.Contains(body, w) {
+				t.Errorf("page lacks %q", w)
+			}
+		}
+	})
+
 	t.Run("list passes the filters and shows them back", func(t *testing.T) {
 		resp, body := s.page(t, "/postmortems?status=in-review&service=checkout&severity=critical&tag=latency&recommended=yes&q=latency+spike")
 		if resp.StatusCode != http.StatusOK {
