@@ -586,6 +586,7 @@ func usage(fs *flag.FlagSet, out io.Writer) {
 timeline in Redis and serves it over HTTP.
 
 Usage: postmortemd [flags]
+       postmortemd lint [--words FILE] [--format text|json] FILE...   (blameless wording check)
 
 Every flag can also be set with the environment variable shown, or in the YAML file given by
 --config (keys in the README). Flags win over the environment, which wins over the file.

@@ -170,6 +170,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	notes := web.NoteOptions{Annotator: store, Participants: store, People: cfg.participants(), Linter: linter, CSRF: web.NewCSRF(cfg.Access.WriteToken),
 		WriteToken: cfg.Access.WriteToken, ReadToken: cfg.Access.ReadToken, WriteAuthHeader: cfg.Access.WriteAuthHeader}
+	if len(notes.People) == 0 {
+		log.Warn("no people directory (people: / --people-file): in notes and edits on incidents without PagerDuty participants only e-mail addresses are replaced by roles, not names")
+	}
 	if notes.WritesOpen() {
 		log.Warn("WRITES ARE OPEN: anyone who can reach postmortemd can add notes and edit drafts; set --write-token (POSTMORTEMD_WRITE_TOKEN) or --write-auth-header behind an authenticating proxy")
 	}

@@ -289,6 +289,9 @@ func startReviews(cfg Config, store *redisstore.Store, reg prometheus.Registerer
 	}
 	log.Info("review meetings on", "time_zone", hours.Location.String(), "transports", strings.Join(names, ","),
 		"single_facilitator", rc.SingleFacilitator)
+	if len(transports) == 0 {
+		log.Warn("review meetings are booked but no invitation is sent: they are in /calendar.ics only; set --smtp-addr or --caldav-url to deliver them")
+	}
 	return reviewSetup{scheduler: s, web: web.ReviewOptions{Reviews: reviewAPI{s}}}, func() { cancel(); <-done }, nil
 }
 
@@ -330,7 +333,7 @@ func (a reviewAPI) Waive(ctx context.Context, id, reason string) (web.ReviewInfo
 func reviewInfo(r review.Review) web.ReviewInfo {
 	info := web.ReviewInfo{IncidentID: r.IncidentID, UID: r.UID, Sequence: r.Sequence, Status: string(r.Status),
 		Start: r.Start, End: r.End, TimeZone: r.TimeZone, Late: r.Late, Reason: r.Reason, WaiveReason: r.WaiveReason,
-		AttendeeCount: len(r.Attendees), Roles: review.Roles(r.Attendees), Delivery: map[string]web.ReviewDelivery{}}
+		AttendeeCount: len(r.Attendees), Roles: append([]string{}, review.Roles(r.Attendees)...), Delivery: map[string]web.ReviewDelivery{}}
 	for _, at := range r.Attendees {
 		if at.Required {
 			info.RequiredCount++

@@ -360,6 +360,10 @@ func (s *Scheduler) schedule(ctx context.Context, inc timeline.Incident, now tim
 		s.metrics.changes.WithLabelValues(string(StatusScheduled)).Inc()
 		s.log.Info("review meeting scheduled", "incident_id", inc.ID, "start", out.Start, "time_zone", out.TimeZone,
 			"sequence", out.Sequence, "late", out.Late, "attendees", len(out.Attendees))
+		if len(out.Attendees) == 0 {
+			s.log.Warn("review meeting has no one to invite: no participant with an address, no owner and no always-invited address",
+				"incident_id", inc.ID)
+		}
 	}
 	return nil
 }

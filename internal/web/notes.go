@@ -761,7 +761,8 @@ func (x *CSRF) check(c echo.Context) error {
 	}
 	ck, err := r.Cookie(csrfCookie)
 	if err != nil || ck.Value == "" {
-		return errors.New("no CSRF cookie: reload the page and post again")
+		return errors.New("no CSRF cookie: this looks like a browser form post (Content-Type " + mt +
+			"); API clients send JSON with Content-Type: application/json (and the write token, if set); in a browser, reload the page and post again")
 	}
 	tok := r.Header.Get(csrfHeader)
 	if tok == "" {
