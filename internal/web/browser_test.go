@@ -22,7 +22,7 @@ import (
 
 // browserWait bounds every wait on the page: generous for a loaded CI machine, and still far
 // below the test timeout.
-const browserWait = 10 * time.Second
+const browserWait = 30 * time.Second // the 5,000-event page loads in 6-9 s under -race on 2 CPUs
 
 // streamGate answers 503 to event stream requests while it is down: the stream is unreachable,
 // while the rest of the service works. It counts the requests that resume with a Last-Event-ID
