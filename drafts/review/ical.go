@@ -94,7 +94,31 @@ func Feed(rs []Review, name string, o CalendarOptions) ([]byte, error) {
 		}
 		cal.Children = append(cal.Children, ev.Component)
 	}
+	if len(cal.Children) == 0 {
+		// RFC 5545 wants at least one component, and go-ical will not encode an empty calendar:
+		// before the first review, the feed carries only the (empty) UTC time zone, so a team can
+		// subscribe on day one.
+		cal.Children = append(cal.Children, utcTimezone())
+	}
 	return encode(cal)
+}
+
+// utcTimezone is a VTIMEZONE for UTC: valid, and harmless to every client.
+func utcTimezone() *ical.Component {
+	tz := ical.NewComponent(ical.CompTimezone)
+	tz.Props.SetText(ical.PropTimezoneID, "UTC")
+	std := ical.NewComponent(ical.CompTimezoneStandard)
+	dt := ical.NewProp(ical.PropDateTimeStart)
+	dt.Value = "19700101T000000"
+	std.Props.Set(dt)
+	for _, name := range []string{ical.PropTimezoneOffsetFrom, ical.PropTimezoneOffsetTo} {
+		p := ical.NewProp(name)
+		p.Value = "+0000"
+		std.Props.Set(p)
+	}
+	std.Props.SetText(ical.PropTimezoneName, "UTC")
+	tz.Children = append(tz.Children, std)
+	return tz
 }
 
 func newCalendar() *ical.Calendar {

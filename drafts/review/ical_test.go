@@ -240,3 +240,19 @@ func TestTimezoneWithDST(t *testing.T) {
 		}
 	}
 }
+
+// Before the first review the feed is an empty calendar that both parsers read, not an error: a
+// team subscribes on day one.
+func TestEmptyFeed(t *testing.T) {
+	raw, err := review.Feed(nil, "Postmortem reviews", calOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ics.ParseCalendar(bytes.NewReader(raw)); err != nil {
+		t.Fatalf("golang-ical: %v\n%s", err, raw)
+	}
+	cal, err := ical.NewDecoder(bytes.NewReader(raw)).Decode()
+	if err != nil || len(cal.Events()) != 0 {
+		t.Fatalf("go-ical: %v, %d events\n%s", err, len(cal.Events()), raw)
+	}
+}

@@ -650,7 +650,7 @@ func (s *Server) signIn(c echo.Context) error {
 	if mt == echo.MIMEApplicationJSON {
 		return c.NoContent(http.StatusNoContent)
 	}
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if !localPath(next) {
 		next = "/incidents"
 	}
 	return c.Redirect(http.StatusSeeOther, next)
@@ -793,4 +793,16 @@ func (x *CSRF) sameOrigin(r *http.Request) error {
 		return fmt.Errorf("origin %q is not %q", origin, r.Host)
 	}
 	return nil
+}
+
+// localPath reports whether next is a path on this site that a redirect may go to: absolute, with
+// no scheme or host, and none of the characters browsers drop or turn into a slash (tabs, line
+// breaks, backslashes), which would make "/\t/evil.example" a link to another host.
+func localPath(next string) bool {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		strings.ContainsFunc(next, func(r rune) bool { return r == '\\' || unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		return false
+	}
+	u, err := url.Parse(next)
+	return err == nil && u.Scheme == "" && u.Host == "" && !strings.HasPrefix(u.Path, "//")
 }

@@ -653,8 +653,13 @@ func TestWriteAccess(t *testing.T) {
 			if resp, _ := s.request(t, "POST", "/api/v1/session", formType, "token=wrong", nil); resp.StatusCode != 401 {
 				t.Fatalf("wrong token: %d", resp.StatusCode)
 			}
-			if resp, _ := s.request(t, "POST", "/api/v1/session", formType, "token=r&next=//evil.example/", nil); resp.Header.Get("Location") != "/incidents" {
-				t.Fatalf("open redirect: %q", resp.Header.Get("Location"))
+			for _, next := range []string{"//evil.example/", "/%09/evil.example/x", "/%0a/evil.example", "/\\evil.example", "https://evil.example/"} {
+				if resp, _ := s.request(t, "POST", "/api/v1/session", formType, "token=r&next="+next, nil); resp.Header.Get("Location") != "/incidents" {
+					t.Fatalf("open redirect with next=%s: %q", next, resp.Header.Get("Location"))
+				}
+			}
+			if resp, _ := s.request(t, "POST", "/api/v1/session", formType, "token=r&next=/incidents/x%3Fy", nil); resp.Header.Get("Location") != "/incidents/x?y" {
+				t.Fatalf("a local next: %q", resp.Header.Get("Location"))
 			}
 		})
 	})

@@ -110,11 +110,20 @@ func (s *Server) getReview(c echo.Context) error {
 	return c.JSON(http.StatusOK, info)
 }
 
+// maxWaiveBody bounds a waive request's body.
+const maxWaiveBody = 16 << 10
+
 func (s *Server) waiveReview(c echo.Context) error {
 	var body struct {
 		Reason string `json:"reason"`
 	}
+	// The reason is at most a few kilobytes: a larger body is refused before it is read whole.
+	c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, maxWaiveBody)
 	if err := c.Bind(&body); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return bodyError("waive", mbe)
+		}
 		return fmt.Errorf("waive: %w: want a JSON body {\"reason\": \"...\"}", timeline.ErrInvalid)
 	}
 	body.Reason = strings.TrimSpace(body.Reason)

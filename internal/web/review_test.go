@@ -93,6 +93,7 @@ func TestReviewEndpoints(t *testing.T) {
 		{"calendar feed", "GET", "/calendar.ics", "", 200, "text/calendar", []string{"X-WR-CALNAME:Postmortem reviews"}},
 		{"waive without a reason", "POST", "/api/v1/incidents/inc-1/review/waive", `{"reason":"  "}`, 400, "application/json", []string{"a reason is required"}},
 		{"waive malformed", "POST", "/api/v1/incidents/inc-1/review/waive", `{"reason":`, 400, "application/json", nil},
+		{"waive with a huge body", "POST", "/api/v1/incidents/inc-1/review/waive", `{"reason":"` + strings.Repeat("a", 1<<20) + `"}`, 413, "application/json", []string{"larger than"}},
 		{"waive unknown", "POST", "/api/v1/incidents/nope/review/waive", `{"reason":"x"}`, 404, "application/json", nil},
 		{"waive: an address in the reason becomes a role", "POST", "/api/v1/incidents/inc-1/review/waive", `{"reason":"Ask dana.okafor@example.com"}`, 200, "application/json",
 			[]string{`"status":"waived"`, `"waive_reason":"Ask (an e-mail address)"`}},
