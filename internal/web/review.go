@@ -1,8 +1,8 @@
 package web
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
