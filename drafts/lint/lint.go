@@ -241,101 +241,186 @@ func isASCIIWord(r rune) bool {
 	return r == '_' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')
 }
 
-// Text flags every rule's matches in plain text, in reading order.
+// MaxFindings is the most findings Text, Markdown and Names return for one text: the first ones in
+// reading order. A text with more is not a draft people will rewrite finding by finding, and the
+// cap keeps an answer's size bounded whatever the input. TextResult and MarkdownResult also say
+// whether findings were left out.
+const MaxFindings = 1000
+
+// Result is a lint's findings and whether any were left out.
+type Result struct {
+	// Findings are at most MaxFindings findings, in reading order.
+	Findings []Finding `json:"findings"`
+	// Truncated says the text had more than MaxFindings findings; the first MaxFindings are in
+	// Findings and the rest were not reported.
+	Truncated bool `json:"truncated"`
+}
+
+// Text flags every rule's matches in plain text, in reading order: at most MaxFindings of them
+// (TextResult also says whether more were left out).
 func (l *Linter) Text(text string) []Finding {
+	return l.TextResult(text).Findings
+}
+
+// TextResult is Text, and whether findings beyond MaxFindings were left out.
+func (l *Linter) TextResult(text string) Result {
 	return l.lines(text, func(int, string) bool { return true })
 }
 
 // Markdown flags a Markdown document's prose: the YAML front matter's comments and machine-owned
 // blocks, fenced code blocks, inline code spans and HTML comments are skipped, because they hold
 // code, logs and postmortemd's markers rather than what people wrote about each other. Line and
-// column refer to the document as given; the document is never changed.
+// column refer to the document as given; the document is never changed. At most MaxFindings
+// findings are returned (MarkdownResult also says whether more were left out).
 func (l *Linter) Markdown(doc string) []Finding {
+	return l.MarkdownResult(doc).Findings
+}
+
+// MarkdownResult is Markdown, and whether findings beyond MaxFindings were left out.
+func (l *Linter) MarkdownResult(doc string) Result {
 	skip := markdownSkips(doc)
 	return l.lines(doc, func(n int, _ string) bool { return !skip[n] })
 }
 
-// lines runs the rules over each line that keep(lineNumber, line) accepts.
-func (l *Linter) lines(text string, keep func(int, string) bool) []Finding {
-	findings := []Finding{}
-	off := 0
-	for n, line := range strings.SplitAfter(text, "\n") {
-		if keep(n+1, line) {
-			findings = append(findings, l.line(n+1, off, maskLine(line))...)
+// lines runs the rules over each line that keep(lineNumber, line) accepts, until MaxFindings
+// findings are found. Lines come in order and each line's findings are in order, so the findings
+// are in reading order without sorting.
+func (l *Linter) lines(text string, keep func(int, string) bool) Result {
+	res := Result{Findings: []Finding{}}
+	off, n := 0, 0
+	for rest := text; rest != ""; {
+		n++
+		line := rest
+		if i := strings.IndexByte(rest, '\n'); i >= 0 {
+			line = rest[:i+1]
+		}
+		rest = rest[len(line):]
+		if keep(n, line) {
+			var more bool
+			res.Findings, more = l.line(res.Findings, n, off, maskLine(line))
+			if more {
+				res.Truncated = true
+				break
+			}
 		}
 		off += len(line)
 	}
-	sort.SliceStable(findings, func(i, j int) bool { return findings[i].Offset < findings[j].Offset })
-	return findings
+	return res
 }
 
-// line flags one line. Masked parts (inline code, HTML comments) are spaces of the same length.
-// Rules match the line's NFKC form (half-width katakana, full-width letters); findings point at
-// the text as written. A finding inside another one ("ミス" in "人為的ミス") is left out.
-func (l *Linter) line(n, off int, line string) []Finding {
+// hit is a rule's match in a line, as byte offsets [a, b) of the line as written; idx orders hits
+// by rule, then by position within a rule.
+type hit struct{ a, b, idx, rule int }
+
+// line appends one line's findings to out, up to MaxFindings in all, and reports whether the line
+// had more. Masked parts (inline code, HTML comments) are spaces of the same length. Rules match
+// the line's NFKC form (half-width katakana, full-width letters); findings point at the text as
+// written. A finding inside another one ("ミス" in "人為的ミス") is left out.
+//
+// Each step is linear in the line's length and its matches, or n log n: a rule's exceptions are
+// matched once per line, not once per match; the nesting filter sorts the hits once; columns are
+// counted from the previous finding, not from the start of the line.
+func (l *Linter) line(out []Finding, n, off int, line string) ([]Finding, bool) {
 	nl, start, end := normalize(line)
-	var out []Finding
-	var spans [][2]int
-	for _, r := range l.rules {
-		for _, m := range r.re.FindAllStringIndex(nl, -1) {
-			if m[0] == m[1] || r.excepted(nl, m) {
-				continue
-			}
-			a, b := start[m[0]], end[m[1]-1]
-			spans = append(spans, [2]int{a, b})
-			out = append(out, Finding{
-				Line:       n,
-				Column:     utf8.RuneCountInString(line[:a]) + 1,
-				Offset:     off + a,
-				Match:      line[a:b],
-				Rule:       r.ID,
-				Severity:   r.Severity,
-				Message:    r.Message,
-				Suggestion: r.Suggestion,
-			})
-		}
-	}
-	keep := out[:0]
-	for i, f := range out {
-		if !nested(spans, i) {
-			keep = append(keep, f)
-		}
-	}
-	return keep
-}
-
-// nested reports whether spans[i] lies inside another span: a longer one, or an equal one found
-// earlier (by an earlier rule).
-func nested(spans [][2]int, i int) bool {
-	s := spans[i]
-	for j, o := range spans {
-		if j == i || o[0] > s[0] || s[1] > o[1] {
+	var hits []hit
+	var xs [][]int
+	for ri, r := range l.rules {
+		ms := r.re.FindAllStringIndex(nl, -1)
+		if len(ms) == 0 {
 			continue
 		}
-		if o[1]-o[0] > s[1]-s[0] || j < i {
-			return true
+		xs = exceptSpans(xs[:0], r.except, nl)
+		xi, xEnd := 0, -1 // xEnd: the furthest end of the exception spans starting at or before a match
+		for _, m := range ms {
+			if m[0] == m[1] {
+				continue
+			}
+			for ; xi < len(xs) && xs[xi][0] <= m[0]; xi++ {
+				xEnd = max(xEnd, xs[xi][1])
+			}
+			if xEnd >= m[1] {
+				continue // inside an exception's match
+			}
+			a, b := m[0], m[1]
+			if start != nil {
+				a, b = start[m[0]], end[m[1]-1]
+			}
+			hits = append(hits, hit{a: a, b: b, idx: len(hits), rule: ri})
 		}
 	}
-	return false
+	if len(hits) == 0 {
+		return out, false
+	}
+	// A hit is nested when another one contains it and is longer, or is the same span found
+	// earlier (by an earlier rule). Sorted by start, longest first, earliest first, every hit that
+	// could contain a hit comes before it: it is nested exactly when an earlier hit ends at or
+	// after its end.
+	slices.SortFunc(hits, func(x, y hit) int {
+		if x.a != y.a {
+			return x.a - y.a
+		}
+		if x.b != y.b {
+			return y.b - x.b
+		}
+		return x.idx - y.idx
+	})
+	reach := -1
+	pos, col := 0, 1
+	for _, h := range hits {
+		if h.b <= reach {
+			continue
+		}
+		reach = h.b
+		if len(out) >= MaxFindings {
+			return out, true
+		}
+		col += utf8.RuneCountInString(line[pos:h.a])
+		pos = h.a
+		r := &l.rules[h.rule]
+		out = append(out, Finding{
+			Line:       n,
+			Column:     col,
+			Offset:     off + h.a,
+			Match:      line[h.a:h.b],
+			Rule:       r.ID,
+			Severity:   r.Severity,
+			Message:    r.Message,
+			Suggestion: r.Suggestion,
+		})
+	}
+	return out, false
+}
+
+// exceptSpans appends to xs every match of the exception expressions in line, sorted by start.
+func exceptSpans(xs [][]int, except []*regexp.Regexp, line string) [][]int {
+	for _, x := range except {
+		xs = append(xs, x.FindAllStringIndex(line, -1)...)
+	}
+	if len(except) > 1 {
+		slices.SortFunc(xs, func(p, q []int) int { return p[0] - q[0] })
+	}
+	return xs
 }
 
 // normalize returns line's NFKC form, and for each byte of it the start and end byte offsets in
-// line of the segment it came from, so a match maps back to the text as written.
+// line of the segment it came from, so a match maps back to the text as written. An ASCII line is
+// its own NFKC form: start and end are nil, and offsets are the same in both.
 func normalize(line string) (nl string, start, end []int) {
 	if isASCII(line) {
-		start, end = make([]int, len(line)), make([]int, len(line))
-		for i := range line {
-			start[i], end[i] = i, i+1
-		}
-		return line, start, end
+		return line, nil, nil
 	}
 	var sb strings.Builder
+	sb.Grow(len(line))
+	start, end = make([]int, 0, len(line)), make([]int, 0, len(line))
 	for i := 0; i < len(line); {
 		k := norm.NFKC.NextBoundaryInString(line[i:], true)
 		if k <= 0 {
 			k = len(line) - i
 		}
-		seg := norm.NFKC.String(line[i : i+k])
+		seg := line[i : i+k]
+		if !isASCII(seg) {
+			seg = norm.NFKC.String(seg)
+		}
 		sb.WriteString(seg)
 		for range len(seg) {
 			start, end = append(start, i), append(end, i+k)
@@ -352,17 +437,6 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
-}
-
-func (c compiled) excepted(line string, m []int) bool {
-	for _, x := range c.except {
-		for _, xm := range x.FindAllStringIndex(line, -1) {
-			if xm[0] <= m[0] && m[1] <= xm[1] {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 var (
