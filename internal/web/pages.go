@@ -55,7 +55,14 @@ type PageOptions struct {
 	// Shutdown, once closed, ends every open event stream: http.Server.Shutdown waits for
 	// connections to go idle, which a stream never does. Wire it to http.Server.RegisterOnShutdown.
 	Shutdown <-chan struct{}
+	// MaxStreams bounds the event streams open at once in this process; one more gets 503 with
+	// Retry-After, so a flood of connections cannot exhaust goroutines and file descriptors.
+	// Default DefaultMaxStreams.
+	MaxStreams int
 }
+
+// DefaultMaxStreams is PageOptions.MaxStreams when unset.
+const DefaultMaxStreams = 2000
 
 // ReviewLink is what an incident page shows of the incident's review meeting.
 type ReviewLink struct {
@@ -160,6 +167,10 @@ func (s *Server) pageRoutes(e *echo.Echo, api *echo.Group) {
 			return &ReviewLink{Start: info.Start, End: info.End, Status: info.Status}, nil
 		}
 	}
+	if p.o.MaxStreams <= 0 {
+		p.o.MaxStreams = DefaultMaxStreams
+	}
+	p.streams = make(chan struct{}, p.o.MaxStreams)
 	p.hub = newStreamHub(s, p.o)
 	s.pages = p
 	e.GET("/incidents", p.incidents)
@@ -177,6 +188,8 @@ type pages struct {
 	o     PageOptions
 	hub   *streamHub
 	roles roleCache // the incident list's roles column
+	// streams holds a token per open event stream (PageOptions.MaxStreams).
+	streams chan struct{}
 }
 
 // render executes a page into a buffer first, so a template error becomes a clean 500 rather than a

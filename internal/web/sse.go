@@ -215,6 +215,13 @@ func entryKind(e timeline.Entry) string {
 // the start); a comment as a
 // heartbeat.
 func (p *pages) events(c echo.Context) error {
+	select {
+	case p.streams <- struct{}{}:
+		defer func() { <-p.streams }()
+	default:
+		p.s.log.Warn("event stream refused: too many open", "max", cap(p.streams))
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "too many live event streams are open; retry later")
+	}
 	id := c.Param("id")
 	last := c.Request().Header.Get("Last-Event-ID")
 	if last == "" {

@@ -511,3 +511,33 @@ func TestStatusChanged(t *testing.T) {
 		})
 	}
 }
+
+// A flood of event streams is refused with a retryable 503 beyond MaxStreams, and a closed stream
+// frees its place.
+func TestEventStreamsAreBounded(t *testing.T) {
+	s := newStreamService(t)
+	s.web.pages.streams = make(chan struct{}, 1) // MaxStreams 1
+	id := s.alert(t, "01-first-firing.json")
+	url := s.URL + "/api/v1/incidents/" + id + "/events"
+	first := openStream(t, url, nil)
+	if first.resp.StatusCode != http.StatusOK {
+		t.Fatalf("first stream: %d", first.resp.StatusCode)
+	}
+	second := openStream(t, url, nil)
+	if second.resp.StatusCode != http.StatusServiceUnavailable || second.resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("second stream: %d, Retry-After %q; want 503 with Retry-After", second.resp.StatusCode, second.resp.Header.Get("Retry-After"))
+	}
+	first.cancel()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		third := openStream(t, url, nil)
+		if third.resp.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the first closed: %d", third.resp.StatusCode)
+		}
+		third.cancel()
+		time.Sleep(20 * time.Millisecond)
+	}
+}
