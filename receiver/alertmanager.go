@@ -131,9 +131,27 @@ type amAttributes struct {
 	GeneratorURL string            `json:"generator_url,omitempty"`
 }
 
+// redactValues returns ann with redact applied to every value (a copy; nil stays nil).
+func redactValues(ann map[string]string, redact func(string) string) map[string]string {
+	if ann == nil {
+		return nil
+	}
+	out := make(map[string]string, len(ann))
+	for k, v := range ann {
+		out[k] = redact(v)
+	}
+	return out
+}
+
 // batch turns a valid payload into the timeline batch it means (see timeline.Batch for the rules).
 func (h *Handler) batch(m *amMessage, received time.Time) (timeline.Batch, error) {
 	received = received.UTC()
+	if h.redact != nil {
+		m.CommonAnnotations = redactValues(m.CommonAnnotations, h.redact)
+		for i := range m.Alerts {
+			m.Alerts[i].Annotations = redactValues(m.Alerts[i].Annotations, h.redact)
+		}
+	}
 	receiver := unquoteMeta(m.Receiver)
 	role := timeline.Role("Alertmanager (receiver " + receiver + ")")
 	b := timeline.Batch{

@@ -47,6 +47,11 @@ type Options struct {
 	// StoreTimeout bounds one store call, so a hung Redis answers 503 before the sender gives up.
 	// Default 5s.
 	StoreTimeout time.Duration
+	// Redact, if set, replaces the names and e-mail addresses of the people postmortemd knows (the
+	// configured people directory) by their roles in alert annotations before they are stored:
+	// annotations are free text that may name whoever owns a service. Labels identify alerts and
+	// are kept as sent.
+	Redact func(text string) string
 }
 
 // Auth is what Alertmanager's http_config may send: a bearer token, basic auth, or both accepted.
@@ -94,12 +99,13 @@ type Handler struct {
 	pd           PagerDutyOptions
 	now          func() time.Time
 	storeTimeout time.Duration
+	redact       func(string) string
 }
 
 // New returns a Handler.
 func New(o Options) *Handler {
 	h := &Handler{store: o.Store, log: o.Logger, metrics: o.Metrics, maxBody: o.MaxBodyBytes,
-		amAuth: o.Alertmanager, pd: o.PagerDuty, now: o.Now, storeTimeout: o.StoreTimeout}
+		amAuth: o.Alertmanager, pd: o.PagerDuty, now: o.Now, storeTimeout: o.StoreTimeout, redact: o.Redact}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}

@@ -231,3 +231,56 @@ func TestNotesWiring(t *testing.T) {
 		}
 	})
 }
+
+// Alert annotations are free text: a name from the people directory and any e-mail address in
+// them become roles before the timeline stores them.
+func TestAnnotationsNamePeopleAsRoles(t *testing.T) {
+	dir := t.TempDir()
+	people := filepath.Join(dir, "people.yml")
+	if err := os.WriteFile(people, []byte("- name: Dana Okafor\n  email: dana.okafor@example.com\n  role: checkout service owner\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile("../../receiver/testdata/alertmanager/v0.25.0/01-first-firing.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msg map[string]any
+	if err := json.Unmarshal(raw, &msg); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range msg["alerts"].([]any) {
+		ann := a.(map[string]any)["annotations"].(map[string]any)
+		ann["description"] = "Owner: Dana Okafor (dana.okafor@example.com); escalate to ops-lead@example.com"
+	}
+	body, _ := json.Marshal(msg)
+	base, _, _ := startRun(t, "--people-file", people)
+	resp, err := http.Post(base+"/webhook/alertmanager", "application/json", bytes.NewReader(body))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("webhook: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	resp, err = http.Get(base + "/api/v1/incidents")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct{ Incidents []struct{ ID string } }
+	_ = json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if len(list.Incidents) != 1 {
+		t.Fatalf("incidents %+v", list)
+	}
+	resp, err = http.Get(base + "/api/v1/incidents/" + list.Incidents[0].ID + "/timeline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, pii := range []string{"Dana", "Okafor", "dana.okafor", "ops-lead@"} {
+		if strings.Contains(string(tl), pii) {
+			t.Errorf("the timeline carries %q:\n%s", pii, tl)
+		}
+	}
+	if !strings.Contains(string(tl), "Owner: the checkout service owner (the checkout service owner)") {
+		t.Errorf("the annotation does not name the role:\n%s", tl)
+	}
+}

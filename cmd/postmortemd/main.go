@@ -28,6 +28,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/drafts/lint"
 	"github.com/postmortemd/postmortemd/internal/web"
 	"github.com/postmortemd/postmortemd/receiver"
 	"github.com/postmortemd/postmortemd/timeline"
@@ -140,7 +141,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if enricher != nil {
 		pdEnricher = enricher
 	}
-	rcv := receiver.New(receiver.Options{
+	// Alert annotations are free text: the people directory's names, and any e-mail address, become
+	// roles before they are stored, as in notes.
+	people := cfg.participants()
+	redact := func(text string) string { out, _ := lint.ReplaceNames(text, people); return out }
+	rcv := receiver.New(receiver.Options{Redact: redact,
 		Store:        store,
 		Logger:       log,
 		Metrics:      receiver.NewMetrics(reg),
