@@ -312,6 +312,17 @@ func (l *Linter) lines(text string, keep func(int, string) bool) Result {
 // by rule, then by position within a rule.
 type hit struct{ a, b, idx, rule int }
 
+// A long line is matched in growing prefixes while a prefix holds more findings than are left to
+// report: the first window bytes, then twice as many, and so on up to the whole line. A finding
+// is reported from a prefix only if it ends windowSlack bytes or more before the prefix's end, so
+// a match the prefix cut short is not reported; the findings are those of the whole line as long
+// as no rule's match (or exception's match) is longer than windowSlack. Without prefixes, a line of
+// a megabyte of blame costs every rule a pass over the megabyte to report its first 1000 findings.
+const (
+	window      = 16 << 10
+	windowSlack = 2 << 10
+)
+
 // line appends one line's findings to out, up to MaxFindings in all, and reports whether the line
 // had more. Masked parts (inline code, HTML comments) are spaces of the same length. Rules match
 // the line's NFKC form (half-width katakana, full-width letters); findings point at the text as
@@ -321,6 +332,76 @@ type hit struct{ a, b, idx, rule int }
 // matched once per line, not once per match; the nesting filter sorts the hits once; columns are
 // counted from the previous finding, not from the start of the line.
 func (l *Linter) line(out []Finding, n, off int, line string) ([]Finding, bool) {
+	budget := MaxFindings - len(out)
+	for w := window; ; w *= 2 {
+		if w >= len(line) {
+			return l.prefix(out, n, off, line, len(line), budget)
+		}
+		for w > 0 && !utf8.RuneStart(line[w]) {
+			w--
+		}
+		// The prefix settles the line's findings if it holds more than budget before its slack.
+		if fs, more := l.prefix(out, n, off, line[:w], w-windowSlack, budget); more {
+			return fs, true
+		}
+	}
+}
+
+// prefix appends the findings of line that end at or before upTo, at most budget of them, and
+// reports whether there were more.
+func (l *Linter) prefix(out []Finding, n, off int, line string, upTo, budget int) ([]Finding, bool) {
+	hits := l.hits(line)
+	// A hit is nested when another one contains it and is longer, or is the same span found
+	// earlier (by an earlier rule). Sorted by start, longest first, earliest first, every hit that
+	// could contain a hit comes before it: it is nested exactly when an earlier hit ends at or
+	// after its end.
+	slices.SortFunc(hits, func(x, y hit) int {
+		if x.a != y.a {
+			return x.a - y.a
+		}
+		if x.b != y.b {
+			return y.b - x.b
+		}
+		return x.idx - y.idx
+	})
+	reach, found := -1, 0
+	pos, col := 0, 1
+	mark := len(out)
+	for _, h := range hits {
+		if h.b <= reach {
+			continue
+		}
+		reach = h.b
+		if h.b > upTo {
+			break
+		}
+		if found == budget {
+			return out, true
+		}
+		found++
+		col += utf8.RuneCountInString(line[pos:h.a])
+		pos = h.a
+		r := &l.rules[h.rule]
+		out = append(out, Finding{
+			Line:       n,
+			Column:     col,
+			Offset:     off + h.a,
+			Match:      line[h.a:h.b],
+			Rule:       r.ID,
+			Severity:   r.Severity,
+			Message:    r.Message,
+			Suggestion: r.Suggestion,
+		})
+	}
+	if upTo < len(line) {
+		return out[:mark], false // not settled: the caller tries a longer prefix
+	}
+	return out, false
+}
+
+// hits returns every rule's matches in line that no exception of the rule covers, in line's
+// written byte offsets.
+func (l *Linter) hits(line string) []hit {
 	nl, start, end := normalize(line)
 	var hits []hit
 	var xs [][]int
@@ -348,47 +429,7 @@ func (l *Linter) line(out []Finding, n, off int, line string) ([]Finding, bool) 
 			hits = append(hits, hit{a: a, b: b, idx: len(hits), rule: ri})
 		}
 	}
-	if len(hits) == 0 {
-		return out, false
-	}
-	// A hit is nested when another one contains it and is longer, or is the same span found
-	// earlier (by an earlier rule). Sorted by start, longest first, earliest first, every hit that
-	// could contain a hit comes before it: it is nested exactly when an earlier hit ends at or
-	// after its end.
-	slices.SortFunc(hits, func(x, y hit) int {
-		if x.a != y.a {
-			return x.a - y.a
-		}
-		if x.b != y.b {
-			return y.b - x.b
-		}
-		return x.idx - y.idx
-	})
-	reach := -1
-	pos, col := 0, 1
-	for _, h := range hits {
-		if h.b <= reach {
-			continue
-		}
-		reach = h.b
-		if len(out) >= MaxFindings {
-			return out, true
-		}
-		col += utf8.RuneCountInString(line[pos:h.a])
-		pos = h.a
-		r := &l.rules[h.rule]
-		out = append(out, Finding{
-			Line:       n,
-			Column:     col,
-			Offset:     off + h.a,
-			Match:      line[h.a:h.b],
-			Rule:       r.ID,
-			Severity:   r.Severity,
-			Message:    r.Message,
-			Suggestion: r.Suggestion,
-		})
-	}
-	return out, false
+	return hits
 }
 
 // exceptSpans appends to xs every match of the exception expressions in line, sorted by start.

@@ -41,17 +41,22 @@ func ReplaceNames(text string, people []timeline.Participant) (string, int) {
 }
 
 // Names flags where text names a person: a known participant's name (as ReplaceNames finds them)
-// or any e-mail address. A finding's Match is left empty, so a report never repeats the name; its
-// suggestion names the role to write instead.
+// or any e-mail address, at most MaxFindings of them, in reading order. A finding's Match is left
+// empty, so a report never repeats the name; its suggestion names the role to write instead.
 func Names(text string, people []timeline.Participant) []Finding {
 	out := []Finding{}
-	line, lineStart := 1, 0
+	line, pos, col := 1, 0, 1 // col is pos's column; spans are in order, so both only move forward
 	for _, sp := range personSpans(text, people) {
-		for k := strings.IndexByte(text[lineStart:sp.start], '\n'); k >= 0; k = strings.IndexByte(text[lineStart:sp.start], '\n') {
-			line++
-			lineStart += k + 1
+		if len(out) == MaxFindings {
+			break
 		}
-		f := Finding{Line: line, Column: utf8.RuneCountInString(text[lineStart:sp.start]) + 1, Offset: sp.start,
+		for k := strings.IndexByte(text[pos:sp.start], '\n'); k >= 0; k = strings.IndexByte(text[pos:sp.start], '\n') {
+			line++
+			pos, col = pos+k+1, 1
+		}
+		col += utf8.RuneCountInString(text[pos:sp.start])
+		pos = sp.start
+		f := Finding{Line: line, Column: col, Offset: sp.start,
 			Rule: "person-name", Severity: SeverityWarning, Message: "this names a person; the record names roles",
 			Suggestion: "write the role instead: " + sp.role}
 		if sp.role == UnknownAddress {
