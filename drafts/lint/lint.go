@@ -333,23 +333,28 @@ const (
 // counted from the previous finding, not from the start of the line.
 func (l *Linter) line(out []Finding, n, off int, line string) ([]Finding, bool) {
 	budget := MaxFindings - len(out)
-	for w := window; ; w *= 2 {
+	for w := window; ; {
 		if w >= len(line) {
-			return l.prefix(out, n, off, line, len(line), budget)
+			fs, more, _ := l.prefix(out, n, off, line, len(line), budget)
+			return fs, more
 		}
 		for w > 0 && !utf8.RuneStart(line[w]) {
 			w--
 		}
 		// The prefix settles the line's findings if it holds more than budget before its slack.
-		if fs, more := l.prefix(out, n, off, line[:w], w-windowSlack, budget); more {
+		fs, more, found := l.prefix(out, n, off, line[:w], w-windowSlack, budget)
+		if more {
 			return fs, true
 		}
+		// Grow at least twice, and enough for as many findings as are needed at this prefix's
+		// rate: a line with few findings is matched whole next, not in ever longer prefixes.
+		w = max(2*w, w/max(found, 1)*(budget+1)*2)
 	}
 }
 
 // prefix appends the findings of line that end at or before upTo, at most budget of them, and
-// reports whether there were more.
-func (l *Linter) prefix(out []Finding, n, off int, line string, upTo, budget int) ([]Finding, bool) {
+// reports whether there were more, and how many it found.
+func (l *Linter) prefix(out []Finding, n, off int, line string, upTo, budget int) ([]Finding, bool, int) {
 	hits := l.hits(line)
 	// A hit is nested when another one contains it and is longer, or is the same span found
 	// earlier (by an earlier rule). Sorted by start, longest first, earliest first, every hit that
@@ -376,7 +381,7 @@ func (l *Linter) prefix(out []Finding, n, off int, line string, upTo, budget int
 			break
 		}
 		if found == budget {
-			return out, true
+			return out, true, found
 		}
 		found++
 		col += utf8.RuneCountInString(line[pos:h.a])
@@ -394,9 +399,9 @@ func (l *Linter) prefix(out []Finding, n, off int, line string, upTo, budget int
 		})
 	}
 	if upTo < len(line) {
-		return out[:mark], false // not settled: the caller tries a longer prefix
+		return out[:mark], false, found // not settled: the caller tries a longer prefix
 	}
-	return out, false
+	return out, false, found
 }
 
 // hits returns every rule's matches in line that no exception of the rule covers, in line's
