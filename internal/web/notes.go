@@ -36,7 +36,7 @@ const (
 	MaxNoteRoleChars = 200
 	MaxNoteTextChars = 8192
 	maxNoteBody      = 128 << 10
-	maxLintBody      = 4 << 20
+	maxLintBody      = 1 << 20 // linting is linear; this bounds one request to well under a second
 	maxIdemKeyLen    = 200
 	// noteFutureSlack is how far ahead of the server's clock a note's time may be (clock skew).
 	noteFutureSlack = 5 * time.Minute
@@ -416,11 +416,16 @@ type lintResult struct {
 	Findings []lint.Finding `json:"findings"`
 	Warnings int            `json:"warnings"`
 	Hints    int            `json:"hints"`
+	// Truncated says the text had more than lint.MaxFindings findings; the first are listed.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 func newLintResult(fs []lint.Finding) lintResult {
 	r := lintResult{Findings: fs}
-	for _, f := range fs {
+	if len(fs) > lint.MaxFindings {
+		r.Findings, r.Truncated = fs[:lint.MaxFindings], true
+	}
+	for _, f := range r.Findings {
 		if f.Severity == lint.SeverityHint {
 			r.Hints++
 		} else {
@@ -483,13 +488,21 @@ func (s *Server) lintPostmortem(c echo.Context) error {
 
 func (s *Server) answerLint(c echo.Context, text string, markdown bool, origin string) error {
 	n := s.notes()
-	var fs []lint.Finding
+	var res lint.Result
 	if markdown {
-		fs = n.linter.Markdown(text)
+		res = n.linter.MarkdownResult(text)
 	} else {
-		fs = n.linter.Text(text)
+		res = n.linter.TextResult(text)
 	}
-	return s.answerFindings(c, fs, origin)
+	if res.Truncated {
+		out := newLintResult(res.Findings)
+		out.Truncated = true
+		for _, f := range res.Findings {
+			n.flags.WithLabelValues(f.Rule, origin).Inc()
+		}
+		return c.JSON(http.StatusOK, out)
+	}
+	return s.answerFindings(c, res.Findings, origin)
 }
 
 func (s *Server) answerFindings(c echo.Context, fs []lint.Finding, origin string) error {
