@@ -323,14 +323,12 @@ func (s *Scheduler) schedule(ctx context.Context, inc timeline.Incident, now tim
 	}
 	_, why := s.o.Policy.Applies(inc)
 	var out Review
-	changed := false
-	err = s.o.Store.UpdateReview(ctx, inc.ID, func(cur []byte) ([]byte, error) {
-		changed = false
+	announce := false // false for a record-only change that attendees need not hear of
+	changed, err := s.update(ctx, inc.ID, func(cur *Review) (*Review, error) {
+		announce = false
 		r := Review{IncidentID: inc.ID, UID: UID(inc.ID), Sequence: 0, CreatedAt: now}
 		if cur != nil {
-			if err := json.Unmarshal(cur, &r); err != nil {
-				return nil, fmt.Errorf("decode review: %w", err)
-			}
+			r = *cur
 			if r.Status == StatusWaived || (r.Status == StatusScheduled && r.ResolvedAt.Equal(resolved)) {
 				out = r
 				return nil, nil // another replica did it
@@ -339,8 +337,8 @@ func (s *Scheduler) schedule(ctx context.Context, inc timeline.Incident, now tim
 				// A later word on the same resolution (a truncated notification's last alerts)
 				// that leaves the slot where it was: nothing for attendees to hear of.
 				r.ResolvedAt, r.UpdatedAt = resolved, now
-				out, changed = r, false
-				return json.Marshal(r)
+				out = r
+				return &r, nil
 			}
 			r.Sequence++
 		}
@@ -350,13 +348,14 @@ func (s *Scheduler) schedule(ctx context.Context, inc timeline.Incident, now tim
 			r.Why = why
 		}
 		r.Attendees, r.UpdatedAt = attendees, now
-		out, changed = r, true
-		return json.Marshal(r)
+		out = r
+		announce = true
+		return &r, nil
 	})
 	if err != nil {
 		return fmt.Errorf("review of %s: store: %w", inc.ID, err)
 	}
-	if changed {
+	if changed && announce {
 		s.metrics.changes.WithLabelValues(string(StatusScheduled)).Inc()
 		s.log.Info("review meeting scheduled", "incident_id", inc.ID, "start", out.Start, "time_zone", out.TimeZone,
 			"sequence", out.Sequence, "late", out.Late, "attendees", len(out.Attendees))
@@ -391,23 +390,16 @@ func (s *Scheduler) refreshAttendees(ctx context.Context, inc timeline.Incident,
 	if len(merged(r.Attendees, fresh)) == len(r.Attendees) && sameRequired(r.Attendees, fresh) {
 		return nil
 	}
-	changed := false
-	err = s.o.Store.UpdateReview(ctx, inc.ID, func(cur []byte) ([]byte, error) {
-		changed = false
-		if cur == nil {
+	changed, err := s.update(ctx, inc.ID, func(r *Review) (*Review, error) {
+		if r == nil {
 			return nil, nil
-		}
-		var r Review
-		if err := json.Unmarshal(cur, &r); err != nil {
-			return nil, fmt.Errorf("decode review: %w", err)
 		}
 		next := merged(r.Attendees, fresh)
 		if r.Status != StatusScheduled || (len(next) == len(r.Attendees) && sameRequired(r.Attendees, fresh)) {
 			return nil, nil
 		}
 		r.Attendees, r.Sequence, r.UpdatedAt = next, r.Sequence+1, now
-		changed = true
-		return json.Marshal(r)
+		return r, nil
 	})
 	if err != nil {
 		return fmt.Errorf("review of %s: invite: %w", inc.ID, err)
@@ -437,6 +429,31 @@ func merged(cur, fresh []Attendee) []Attendee {
 	return out
 }
 
+// update changes incident id's stored review in one optimistic transaction (retried when another
+// replica wrote first). change gets the current review, nil when there is none, and returns the
+// review to store, or nil to leave the record as it is; it may run more than once. update reports
+// whether it stored a change.
+func (s *Scheduler) update(ctx context.Context, id string, change func(cur *Review) (*Review, error)) (bool, error) {
+	changed := false
+	err := s.o.Store.UpdateReview(ctx, id, func(raw []byte) ([]byte, error) {
+		changed = false
+		var cur *Review
+		if raw != nil {
+			cur = &Review{}
+			if err := json.Unmarshal(raw, cur); err != nil {
+				return nil, fmt.Errorf("decode review: %w", err)
+			}
+		}
+		next, err := change(cur)
+		if err != nil || next == nil {
+			return nil, err
+		}
+		changed = true
+		return json.Marshal(next)
+	})
+	return changed, err
+}
+
 // sameRequired reports whether fresh makes no attendee of cur required who is not yet.
 func sameRequired(cur, fresh []Attendee) bool {
 	req := map[string]bool{}
@@ -453,22 +470,12 @@ func sameRequired(cur, fresh []Attendee) bool {
 
 // cancel marks the meeting of a reopened incident cancelled (sequence + 1).
 func (s *Scheduler) cancel(ctx context.Context, inc timeline.Incident, now time.Time) error {
-	changed := false
-	err := s.o.Store.UpdateReview(ctx, inc.ID, func(cur []byte) ([]byte, error) {
-		changed = false
-		if cur == nil {
-			return nil, nil
-		}
-		var r Review
-		if err := json.Unmarshal(cur, &r); err != nil {
-			return nil, fmt.Errorf("decode review: %w", err)
-		}
-		if r.Status != StatusScheduled {
+	changed, err := s.update(ctx, inc.ID, func(r *Review) (*Review, error) {
+		if r == nil || r.Status != StatusScheduled {
 			return nil, nil
 		}
 		r.Status, r.Sequence, r.UpdatedAt = StatusCancelled, r.Sequence+1, now
-		changed = true
-		return json.Marshal(r)
+		return r, nil
 	})
 	if err != nil {
 		return fmt.Errorf("cancel review of %s: %w", inc.ID, err)
@@ -492,23 +499,17 @@ func (s *Scheduler) Waive(ctx context.Context, incidentID, reason string) (Revie
 	}
 	now := s.now()
 	var out Review
-	changed := false
-	err := s.o.Store.UpdateReview(ctx, incidentID, func(cur []byte) ([]byte, error) {
-		changed = false
-		if cur == nil {
+	changed, err := s.update(ctx, incidentID, func(r *Review) (*Review, error) {
+		if r == nil {
 			return nil, fmt.Errorf("review of incident %q: %w", incidentID, timeline.ErrNotFound)
 		}
-		var r Review
-		if err := json.Unmarshal(cur, &r); err != nil {
-			return nil, fmt.Errorf("decode review: %w", err)
-		}
+		out = *r
 		if r.Status == StatusWaived && r.WaiveReason == reason {
-			out = r
 			return nil, nil
 		}
 		r.Status, r.WaiveReason, r.Sequence, r.UpdatedAt = StatusWaived, reason, r.Sequence+1, now
-		out, changed = r, true
-		return json.Marshal(r)
+		out = *r
+		return r, nil
 	})
 	if err != nil {
 		return Review{}, err
