@@ -90,6 +90,9 @@ type AccessConfig struct {
 	// WriteAuthHeader names a header an authenticating proxy sets (X-Forwarded-User); a request
 	// with it non-empty may write. Only set it when the proxy strips the header from clients.
 	WriteAuthHeader string `yaml:"write_auth_header"`
+	// SecureCookies marks the sign-in and CSRF cookies Secure on every response: set it behind a
+	// TLS-terminating proxy that does not send X-Forwarded-Proto.
+	SecureCookies bool `yaml:"secure_cookies"`
 }
 
 // PagerDutyConfig configures PagerDuty V3 webhooks.
@@ -308,6 +311,16 @@ var settings = []setting{
 		set: str(func(c *Config) *string { return &c.Access.ReadTokenFile }), def: func(Config) string { return "" }},
 	{name: "write-auth-header", usage: "header an authenticating proxy sets (e.g. X-Forwarded-User): a request carrying it may read and write",
 		set: str(func(c *Config) *string { return &c.Access.WriteAuthHeader }), def: func(Config) string { return "" }},
+	{name: "secure-cookies", usage: "mark the sign-in and form cookies Secure always (behind a TLS proxy that sends no X-Forwarded-Proto)", boolean: true,
+		def: func(Config) string { return "" },
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("want true or false, got %q", v)
+			}
+			c.Access.SecureCookies = b
+			return nil
+		}},
 	{name: "lint-words", usage: "YAML words file for the blameless guardrails: rules to add, default rules to disable",
 		set: str(func(c *Config) *string { return &c.LintWords }), def: func(Config) string { return "" }},
 	{name: "people-file", usage: "YAML file listing people ({name, email, role}) whose names notes replace by their roles in every incident",

@@ -174,7 +174,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("lint-words: %w", err)
 	}
 	notes := web.NoteOptions{Annotator: store, Participants: store, People: cfg.participants(), Linter: linter, CSRF: web.NewCSRF(cfg.Access.WriteToken),
-		WriteToken: cfg.Access.WriteToken, ReadToken: cfg.Access.ReadToken, WriteAuthHeader: cfg.Access.WriteAuthHeader}
+		WriteToken: cfg.Access.WriteToken, ReadToken: cfg.Access.ReadToken, WriteAuthHeader: cfg.Access.WriteAuthHeader,
+		SecureCookies: cfg.Access.SecureCookies}
 	if len(notes.People) == 0 {
 		log.Warn("no people directory (people: / --people-file): in notes and edits on incidents without PagerDuty participants only e-mail addresses are replaced by roles, not names")
 	}

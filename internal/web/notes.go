@@ -71,6 +71,9 @@ type NoteOptions struct {
 	People []timeline.Participant
 	// Linter flags wording that blames people; nil uses the embedded rules.
 	Linter *lint.Linter
+	// SecureCookies marks the sign-in and CSRF cookies Secure on every response, not only on
+	// requests that arrived over TLS or with X-Forwarded-Proto: https.
+	SecureCookies bool
 	// WriteToken, when set, is the bearer token writes need (notes, draft edits, review waivers).
 	WriteToken string
 	// WriteAuthHeader, when set, names a header an authenticating proxy sets (X-Forwarded-User): a
@@ -138,6 +141,9 @@ func (s *Server) notes() *noteState {
 	}
 	if n.csrf == nil {
 		n.csrf = NewCSRF(o.WriteToken)
+	}
+	if o.SecureCookies {
+		n.csrf.secure = true
 	}
 	if n.now == nil {
 		n.now = time.Now
@@ -659,7 +665,7 @@ func (s *Server) signIn(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusUnauthorized, "unknown token")
 	}
 	c.SetCookie(&http.Cookie{Name: tokenCookie, Value: sessionValue(tok), Path: "/", HttpOnly: true,
-		Secure: secureRequest(r), SameSite: http.SameSiteLaxMode, MaxAge: 30 * 24 * 3600})
+		Secure: n.o.SecureCookies || secureRequest(r), SameSite: http.SameSiteLaxMode, MaxAge: 30 * 24 * 3600})
 	if mt == echo.MIMEApplicationJSON {
 		return c.NoContent(http.StatusNoContent)
 	}
@@ -671,7 +677,8 @@ func (s *Server) signIn(c echo.Context) error {
 
 // signOut is DELETE /api/v1/session.
 func (s *Server) signOut(c echo.Context) error {
-	c.SetCookie(&http.Cookie{Name: tokenCookie, Value: "", Path: "/", HttpOnly: true, MaxAge: -1})
+	c.SetCookie(&http.Cookie{Name: tokenCookie, Value: "", Path: "/", HttpOnly: true, MaxAge: -1,
+		Secure: s.notes().o.SecureCookies || secureRequest(c.Request()), SameSite: http.SameSiteLaxMode})
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -718,6 +725,8 @@ func randomToken(n int) string {
 // also come from this origin (Sec-Fetch-Site, or Origin against Host).
 type CSRF struct {
 	key []byte
+	// secure marks its cookie Secure on every response (NoteOptions.SecureCookies).
+	secure bool
 }
 
 // NewCSRF returns a CSRF whose key is derived from secret (pass the write token, so replicas
@@ -742,7 +751,7 @@ func (x *CSRF) Token(c echo.Context) string {
 	}
 	v := randomToken(24)
 	c.SetCookie(&http.Cookie{Name: csrfCookie, Value: v, Path: "/", HttpOnly: true,
-		Secure: secureRequest(c.Request()), SameSite: http.SameSiteStrictMode})
+		Secure: x.secure || secureRequest(c.Request()), SameSite: http.SameSiteStrictMode})
 	// A second call while rendering the same response must agree with the cookie just set.
 	c.Request().AddCookie(&http.Cookie{Name: csrfCookie, Value: v})
 	return x.sign(v)

@@ -611,6 +611,13 @@ func TestWriteAccess(t *testing.T) {
 			t.Fatalf("with the header: %d %s", resp.StatusCode, out)
 		}
 	})
+	t.Run("secure cookies behind a TLS proxy", func(t *testing.T) {
+		s := newNoteService(t, web.NoteOptions{ReadToken: "r", WriteToken: "w", SecureCookies: true}, "", nil)
+		resp, _ := s.request(t, "POST", "/api/v1/session", formType, "token=r&next=/incidents", nil)
+		if resp.StatusCode != 303 || len(resp.Cookies()) != 1 || !resp.Cookies()[0].Secure {
+			t.Fatalf("%d %v: want a Secure session cookie", resp.StatusCode, resp.Cookies())
+		}
+	})
 	t.Run("read token", func(t *testing.T) {
 		s := newNoteService(t, web.NoteOptions{ReadToken: "r", WriteToken: "w"}, "", nil)
 		read := map[string]string{"Authorization": "Bearer r"}
@@ -646,6 +653,9 @@ func TestWriteAccess(t *testing.T) {
 			ck := resp.Cookies()[0]
 			if !ck.HttpOnly || ck.Value == "r" {
 				t.Fatalf("session cookie %+v: want HttpOnly, not the token itself", ck)
+			}
+			if ck.Secure {
+				t.Fatalf("session cookie %+v over plain HTTP without --secure-cookies: not Secure (the browser would drop it)", ck)
 			}
 			if resp, _ := s.request(t, "GET", "/api/v1/incidents", "", "", map[string]string{"Cookie": ck.Name + "=" + ck.Value}); resp.StatusCode != 200 {
 				t.Fatalf("with the cookie: %d", resp.StatusCode)
