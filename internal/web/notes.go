@@ -596,7 +596,7 @@ func (n *noteState) writeAuth(r *http.Request) authMethod {
 		if tokenEqual(bearer(r), n.o.WriteToken) {
 			return authBearer
 		}
-		if ck, err := r.Cookie(tokenCookie); err == nil && tokenEqual(ck.Value, sessionValue(n.o.WriteToken)) {
+		if ck, err := r.Cookie(tokenCookie); err == nil && validSession(ck.Value, n.o.WriteToken, n.now()) {
 			return authCookie
 		}
 	}
@@ -627,7 +627,7 @@ func (s *Server) requireRead(next echo.HandlerFunc) echo.HandlerFunc {
 			session = ck.Value
 		}
 		ok := tokenEqual(tok, n.o.ReadToken) || tokenEqual(tok, n.o.WriteToken) ||
-			tokenEqual(session, sessionValue(n.o.ReadToken)) || tokenEqual(session, sessionValue(n.o.WriteToken)) ||
+			validSession(session, n.o.ReadToken, n.now()) || validSession(session, n.o.WriteToken, n.now()) ||
 			(n.o.WriteAuthHeader != "" && strings.TrimSpace(r.Header.Get(n.o.WriteAuthHeader)) != "")
 		if !ok {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="postmortemd"`)
@@ -664,8 +664,8 @@ func (s *Server) signIn(c echo.Context) error {
 	if tok == "" || !(tokenEqual(tok, n.o.ReadToken) || tokenEqual(tok, n.o.WriteToken)) {
 		return echo.NewHTTPError(http.StatusUnauthorized, "unknown token")
 	}
-	c.SetCookie(&http.Cookie{Name: tokenCookie, Value: sessionValue(tok), Path: "/", HttpOnly: true,
-		Secure: n.o.SecureCookies || secureRequest(r), SameSite: http.SameSiteLaxMode, MaxAge: 30 * 24 * 3600})
+	c.SetCookie(&http.Cookie{Name: tokenCookie, Value: sessionValue(tok, n.now()), Path: "/", HttpOnly: true,
+		Secure: n.o.SecureCookies || secureRequest(r), SameSite: http.SameSiteLaxMode, MaxAge: int(sessionLifetime / time.Second)})
 	if mt == echo.MIMEApplicationJSON {
 		return c.NoContent(http.StatusNoContent)
 	}
@@ -682,15 +682,42 @@ func (s *Server) signOut(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// sessionValue is what the session cookie keeps for a token: derived from it, so the cookie does not
-// carry the token itself; "" for no token.
-func sessionValue(token string) string {
+// sessionValue is what the session cookie keeps for a token signed in at issued: the time and an
+// HMAC of it keyed by the token, so the cookie does not carry the token itself and expires;
+// "" for no token.
+func sessionValue(token string, issued time.Time) string {
 	if token == "" {
 		return ""
 	}
+	at := strconv.FormatInt(issued.Unix(), 10)
+	return at + "." + sessionMAC(token, at)
+}
+
+// sessionLifetime is how long a sign-in lasts; the cookie says when it was issued, so a leaked
+// cookie stops working then even if the token is not rotated.
+const sessionLifetime = 30 * 24 * time.Hour
+
+func sessionMAC(token, at string) string {
 	m := hmac.New(sha256.New, []byte(token))
-	m.Write([]byte("postmortemd session"))
+	m.Write([]byte("postmortemd session " + at))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// validSession reports whether a session cookie was issued for token less than sessionLifetime ago.
+func validSession(cookie, token string, now time.Time) bool {
+	at, mac, ok := strings.Cut(cookie, ".")
+	if token == "" || !ok {
+		return false
+	}
+	unix, err := strconv.ParseInt(at, 10, 64)
+	if err != nil {
+		return false
+	}
+	issued := time.Unix(unix, 0)
+	if now.Sub(issued) > sessionLifetime || issued.Sub(now) > 5*time.Minute {
+		return false
+	}
+	return tokenEqual(mac, sessionMAC(token, at))
 }
 
 func bearer(r *http.Request) string {

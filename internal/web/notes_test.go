@@ -611,6 +611,23 @@ func TestWriteAccess(t *testing.T) {
 			t.Fatalf("with the header: %d %s", resp.StatusCode, out)
 		}
 	})
+	t.Run("a sign-in expires after 30 days", func(t *testing.T) {
+		now := time.Now()
+		clock := func() time.Time { return now }
+		s := newNoteService(t, web.NoteOptions{ReadToken: "r", WriteToken: "w", Now: func() time.Time { return clock() }}, "", nil)
+		resp, _ := s.request(t, "POST", "/api/v1/session", formType, "token=r&next=/incidents", nil)
+		if len(resp.Cookies()) != 1 {
+			t.Fatalf("no session cookie: %v", resp.Cookies())
+		}
+		cookie := map[string]string{"Cookie": resp.Cookies()[0].Name + "=" + resp.Cookies()[0].Value}
+		if resp, _ := s.request(t, "GET", "/api/v1/incidents", "", "", cookie); resp.StatusCode != 200 {
+			t.Fatalf("fresh session: %d", resp.StatusCode)
+		}
+		now = now.Add(31 * 24 * time.Hour)
+		if resp, _ := s.request(t, "GET", "/api/v1/incidents", "", "", cookie); resp.StatusCode != 401 {
+			t.Fatalf("31-day-old session: %d, want 401", resp.StatusCode)
+		}
+	})
 	t.Run("secure cookies behind a TLS proxy", func(t *testing.T) {
 		s := newNoteService(t, web.NoteOptions{ReadToken: "r", WriteToken: "w", SecureCookies: true}, "", nil)
 		resp, _ := s.request(t, "POST", "/api/v1/session", formType, "token=r&next=/incidents", nil)
