@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"html/template"
 	"io/fs"
 	"mime"
@@ -188,6 +189,7 @@ type pages struct {
 	o     PageOptions
 	hub   *streamHub
 	roles roleCache // the incident list's roles column
+	rows  rowCache  // decoded event rows of the incident pages
 	// streams holds a token per open event stream (PageOptions.MaxStreams).
 	streams chan struct{}
 }
@@ -521,7 +523,7 @@ func (p *pages) incident(c echo.Context) error {
 	timeline.SortEntries(entries)
 	roles := map[timeline.Role]bool{}
 	var facts, context []eventRow
-	for _, d := range decodeEventRows(entries) {
+	for _, d := range p.rows.decode(id, entries) {
 		row, kind, err := d.row, d.kind, d.err
 		if err != nil {
 			p.s.log.Warn("incident page: undecodable event skipped", "incident_id", id, "err", err)
@@ -596,6 +598,66 @@ func decodeEventRows(entries []timeline.Entry) []decodedRow {
 		})
 	}
 	wg.Wait()
+	return out
+}
+
+// maxCachedRows bounds the row cache: about 2 KB a row, so some 100 MB at most.
+const maxCachedRows = 50_000
+
+// rowCache keeps the incident pages' decoded event rows by incident, cursor and a hash of the
+// entry's JSON: a 5,000-event page then decodes only what is new since it was last shown, and a
+// refined role (which changes the JSON) is decoded again.
+type rowCache struct {
+	mu   sync.Mutex
+	seed maphash.Seed
+	rows map[string]cachedRow
+}
+
+type cachedRow struct {
+	sum uint64
+	d   decodedRow
+}
+
+// decode returns the rows of entries, in their order, decoding only those not cached.
+func (rc *rowCache) decode(incidentID string, entries []timeline.Entry) []decodedRow {
+	out := make([]decodedRow, len(entries))
+	keys := make([]string, len(entries))
+	sums := make([]uint64, len(entries))
+	var missIdx []int
+	rc.mu.Lock()
+	if rc.rows == nil {
+		rc.seed, rc.rows = maphash.MakeSeed(), map[string]cachedRow{}
+	}
+	seed := rc.seed
+	for i, e := range entries {
+		keys[i] = incidentID + "\x00" + e.Cursor
+		sums[i] = maphash.Bytes(seed, e.JSON)
+		if c, ok := rc.rows[keys[i]]; ok && c.sum == sums[i] {
+			out[i] = c.d
+		} else {
+			missIdx = append(missIdx, i)
+		}
+	}
+	rc.mu.Unlock()
+	if len(missIdx) == 0 {
+		return out
+	}
+	missing := make([]timeline.Entry, len(missIdx))
+	for k, i := range missIdx {
+		missing[k] = entries[i]
+	}
+	decoded := decodeEventRows(missing)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.rows)+len(missIdx) > maxCachedRows {
+		clear(rc.rows) // simple and rare: the next views decode again
+	}
+	for k, i := range missIdx {
+		out[i] = decoded[k]
+		if decoded[k].err == nil {
+			rc.rows[keys[i]] = cachedRow{sum: sums[i], d: decoded[k]}
+		}
+	}
 	return out
 }
 

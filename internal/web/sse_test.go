@@ -541,3 +541,24 @@ func TestEventStreamsAreBounded(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// The row cache serves an unchanged entry from memory and decodes it again when its JSON changed
+// (a refined role), so the page never shows a stale role.
+func TestRowCacheFollowsRefinements(t *testing.T) {
+	var rc rowCache
+	entry := func(role string) timeline.Entry {
+		return timeline.Entry{Cursor: "1732300000000-0", At: 1, JSON: []byte(`{"id":"e1","at":"2026-11-23T13:28:22Z","source":"pagerduty","type":"incident_acknowledged","kind":"fact","role":"` + role + `","fact":"Acknowledged by ` + role + `."}`)}
+	}
+	first := rc.decode("inc", []timeline.Entry{entry("a responder")})
+	again := rc.decode("inc", []timeline.Entry{entry("a responder")})
+	refined := rc.decode("inc", []timeline.Entry{entry("the primary on-call for checkout")})
+	if first[0].err != nil || again[0].row.Role != "a responder" {
+		t.Fatalf("first %+v, again %+v", first[0], again[0])
+	}
+	if refined[0].row.Role != "the primary on-call for checkout" {
+		t.Fatalf("after the refinement the row says %q", refined[0].row.Role)
+	}
+	if other := rc.decode("other", []timeline.Entry{entry("x")}); other[0].row.Role != "x" {
+		t.Fatalf("another incident's entry with the same cursor: %q", other[0].row.Role)
+	}
+}
