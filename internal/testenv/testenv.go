@@ -1,6 +1,7 @@
 // Package testenv starts the real external servers that postmortemd's
-// integration tests run against: a redis-server and one or more Prometheus
-// Alertmanager processes.
+// integration tests run against: a redis-server, one or more Prometheus
+// Alertmanager processes, a Radicale CalDAV server, an SMTP server (aiosmtpd)
+// and a headless Chromium.
 //
 // Every server is started on a free port on 127.0.0.1, keeps its data in a
 // directory from tb.TempDir, and is stopped by a tb.Cleanup function, which

@@ -1,8 +1,12 @@
-// Package web is postmortemd's HTTP surface: the one route table, the JSON read API, health and
-// metrics endpoints, and the one map from domain errors to HTTP statuses.
+// Package web is postmortemd's HTTP surface: the one route table, the JSON API, the HTML pages and
+// their embedded assets, the live event stream, health and metrics endpoints, access control, and
+// the one map from domain errors to HTTP statuses.
 //
-// It reads through small interfaces (timeline.Reader, a pinger) and hands webhook routes to the
-// receiver's handlers; it never writes timelines itself and never imports the Redis adapter.
+// It works through small interfaces it owns or borrows (timeline.Reader, timeline.Annotator for
+// people's notes, Postmortems for the drafts directory, Reviews for the review meetings, a pinger)
+// and hands webhook routes to the receiver's handlers. The only things it writes are what people
+// write: notes (always as context, never facts, with names replaced by roles), postmortem edits and
+// review waivers. It never imports the Redis adapter.
 package web
 
 import (
