@@ -2,7 +2,6 @@ package review
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -49,10 +48,7 @@ func (s *Scheduler) deliverDue(ctx context.Context) error {
 	var errs []error
 	for id, r := range all {
 		for _, t := range s.o.Transports {
-			if !r.pending(t.Name()) {
-				continue
-			}
-			if d := r.Deliveries[t.Name()]; d != nil && d.Sequence == r.Sequence && s.now().Before(d.NextAttempt) {
+			if !r.due(t.Name(), s.now()) {
 				continue
 			}
 			if err := s.deliver(ctx, id, t); err != nil {
@@ -63,25 +59,22 @@ func (s *Scheduler) deliverDue(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// errSkip ends an UpdateReview without writing.
-var errSkip = errors.New("nothing to do")
+// due reports whether transport name should attempt r's current sequence at now: it is not
+// delivered yet, and neither a claim nor a backoff of this sequence holds it until later.
+func (r Review) due(name string, now time.Time) bool {
+	d := r.Deliveries[name]
+	return r.pending(name) && (d == nil || d.Sequence != r.Sequence || !now.Before(d.NextAttempt))
+}
 
 func (s *Scheduler) deliver(ctx context.Context, id string, t Transport) error {
 	name := t.Name()
 	var claimed Review
-	err := s.o.Store.UpdateReview(ctx, id, func(cur []byte) ([]byte, error) {
-		if cur == nil {
-			return nil, errSkip
-		}
-		var r Review
-		if err := json.Unmarshal(cur, &r); err != nil {
-			return nil, fmt.Errorf("decode review: %w", err)
-		}
+	changed, err := s.update(ctx, id, func(r *Review) (*Review, error) {
 		now := s.now()
-		d := r.Deliveries[name]
-		if !r.pending(name) || (d != nil && d.Sequence == r.Sequence && now.Before(d.NextAttempt)) {
-			return nil, errSkip
+		if r == nil || !r.due(name, now) {
+			return nil, nil
 		}
+		d := r.Deliveries[name]
 		if d == nil || d.Sequence != r.Sequence {
 			d = &Delivery{Sequence: r.Sequence, State: DeliveryPending}
 		}
@@ -90,14 +83,14 @@ func (s *Scheduler) deliver(ctx context.Context, id string, t Transport) error {
 			r.Deliveries = map[string]*Delivery{}
 		}
 		r.Deliveries[name] = d
-		claimed = r
-		return json.Marshal(r)
+		claimed = *r
+		return r, nil
 	})
-	if errors.Is(err, errSkip) {
-		return nil
-	}
 	if err != nil {
 		return fmt.Errorf("review of %s: claim %s delivery: %w", id, name, err)
+	}
+	if !changed {
+		return nil
 	}
 	m, err := s.Message(claimed)
 	if err == nil {
@@ -117,17 +110,13 @@ func (s *Scheduler) deliver(ctx context.Context, id string, t Transport) error {
 	}
 	s.metrics.deliveries.WithLabelValues(name, result).Inc()
 	deliverErr := err
-	err = s.o.Store.UpdateReview(ctx, id, func(cur []byte) ([]byte, error) {
-		var r Review
-		if cur == nil {
-			return nil, errSkip
-		}
-		if err := json.Unmarshal(cur, &r); err != nil {
-			return nil, fmt.Errorf("decode review: %w", err)
+	_, err = s.update(ctx, id, func(r *Review) (*Review, error) {
+		if r == nil {
+			return nil, nil
 		}
 		d := r.Deliveries[name]
 		if r.Sequence != claimed.Sequence || d == nil || d.Sequence != claimed.Sequence {
-			return nil, errSkip // changed meanwhile: the new sequence is delivered next
+			return nil, nil // changed meanwhile: the new sequence is delivered next
 		}
 		now := s.now()
 		d.Attempts++
@@ -146,9 +135,9 @@ func (s *Scheduler) deliver(ctx context.Context, id string, t Transport) error {
 			}
 			d.State, d.LastError, d.NextAttempt = DeliveryFailed, redactAddresses(truncate(deliverErr.Error(), 500)), now.Add(wait)
 		}
-		return json.Marshal(r)
+		return r, nil
 	})
-	if err != nil && !errors.Is(err, errSkip) {
+	if err != nil {
 		return fmt.Errorf("review of %s: record %s delivery: %w", id, name, err)
 	}
 	if errors.Is(deliverErr, ErrPartial) {
