@@ -326,6 +326,20 @@ func (n *noteState) people(ctx context.Context, inc timeline.Incident) ([]timeli
 	return out, nil
 }
 
+// peopleOf returns the participants of incident id whose names text about it must not carry;
+// found is false, with no error, when the store no longer has the incident.
+func (s *Server) peopleOf(ctx context.Context, id string) (people []timeline.Participant, found bool, err error) {
+	inc, err := s.store.Incident(ctx, id)
+	if errors.Is(err, timeline.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	people, err = s.notes().people(ctx, inc)
+	return people, err == nil, err
+}
+
 // decodeNote reads a note from JSON or a form post; form reports the latter (answered with a
 // redirect). idem is the Idempotency-Key header or the form's idempotency_key field.
 func decodeNote(c echo.Context) (form bool, req noteRequest, idem string, err error) {
@@ -475,16 +489,9 @@ func (s *Server) lintPostmortem(c echo.Context) error {
 	}
 	ctx, cancel := s.storeCtx(c)
 	defer cancel()
-	var people []timeline.Participant
-	inc, err := s.store.Incident(ctx, id)
-	switch {
-	case errors.Is(err, timeline.ErrNotFound): // a draft whose incident expired: addresses only
-	case err != nil:
+	people, _, err := s.peopleOf(ctx, id) // a draft whose incident expired: addresses only
+	if err != nil {
 		return err
-	default:
-		if people, err = s.notes().people(ctx, inc); err != nil {
-			return err
-		}
 	}
 	fs := slices.DeleteFunc(s.notes().linter.Markdown(text), func(f lint.Finding) bool { return f.Rule == "email-address" })
 	fs = append(fs, lint.Names(text, people)...)

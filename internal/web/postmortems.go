@@ -178,16 +178,12 @@ type savedPostmortem struct {
 func (s *Server) withoutNames(c echo.Context, id string, body []byte) ([]byte, int, error) {
 	ctx, cancel := s.storeCtx(c)
 	defer cancel()
-	inc, err := s.store.Incident(ctx, id)
-	if errors.Is(err, timeline.ErrNotFound) {
+	people, found, err := s.peopleOf(ctx, id)
+	if err != nil {
+		return nil, 0, fmt.Errorf("keep names out of postmortem %s: %w", id, err)
+	}
+	if !found {
 		return body, 0, nil
-	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("read the incident to keep names out of its postmortem: %w", err)
-	}
-	people, err := s.notes().people(ctx, inc)
-	if err != nil {
-		return nil, 0, err
 	}
 	out, n := lint.ReplaceNames(string(body), people)
 	return []byte(out), n, nil

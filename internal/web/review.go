@@ -134,14 +134,8 @@ func (s *Server) waiveReview(c echo.Context) error {
 	defer cancel()
 	// The reason reaches the draft and the feed: people in it become roles, as in notes.
 	id := c.Param("id")
-	var people []timeline.Participant
-	inc, err := s.store.Incident(ctx, id)
-	switch {
-	case err == nil:
-		if people, err = s.notes().people(ctx, inc); err != nil {
-			return err
-		}
-	case !errors.Is(err, timeline.ErrNotFound): // not found: Waive answers 404 below
+	people, _, err := s.peopleOf(ctx, id) // not found: Waive answers 404 below
+	if err != nil {
 		return err
 	}
 	reason, replaced := lint.ReplaceNames(body.Reason, people)
