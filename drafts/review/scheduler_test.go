@@ -119,6 +119,36 @@ func miniStore(t *testing.T) *redisstore.Store {
 	return redisstore.New(rdb, redisstore.Options{})
 }
 
+// newIncidents is a fake incident reader holding incs.
+func newIncidents(incs ...timeline.Incident) *incidents {
+	f := &incidents{}
+	for _, inc := range incs {
+		f.set(inc)
+	}
+	return f
+}
+
+// mustScheduler returns a Scheduler with o, on a fresh miniredis store when o has none.
+func mustScheduler(t *testing.T, o review.Options) *review.Scheduler {
+	t.Helper()
+	if o.Store == nil {
+		o.Store = miniStore(t)
+	}
+	s, err := review.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// mustSweep makes one sweep and fails the test on its error.
+func mustSweep(t *testing.T, ctx context.Context, s *review.Scheduler) {
+	t.Helper()
+	if err := s.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // fridayInTokyo is the done-when story: resolved Friday 17:50 in Tokyo, Monday a holiday.
 func fridayInTokyo(t *testing.T) (timeline.Incident, review.Hours, time.Time) {
 	tokyo := mustLoad(t, "Asia/Tokyo")
@@ -141,24 +171,18 @@ var people = participants{"PD1": {
 func TestSchedulerStory(t *testing.T) {
 	ctx := context.Background()
 	inc, hours, now := fridayInTokyo(t)
-	incs := &incidents{}
-	incs.set(inc)
+	incs := newIncidents(inc)
 	quiet := inc
 	quiet.ID, quiet.Severity, quiet.Labels = "inc-warning", "warning", map[string]string{"severity": "warning"}
 	incs.set(quiet)
 	clk := &clock{t: now}
 	mail := &transport{name: "email"}
 	reg := prometheus.NewRegistry()
-	s, err := review.New(review.Options{Store: miniStore(t), Incidents: incs, Participants: people, Hours: hours,
+	s := mustScheduler(t, review.Options{Incidents: incs, Participants: people, Hours: hours,
 		Owners:     review.OwnersConfig{Labels: map[string]map[string][]string{"team": {"payments": {"payments@example.com"}}}, Always: []string{"leads@example.com"}},
 		Calendar:   review.CalendarOptions{Organizer: "pm@example.com"},
 		Transports: []review.Transport{mail}, Now: clk.Now, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Sweep(ctx); err != nil {
-		t.Fatal(err)
-	}
+	mustSweep(t, ctx, s)
 	r, err := s.Review(ctx, inc.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -193,9 +217,7 @@ func TestSchedulerStory(t *testing.T) {
 
 	t.Run("repeated sweeps change nothing", func(t *testing.T) {
 		for range 3 {
-			if err := s.Sweep(ctx); err != nil {
-				t.Fatal(err)
-			}
+			mustSweep(t, ctx, s)
 		}
 		if n := len(mail.messages()); n != 1 {
 			t.Errorf("%d messages after repeated sweeps, want 1", n)
@@ -207,9 +229,7 @@ func TestSchedulerStory(t *testing.T) {
 		reopened.Status, reopened.ResolvedAt, reopened.SettlesAt = timeline.StatusOpen, nil, nil
 		incs.set(reopened)
 		clk.Set(now.Add(30 * time.Minute))
-		if err := s.Sweep(ctx); err != nil {
-			t.Fatal(err)
-		}
+		mustSweep(t, ctx, s)
 		r, _ := s.Review(ctx, inc.ID)
 		msgs := mail.messages()
 		last := msgs[len(msgs)-1]
@@ -226,9 +246,7 @@ func TestSchedulerStory(t *testing.T) {
 		again.ResolvedAt, again.SettlesAt = &resolved, &settles
 		incs.set(again)
 		clk.Set(settles)
-		if err := s.Sweep(ctx); err != nil {
-			t.Fatal(err)
-		}
+		mustSweep(t, ctx, s)
 		r, _ := s.Review(ctx, inc.ID)
 		want := time.Date(2026, 11, 24, 11, 0, 0, 0, tokyo)
 		if r.Status != review.StatusScheduled || r.Sequence != 2 || !r.Start.Equal(want) || r.Late {
@@ -256,9 +274,7 @@ func TestSchedulerStory(t *testing.T) {
 			t.Fatalf("waived review = %+v", r)
 		}
 		clk.Set(clk.Now().Add(time.Hour))
-		if err := s.Sweep(ctx); err != nil {
-			t.Fatal(err)
-		}
+		mustSweep(t, ctx, s)
 		r, _ = s.Review(ctx, inc.ID)
 		msgs := mail.messages()
 		if last := msgs[len(msgs)-1]; r.Status != review.StatusWaived || last.Method != "CANCEL" || last.Sequence != 3 ||
@@ -300,15 +316,11 @@ func counter(t *testing.T, reg *prometheus.Registry, name string, labels ...stri
 func TestDeliveryRetriesWithBackoff(t *testing.T) {
 	ctx := context.Background()
 	inc, hours, now := fridayInTokyo(t)
-	incs := &incidents{}
-	incs.set(inc)
+	incs := newIncidents(inc)
 	clk := &clock{t: now}
 	flaky := &transport{name: "caldav", fail: 2}
-	s, err := review.New(review.Options{Store: miniStore(t), Incidents: incs, Hours: hours,
+	s := mustScheduler(t, review.Options{Incidents: incs, Hours: hours,
 		Transports: []review.Transport{flaky}, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
 	steps := []struct {
 		advance  time.Duration
 		state    review.DeliveryState
@@ -322,9 +334,7 @@ func TestDeliveryRetriesWithBackoff(t *testing.T) {
 	}
 	for i, st := range steps {
 		clk.Set(clk.Now().Add(st.advance))
-		if err := s.Sweep(ctx); err != nil {
-			t.Fatal(err)
-		}
+		mustSweep(t, ctx, s)
 		r, err := s.Review(ctx, inc.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -347,19 +357,13 @@ func TestDeliveryRetriesWithBackoff(t *testing.T) {
 func TestPartlyRefusedInvitationIsNotResent(t *testing.T) {
 	ctx := context.Background()
 	inc, hours, now := fridayInTokyo(t)
-	incs := &incidents{}
-	incs.set(inc)
+	incs := newIncidents(inc)
 	clk := &clock{t: now}
 	mail := &transport{name: "email", partial: fmt.Errorf("smtp: sent, but recipients kenji.watanabe@example.com refused: %w: 550 5.1.1 <kenji.watanabe@example.com>: unknown", review.ErrPartial)}
-	s, err := review.New(review.Options{Store: miniStore(t), Incidents: incs, Hours: hours,
+	s := mustScheduler(t, review.Options{Incidents: incs, Hours: hours,
 		Transports: []review.Transport{mail}, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for range 3 {
-		if err := s.Sweep(ctx); err != nil {
-			t.Fatal(err)
-		}
+		mustSweep(t, ctx, s)
 		clk.Set(clk.Now().Add(2 * time.Hour))
 	}
 	r, err := s.Review(ctx, inc.ID)
@@ -385,14 +389,9 @@ func TestOneFacilitatorMeetingsDoNotOverlap(t *testing.T) {
 		c.ID = fmt.Sprintf("inc-%d", i)
 		incs.set(c)
 	}
-	s, err := review.New(review.Options{Store: miniStore(t), Incidents: incs, Hours: hours, SingleFacilitator: true,
+	s := mustScheduler(t, review.Options{Incidents: incs, Hours: hours, SingleFacilitator: true,
 		Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Sweep(ctx); err != nil {
-		t.Fatal(err)
-	}
+	mustSweep(t, ctx, s)
 	rs, err := s.Reviews(ctx)
 	if err != nil || len(rs) != 3 {
 		t.Fatalf("reviews = %d, %v", len(rs), err)
@@ -413,19 +412,15 @@ func TestExactlyOneMeetingAcrossReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	inc, hours, now := fridayInTokyo(t)
-	incs := &incidents{}
-	incs.set(inc)
+	incs := newIncidents(inc)
 	mail := &transport{name: "email"} // one mailbox: what every replica sent
 	const replicas = 6
 	var ss []*review.Scheduler
 	for range replicas {
 		rdb := redis.NewClient(opt)
 		t.Cleanup(func() { rdb.Close() })
-		s, err := review.New(review.Options{Store: redisstore.New(rdb, redisstore.Options{}), Incidents: incs,
+		s := mustScheduler(t, review.Options{Store: redisstore.New(rdb, redisstore.Options{}), Incidents: incs,
 			Participants: people, Hours: hours, Transports: []review.Transport{mail}, Now: func() time.Time { return now }})
-		if err != nil {
-			t.Fatal(err)
-		}
 		ss = append(ss, s)
 	}
 	var wg sync.WaitGroup
@@ -458,24 +453,16 @@ func TestExactlyOneMeetingAcrossReplicas(t *testing.T) {
 func TestLaterResolutionWithTheSameSlotSendsNothing(t *testing.T) {
 	ctx := context.Background()
 	inc, hours, now := fridayInTokyo(t)
-	incs := &incidents{}
-	incs.set(inc)
+	incs := newIncidents(inc)
 	mail := &transport{name: "email"}
 	clk := &clock{t: now}
-	s, err := review.New(review.Options{Store: miniStore(t), Incidents: incs, Hours: hours, Transports: []review.Transport{mail}, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Sweep(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := mustScheduler(t, review.Options{Incidents: incs, Hours: hours, Transports: []review.Transport{mail}, Now: clk.Now})
+	mustSweep(t, ctx, s)
 	later := inc.ResolvedAt.Add(3 * time.Minute)
 	inc.ResolvedAt = &later
 	incs.set(inc)
 	clk.Set(now.Add(5 * time.Minute))
-	if err := s.Sweep(ctx); err != nil {
-		t.Fatal(err)
-	}
+	mustSweep(t, ctx, s)
 	r, _ := s.Review(ctx, inc.ID)
 	if r.Sequence != 0 || !r.ResolvedAt.Equal(later) || len(mail.messages()) != 1 {
 		t.Fatalf("sequence %d, resolved %s, %d messages; want 0, %s, 1", r.Sequence, r.ResolvedAt, len(mail.messages()), later)
@@ -487,31 +474,21 @@ func TestLaterResolutionWithTheSameSlotSendsNothing(t *testing.T) {
 func TestParticipantsLearntLaterAreInvited(t *testing.T) {
 	ctx := context.Background()
 	inc, hours, now := fridayInTokyo(t)
-	incs := &incidents{}
-	incs.set(inc)
+	incs := newIncidents(inc)
 	mail := &transport{name: "email"}
 	known := participants{"PD1": {"U1": people["PD1"]["U1"]}}
-	s, err := review.New(review.Options{Store: miniStore(t), Incidents: incs, Participants: known, Hours: hours,
+	s := mustScheduler(t, review.Options{Incidents: incs, Participants: known, Hours: hours,
 		Transports: []review.Transport{mail}, Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Sweep(ctx); err != nil {
-		t.Fatal(err)
-	}
+	mustSweep(t, ctx, s)
 	known["PD1"]["U2"] = people["PD1"]["U2"]
-	if err := s.Sweep(ctx); err != nil {
-		t.Fatal(err)
-	}
+	mustSweep(t, ctx, s)
 	r, _ := s.Review(ctx, inc.ID)
 	msgs := mail.messages()
 	if r.Sequence != 1 || len(r.Attendees) != 2 || len(msgs) != 2 || msgs[1].Sequence != 1 || msgs[1].UID != msgs[0].UID ||
 		strings.Join(msgs[1].Recipients, ",") != "pat@example.com,ines@example.com" {
 		t.Fatalf("sequence %d, attendees %+v, %d messages", r.Sequence, r.Attendees, len(msgs))
 	}
-	if err := s.Sweep(ctx); err != nil {
-		t.Fatal(err)
-	}
+	mustSweep(t, ctx, s)
 	if n := len(mail.messages()); n != 2 {
 		t.Errorf("%d messages after a sweep with nobody new, want 2", n)
 	}
@@ -541,10 +518,7 @@ func TestOneFacilitatorAcrossReplicas(t *testing.T) {
 		o := review.Options{Store: store, Incidents: incs, Hours: hours, SingleFacilitator: true,
 			Now: func() time.Time { return now }}
 		o.Lock = store // without it this test finds overlaps (checked: 9 in 3 runs)
-		s, err := review.New(o)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := mustScheduler(t, o)
 		ss = append(ss, s)
 	}
 	var wg sync.WaitGroup
