@@ -272,18 +272,8 @@ func newAlertmanager(tb testing.TB, bin, version string, cfg AlertmanagerConfig,
 // alertmanagerBinary finds the Alertmanager binary or skips/fails the test.
 func alertmanagerBinary(tb testing.TB) string {
 	tb.Helper()
-	if p := os.Getenv(AlertmanagerEnv); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			tb.Fatalf("testenv: %s=%q: %v", AlertmanagerEnv, p, err)
-		}
-		return p
-	}
-	bin, ok := findBinary([]string{"alertmanager", "prometheus-alertmanager"}, []string{"/usr/bin"})
-	if !ok {
-		missingBinary(tb, "Alertmanager (alertmanager or prometheus-alertmanager)",
-			"apt-get install prometheus-alertmanager, or set "+AlertmanagerEnv)
-	}
-	return bin
+	return binary(tb, AlertmanagerEnv, []string{"alertmanager", "prometheus-alertmanager"}, []string{"/usr/bin"},
+		"Alertmanager (alertmanager or prometheus-alertmanager)", "apt-get install prometheus-alertmanager, or set "+AlertmanagerEnv)
 }
 
 var (

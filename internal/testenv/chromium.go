@@ -30,18 +30,8 @@ const chromiumStartTimeout = 30 * time.Second
 // is "true".
 func StartChromium(tb testing.TB) context.Context {
 	tb.Helper()
-	path := os.Getenv(ChromiumEnv)
-	if path == "" {
-		var ok bool
-		path, ok = findBinary([]string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"},
-			[]string{"/usr/bin", "/usr/local/bin", "/snap/bin"})
-		if !ok {
-			missingBinary(tb, "chromium", "apt-get install chromium, or set "+ChromiumEnv)
-			return nil
-		}
-	} else if fi, err := os.Stat(path); err != nil || fi.IsDir() {
-		tb.Fatalf("testenv: %s=%q is not a file: %v", ChromiumEnv, path, err)
-	}
+	path := binary(tb, ChromiumEnv, []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"},
+		[]string{"/usr/bin", "/usr/local/bin", "/snap/bin"}, "chromium", "apt-get install chromium, or set "+ChromiumEnv)
 	out := &lockedBuffer{}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),

@@ -47,28 +47,16 @@ type Radicale struct {
 // test failed, writes the server's output to the test log.
 func StartRadicale(tb testing.TB) *Radicale {
 	tb.Helper()
-	bin := os.Getenv(RadicaleEnv)
-	if bin != "" {
-		if _, err := os.Stat(bin); err != nil {
-			tb.Fatalf("testenv: %s=%q: %v", RadicaleEnv, bin, err)
-		}
-	} else {
-		var ok bool
-		bin, ok = findBinary([]string{"radicale"}, []string{"/usr/bin", "/usr/local/bin"})
-		if !ok {
-			missingBinary(tb, "radicale", "apt-get install radicale, or set "+RadicaleEnv)
-			return nil
-		}
-	}
+	bin := binary(tb, RadicaleEnv, []string{"radicale"}, []string{"/usr/bin", "/usr/local/bin"},
+		"radicale", "apt-get install radicale, or set "+RadicaleEnv)
 
 	dir := tb.TempDir()
 	users := filepath.Join(dir, "users")
 	if err := os.WriteFile(users, []byte(RadicaleUser+":"+RadicalePassword+"\n"), 0o600); err != nil {
 		tb.Fatalf("testenv: %v", err)
 	}
-	var lastErr error
-	for attempt := 1; attempt <= radicaleStartRetries; attempt++ {
-		port := FreePort(tb)
+	var r *Radicale
+	startOnFreePort(tb, radicaleStartRetries, radicaleReadyTimeout, radicaleStopGrace, func(port int) (*process, func() error) {
 		conf := filepath.Join(dir, fmt.Sprintf("radicale-%d.conf", port))
 		body := fmt.Sprintf(`[server]
 hosts = 127.0.0.1:%d
@@ -90,7 +78,7 @@ mask_passwords = True
 		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 			tb.Fatalf("testenv: %v", err)
 		}
-		r := &Radicale{
+		r = &Radicale{
 			tb:  tb,
 			url: fmt.Sprintf("http://127.0.0.1:%d", port),
 			proc: &process{
@@ -100,26 +88,11 @@ mask_passwords = True
 				logPath: filepath.Join(dir, fmt.Sprintf("radicale-%d.log", port)),
 			},
 		}
-		run, err := r.proc.start()
-		if err != nil {
-			tb.Fatalf("testenv: %v", err)
-		}
-		tb.Cleanup(func() {
-			r.proc.stop(radicaleStopGrace)
-			if tb.Failed() {
-				tb.Logf("testenv: radicale on %s output:\n%s", r.url, r.proc.logTail())
-			}
-		})
-		lastErr = waitReady(run, "radicale", radicaleReadyTimeout, func() error { return httpAnswers(r.url + "/") })
-		if lastErr == nil {
-			r.calendar = r.MakeCalendar("review")
-			return r
-		}
-		r.proc.stop(radicaleStopGrace)
-		tb.Logf("testenv: attempt %d to start radicale failed: %v\n%s", attempt, lastErr, r.proc.logTail())
-	}
-	tb.Fatalf("testenv: could not start radicale: %v", lastErr)
-	return nil
+		url := r.url
+		return r.proc, func() error { return httpAnswers(url + "/") }
+	})
+	r.calendar = r.MakeCalendar("review")
+	return r
 }
 
 // URL returns the server's base URL, such as http://127.0.0.1:PORT.
@@ -165,18 +138,8 @@ func (r *Radicale) Stop() {
 // answers. Calling Start on a running server does nothing.
 func (r *Radicale) Start() {
 	r.tb.Helper()
-	if cur := r.proc.running(); cur != nil {
-		if done, _ := cur.exited(); !done {
-			return
-		}
-		r.proc.stop(0) // forget the dead run
-	}
-	run, err := r.proc.start()
-	if err != nil {
+	if err := r.proc.restart(radicaleReadyTimeout, func() error { return httpAnswers(r.url + "/") }); err != nil {
 		r.tb.Fatalf("testenv: restart radicale on %s: %v", r.url, err)
-	}
-	if err := waitReady(run, "radicale", radicaleReadyTimeout, func() error { return httpAnswers(r.url + "/") }); err != nil {
-		r.tb.Fatalf("testenv: restart radicale on %s: %v\n%s", r.url, err, r.proc.logTail())
 	}
 }
 

@@ -95,17 +95,12 @@ func StartSentinel(tb testing.TB, master *Redis, masterName string) *Redis {
 // returns for the chosen directory and port in front of the usual ones.
 func startRedis(tb testing.TB, extra []string, leading func(dir string, port int) []string) *Redis {
 	tb.Helper()
-	bin, ok := findBinary([]string{"redis-server"}, []string{"/usr/bin", "/usr/sbin"})
-	if !ok {
-		missingBinary(tb, "redis-server", "apt-get install redis-server")
-		return nil
-	}
-
+	bin := binary(tb, "", []string{"redis-server"}, []string{"/usr/bin", "/usr/sbin"},
+		"redis-server", "apt-get install redis-server")
 	dir := tb.TempDir()
-	var lastErr error
-	for attempt := 1; attempt <= redisStartRetries; attempt++ {
-		port := FreePort(tb)
-		r := &Redis{
+	var r *Redis
+	startOnFreePort(tb, redisStartRetries, redisReadyTimeout, redisStopGrace, func(port int) (*process, func() error) {
+		r = &Redis{
 			Started: true,
 			tb:      tb,
 			url:     fmt.Sprintf("redis://127.0.0.1:%d/0", port),
@@ -125,27 +120,10 @@ func startRedis(tb testing.TB, extra []string, leading func(dir string, port int
 				logPath: filepath.Join(dir, fmt.Sprintf("redis-%d.log", port)),
 			},
 		}
-		run, err := r.proc.start()
-		if err != nil {
-			tb.Fatalf("testenv: %v", err)
-		}
-		tb.Cleanup(func() {
-			r.proc.stop(redisStopGrace)
-			if tb.Failed() {
-				tb.Logf("testenv: redis-server on %s output:\n%s", r.addr, r.proc.logTail())
-			}
-		})
-		lastErr = waitReady(run, "redis-server", redisReadyTimeout, func() error { return redisPing(r.addr) })
-		if lastErr == nil {
-			return r
-		}
-		// Most likely another process took the port between FreePort
-		// and the server's bind; try again on another port.
-		r.proc.stop(redisStopGrace)
-		tb.Logf("testenv: attempt %d to start redis-server failed: %v\n%s", attempt, lastErr, r.proc.logTail())
-	}
-	tb.Fatalf("testenv: could not start redis-server: %v", lastErr)
-	return nil
+		addr := r.addr
+		return r.proc, func() error { return redisPing(addr) }
+	})
+	return r
 }
 
 func lead(f func(string, int) []string, dir string, port int) []string {
@@ -186,18 +164,8 @@ func (r *Redis) Start() {
 	if !r.Started {
 		r.tb.Skipf("testenv: cannot start the external Redis server at %s (%s is set)", r.addr, RedisURLEnv)
 	}
-	if cur := r.proc.running(); cur != nil {
-		if done, _ := cur.exited(); !done {
-			return
-		}
-		r.proc.stop(0) // forget the dead run
-	}
-	run, err := r.proc.start()
-	if err != nil {
+	if err := r.proc.restart(redisReadyTimeout, func() error { return redisPing(r.addr) }); err != nil {
 		r.tb.Fatalf("testenv: restart redis-server on %s: %v", r.addr, err)
-	}
-	if err := waitReady(run, "redis-server", redisReadyTimeout, func() error { return redisPing(r.addr) }); err != nil {
-		r.tb.Fatalf("testenv: restart redis-server on %s: %v\n%s", r.addr, err, r.proc.logTail())
 	}
 }
 

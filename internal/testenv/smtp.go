@@ -166,19 +166,8 @@ type ReceivedMail struct {
 // output to the test log.
 func StartSMTP(tb testing.TB, cfg SMTPConfig) *SMTP {
 	tb.Helper()
-	python := os.Getenv(SMTPPythonEnv)
-	if python != "" {
-		if _, err := os.Stat(python); err != nil {
-			tb.Fatalf("testenv: %s=%q: %v", SMTPPythonEnv, python, err)
-		}
-	} else {
-		var ok bool
-		python, ok = findBinary([]string{"/usr/bin/python3", "python3"}, nil)
-		if !ok {
-			missingBinary(tb, "python3 with aiosmtpd", "apt-get install python3-aiosmtpd, or set "+SMTPPythonEnv)
-			return nil
-		}
-	}
+	python := binary(tb, SMTPPythonEnv, []string{"/usr/bin/python3", "python3"}, nil,
+		"python3 with aiosmtpd", "apt-get install python3-aiosmtpd, or set "+SMTPPythonEnv)
 	if err := hasAiosmtpd(python); err != nil {
 		missingBinary(tb, "the Python module aiosmtpd ("+python+": "+err.Error()+")",
 			"apt-get install python3-aiosmtpd, or set "+SMTPPythonEnv)
@@ -212,10 +201,9 @@ func StartSMTP(tb testing.TB, cfg SMTPConfig) *SMTP {
 		authArgs = []string{"--user", cfg.Username, "--password", cfg.Password}
 	}
 
-	var lastErr error
-	for attempt := 1; attempt <= smtpStartRetries; attempt++ {
-		port := FreePort(tb)
-		s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	startOnFreePort(tb, smtpStartRetries, smtpReadyTimeout, smtpStopGrace, func(port int) (*process, func() error) {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		s.addr = addr
 		args := append([]string{"-u", script, "--port", strconv.Itoa(port), "--dir", mailDir}, tlsArgs...)
 		s.proc = &process{
 			name:    "aiosmtpd",
@@ -223,26 +211,9 @@ func StartSMTP(tb testing.TB, cfg SMTPConfig) *SMTP {
 			args:    append(args, authArgs...),
 			logPath: filepath.Join(dir, fmt.Sprintf("smtpd-%d.log", port)),
 		}
-		run, err := s.proc.start()
-		if err != nil {
-			tb.Fatalf("testenv: %v", err)
-		}
-		proc := s.proc
-		tb.Cleanup(func() {
-			proc.stop(smtpStopGrace)
-			if tb.Failed() {
-				tb.Logf("testenv: aiosmtpd output:\n%s", proc.logTail())
-			}
-		})
-		lastErr = waitReady(run, "aiosmtpd", smtpReadyTimeout, func() error { return smtpGreets(s.addr) })
-		if lastErr == nil {
-			return s
-		}
-		proc.stop(smtpStopGrace)
-		tb.Logf("testenv: attempt %d to start aiosmtpd failed: %v\n%s", attempt, lastErr, proc.logTail())
-	}
-	tb.Fatalf("testenv: could not start aiosmtpd: %v", lastErr)
-	return nil
+		return s.proc, func() error { return smtpGreets(addr) }
+	})
+	return s
 }
 
 // Addr returns the server's host:port address.

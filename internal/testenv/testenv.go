@@ -103,6 +103,29 @@ func findBinary(names []string, dirs []string) (string, bool) {
 	return "", false
 }
 
+// binary returns the path named by the environment variable env, which must
+// be a file, or else the first of names found on PATH or in dirs (env ""
+// means no override). When none is found it calls missingBinary with what
+// and hint.
+func binary(tb testing.TB, env string, names, dirs []string, what, hint string) string {
+	tb.Helper()
+	if p := os.Getenv(env); env != "" && p != "" {
+		fi, err := os.Stat(p)
+		if err == nil && fi.IsDir() {
+			err = errors.New("is a directory")
+		}
+		if err != nil {
+			tb.Fatalf("testenv: %s=%q: %v", env, p, err)
+		}
+		return p
+	}
+	p, ok := findBinary(names, dirs)
+	if !ok {
+		missingBinary(tb, what, hint)
+	}
+	return p
+}
+
 // missingBinary fails the test under CI=true and skips it otherwise.
 func missingBinary(tb testing.TB, what, hint string) {
 	tb.Helper()
@@ -234,6 +257,59 @@ func (p *process) logTail() string {
 		return "(no output)"
 	}
 	return string(b)
+}
+
+// startOnFreePort starts the process newProc returns for a free port and
+// waits until its check succeeds. A cleanup function stops the process and,
+// if the test failed, writes its output to the test log. A process that does
+// not get ready (most likely another process took the port between FreePort
+// and the server's bind) is stopped and replaced by one on another port, up
+// to attempts times; then the test fails.
+func startOnFreePort(tb testing.TB, attempts int, timeout, grace time.Duration, newProc func(port int) (*process, func() error)) {
+	tb.Helper()
+	var lastErr error
+	var name string
+	for attempt := 1; attempt <= attempts; attempt++ {
+		port := FreePort(tb)
+		p, check := newProc(port)
+		name = p.name
+		run, err := p.start()
+		if err != nil {
+			tb.Fatalf("testenv: %v", err)
+		}
+		tb.Cleanup(func() {
+			p.stop(grace)
+			if tb.Failed() {
+				tb.Logf("testenv: %s on 127.0.0.1:%d output:\n%s", p.name, port, p.logTail())
+			}
+		})
+		lastErr = waitReady(run, p.name, timeout, check)
+		if lastErr == nil {
+			return
+		}
+		p.stop(grace)
+		tb.Logf("testenv: attempt %d to start %s failed: %v\n%s", attempt, p.name, lastErr, p.logTail())
+	}
+	tb.Fatalf("testenv: could not start %s: %v", name, lastErr)
+}
+
+// restart starts the process again after stop (or after it died) and waits
+// until check succeeds. It does nothing while the process runs.
+func (p *process) restart(timeout time.Duration, check func() error) error {
+	if cur := p.running(); cur != nil {
+		if done, _ := cur.exited(); !done {
+			return nil
+		}
+		p.stop(0) // forget the dead run
+	}
+	run, err := p.start()
+	if err != nil {
+		return err
+	}
+	if err := waitReady(run, p.name, timeout, check); err != nil {
+		return fmt.Errorf("%w\n%s", err, p.logTail())
+	}
+	return nil
 }
 
 // waitReady polls check until it succeeds, the run exits or timeout passes.
