@@ -2,7 +2,6 @@ package receiver
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -206,81 +205,18 @@ func (b *roleBook) participants() []timeline.Participant {
 	return out
 }
 
-var emailAddress = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}`)
-
 // scrub replaces every known person's name, parts of it and address in free text with their role,
-// and any other e-mail address with a neutral word, before the text is stored.
+// and any other e-mail address with a neutral word, before the text is stored (timeline.ReplaceNames,
+// with each person's best role as of this event).
 func (b *roleBook) scrub(text string) string {
-	// Unknown addresses first: replacing a known first name inside one ("priya.raman@…") would
-	// leave the rest of the address mangled.
-	addresses := map[string]bool{}
+	people := make([]timeline.Participant, 0, len(b.known)+len(b.updates))
 	for _, ps := range []map[string]timeline.Participant{b.known, b.updates} {
 		for _, p := range ps {
-			if p.Email != "" {
-				addresses[strings.ToLower(p.Email)] = true
-			}
+			people = append(people, timeline.Participant{ID: p.ID, Name: p.Name, Email: p.Email,
+				Role: b.role(&pdRef{ID: p.ID})})
 		}
 	}
-	text = emailAddress.ReplaceAllStringFunc(text, func(a string) string {
-		if addresses[strings.ToLower(a)] {
-			return a
-		}
-		return "(an e-mail address)"
-	})
-	type person struct {
-		names []string
-		role  timeline.Role
-	}
-	var people []person
-	add := func(p timeline.Participant) {
-		var names []string
-		for _, n := range []string{p.Name, p.Email} {
-			if n = strings.TrimSpace(n); n != "" {
-				names = append(names, n)
-				if !strings.Contains(n, "@") {
-					for _, part := range strings.Fields(n) {
-						if len([]rune(part)) >= 3 {
-							names = append(names, part)
-						}
-					}
-				} else {
-					local, _, _ := strings.Cut(n, "@")
-					for _, part := range strings.FieldsFunc(local, func(r rune) bool { return r == '.' || r == '_' || r == '-' }) {
-						if len([]rune(part)) >= 3 {
-							names = append(names, part)
-						}
-					}
-				}
-			}
-		}
-		role := b.role(&pdRef{ID: p.ID})
-		people = append(people, person{names: names, role: role})
-	}
-	for _, p := range b.known {
-		add(p)
-	}
-	for _, p := range b.updates {
-		add(p)
-	}
-	// Longest names first, so "Dana Okafor" is replaced before "Dana".
-	type repl struct {
-		name string
-		role timeline.Role
-	}
-	var rs []repl
-	for _, p := range people {
-		for _, n := range p.names {
-			rs = append(rs, repl{n, p.role})
-		}
-	}
-	sort.SliceStable(rs, func(i, j int) bool { return len(rs[i].name) > len(rs[j].name) })
-	for _, r := range rs {
-		re, err := regexp.Compile(`(?i)(^|[^\pL\pN])` + regexp.QuoteMeta(r.name) + `($|[^\pL\pN])`)
-		if err != nil {
-			continue
-		}
-		text = re.ReplaceAllString(text, "${1}"+strings.ReplaceAll(byRole(r.role), "$", "$$")+"${2}")
-	}
+	text, _ = timeline.ReplaceNames(text, people)
 	return text
 }
 

@@ -1,43 +1,23 @@
 package lint
 
 import (
-	"regexp"
-	"sort"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
 // UnknownAddress replaces an e-mail address that belongs to no known participant.
-const UnknownAddress = "(an e-mail address)"
+const UnknownAddress = timeline.UnknownAddress
 
 // FallbackRole names a participant whose role is not known.
-const FallbackRole timeline.Role = "a responder"
+const FallbackRole = timeline.FallbackRole
 
-var emailAddress = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}`)
-
-// ReplaceNames returns text with every known participant's name, each part of a name, their e-mail
-// address (and its local part's pieces) replaced by their role ("the primary on-call"), and any
-// other e-mail address replaced by UnknownAddress, with the number of replacements made.
-//
-// Names match case-insensitively. A name or part written in Latin letters matches only as a whole
-// word, and a part must have 3 letters or more ("Al" alone is too common to replace). A name in
-// Han, Hiragana or Katakana matches wherever it occurs (those scripts put no spaces between words,
-// so "渡辺さん" contains "渡辺"), and its parts need 2 characters. Longer names are replaced
-// before shorter ones, so "Dana Okafor" becomes one role, not two.
+// ReplaceNames returns text with every known participant's name and address replaced by their role,
+// and any other e-mail address by UnknownAddress, with the number of replacements made (the rule is
+// timeline.ReplaceNames, which the receiver applies too).
 func ReplaceNames(text string, people []timeline.Participant) (string, int) {
-	spans := personSpans(text, people)
-	var sb strings.Builder
-	last := 0
-	for _, sp := range spans {
-		sb.WriteString(text[last:sp.start])
-		sb.WriteString(sp.role)
-		last = sp.end
-	}
-	sb.WriteString(text[last:])
-	return sb.String(), len(spans)
+	return timeline.ReplaceNames(text, people)
 }
 
 // Names flags where text names a person: a known participant's name (as ReplaceNames finds them)
@@ -46,167 +26,23 @@ func ReplaceNames(text string, people []timeline.Participant) (string, int) {
 func Names(text string, people []timeline.Participant) []Finding {
 	out := []Finding{}
 	line, pos, col := 1, 0, 1 // col is pos's column; spans are in order, so both only move forward
-	for _, sp := range personSpans(text, people) {
+	for _, sp := range timeline.NameSpans(text, people) {
 		if len(out) == MaxFindings {
 			break
 		}
-		for k := strings.IndexByte(text[pos:sp.start], '\n'); k >= 0; k = strings.IndexByte(text[pos:sp.start], '\n') {
+		for k := strings.IndexByte(text[pos:sp.Start], '\n'); k >= 0; k = strings.IndexByte(text[pos:sp.Start], '\n') {
 			line++
 			pos, col = pos+k+1, 1
 		}
-		col += utf8.RuneCountInString(text[pos:sp.start])
-		pos = sp.start
-		f := Finding{Line: line, Column: col, Offset: sp.start,
+		col += utf8.RuneCountInString(text[pos:sp.Start])
+		pos = sp.Start
+		f := Finding{Line: line, Column: col, Offset: sp.Start,
 			Rule: "person-name", Severity: SeverityWarning, Message: "this names a person; the record names roles",
-			Suggestion: "write the role instead: " + sp.role}
-		if sp.role == UnknownAddress {
+			Suggestion: "write the role instead: " + sp.Replacement}
+		if sp.Replacement == UnknownAddress {
 			f.Rule, f.Message, f.Suggestion = "email-address", "an e-mail address names a person", `name the role instead (e.g. "the primary on-call")`
 		}
 		out = append(out, f)
 	}
 	return out
-}
-
-// span is a byte range of text that names a person, and what to write instead.
-type span struct {
-	start, end int
-	role       string
-}
-
-// personSpans finds the names and addresses ReplaceNames replaces, in order, without overlaps.
-func personSpans(text string, people []timeline.Participant) []span {
-	type name struct {
-		runes []rune
-		role  string
-	}
-	var names []name
-	known := map[string]string{}
-	addName := func(n string, role string) {
-		n = strings.TrimSpace(n)
-		if n == "" {
-			return
-		}
-		rs := []rune(n)
-		for i, r := range rs {
-			rs[i] = unicode.ToLower(r)
-		}
-		names = append(names, name{runes: rs, role: role})
-	}
-	for _, p := range people {
-		role := byRole(p.Role)
-		if p.Email != "" {
-			known[strings.ToLower(strings.TrimSpace(p.Email))] = role
-			local, _, _ := strings.Cut(p.Email, "@")
-			for _, part := range strings.FieldsFunc(local, func(r rune) bool { return r == '.' || r == '_' || r == '-' || r == '+' }) {
-				if longEnough(part) {
-					addName(part, role)
-				}
-			}
-		}
-		if p.Name != "" && !strings.Contains(p.Name, "@") {
-			addName(p.Name, role)
-			if joined := strings.Join(strings.Fields(p.Name), ""); joined != p.Name && spaceless([]rune(joined)[0]) {
-				addName(joined, role) // 渡辺 健二 is usually written 渡辺健二
-			}
-			for _, part := range strings.FieldsFunc(p.Name, func(r rune) bool {
-				return unicode.IsSpace(r) || r == '・' || r == '.' || r == ','
-			}) {
-				if longEnough(part) {
-					addName(part, role)
-				}
-			}
-		} else if p.Name != "" {
-			known[strings.ToLower(strings.TrimSpace(p.Name))] = role
-		}
-	}
-	sort.SliceStable(names, func(i, j int) bool { return len(names[i].runes) > len(names[j].runes) })
-
-	var out []span
-	// Addresses first, so a name part inside one ("dana" in dana.okafor@…) does not mangle it;
-	// names are looked for in the text between addresses.
-	scan := func(from, to int) {
-		seg := text[from:to]
-		var offs []int
-		var lower []rune
-		for off, r := range seg {
-			offs = append(offs, from+off)
-			lower = append(lower, unicode.ToLower(r))
-		}
-		offs = append(offs, to)
-		for i := 0; i < len(lower); {
-			matched := false
-			for _, nm := range names {
-				if matchAt(lower, i, nm.runes) {
-					out = append(out, span{start: offs[i], end: offs[i+len(nm.runes)], role: nm.role})
-					i += len(nm.runes)
-					matched = true
-					break
-				}
-			}
-			if !matched {
-				i++
-			}
-		}
-	}
-	last := 0
-	for _, m := range emailAddress.FindAllStringIndex(text, -1) {
-		scan(last, m[0])
-		role, ok := known[strings.ToLower(text[m[0]:m[1]])]
-		if !ok {
-			role = UnknownAddress
-		}
-		out = append(out, span{start: m[0], end: m[1], role: role})
-		last = m[1]
-	}
-	scan(last, len(text))
-	return out
-}
-
-// matchAt reports whether name occurs in rs at at, standing as a word where its script has words.
-func matchAt(rs []rune, at int, name []rune) bool {
-	if at+len(name) > len(rs) {
-		return false
-	}
-	for k, r := range name {
-		if rs[at+k] != r {
-			return false
-		}
-	}
-	if !spaceless(name[0]) && at > 0 && wordRune(rs[at-1]) {
-		return false
-	}
-	end := at + len(name)
-	if !spaceless(name[len(name)-1]) && end < len(rs) && wordRune(rs[end]) {
-		return false
-	}
-	return true
-}
-
-func wordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) }
-
-// spaceless reports a character of a script written without spaces between words.
-func spaceless(r rune) bool {
-	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul, unicode.Thai)
-}
-
-func longEnough(part string) bool {
-	rs := []rune(part)
-	if len(rs) > 0 && spaceless(rs[0]) {
-		return len(rs) >= 2
-	}
-	return len(rs) >= 3
-}
-
-// byRole makes a role read as a noun phrase: "the primary on-call", "a responder",
-// "PagerDuty automation".
-func byRole(r timeline.Role) string {
-	s := strings.TrimSpace(string(r))
-	if s == "" {
-		return string(FallbackRole)
-	}
-	if strings.HasPrefix(s, "a ") || strings.HasPrefix(s, "an ") || strings.HasPrefix(s, "the ") ||
-		unicode.IsUpper([]rune(s)[0]) || spaceless([]rune(s)[0]) {
-		return s
-	}
-	return "the " + s
 }
