@@ -69,9 +69,9 @@ type Delivery struct {
 // Method is the iTIP method the current state is sent with.
 func (r Review) Method() string {
 	if r.Status == StatusScheduled {
-		return "REQUEST"
+		return itipRequest
 	}
-	return "CANCEL"
+	return itipCancel
 }
 
 // pending reports whether transport name still has to deliver r's current sequence.
