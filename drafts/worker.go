@@ -133,6 +133,7 @@ func (w *Worker) Sweep(ctx context.Context) error {
 	defer w.mu.Unlock()
 	now := w.now()
 	seen := map[string]bool{}
+	disk := &onDisk{files: w.files}
 	var errs []error
 	var reviews map[string]*Review
 	if w.reviews != nil {
@@ -164,7 +165,7 @@ func (w *Worker) Sweep(ctx context.Context) error {
 				continue
 			}
 			rev := reviews[inc.ID]
-			if !w.due(inc) && w.reviewed[inc.ID] == reviewKey(rev) {
+			if !w.due(inc, disk) && w.reviewed[inc.ID] == reviewKey(rev) {
 				continue
 			}
 			if err := w.draft(ctx, inc, rev, now); err != nil {
@@ -190,7 +191,7 @@ func (w *Worker) Sweep(ctx context.Context) error {
 
 // due reports whether inc needs drafting: it changed since it was last drafted here, or its draft
 // is not on disk (never written, or deleted).
-func (w *Worker) due(inc timeline.Incident) bool {
+func (w *Worker) due(inc timeline.Incident, disk *onDisk) bool {
 	at, ok := w.drafted[inc.ID]
 	if !ok || !at.Equal(inc.UpdatedAt) {
 		return true
@@ -198,8 +199,32 @@ func (w *Worker) due(inc timeline.Incident) bool {
 	if _, err := os.Stat(filepath.Join(w.files.Dir, FileName(inc))); !errors.Is(err, fs.ErrNotExist) {
 		return false
 	}
-	name, err := w.files.fileOf(inc.ID) // renamed by a person?
-	return err != nil || name == ""
+	return !disk.holds(inc.ID) // renamed by a person?
+}
+
+// onDisk counts a sweep's drafts by incident id. The directory is listed at most once per sweep,
+// when the first drafted incident's file is not under its FileName (a person renamed it), so a
+// directory of renamed drafts costs one listing per sweep, not one per renamed draft.
+type onDisk struct {
+	files *Store
+	read  bool
+	ids   map[string]int
+	err   error
+}
+
+// holds reports whether exactly one file holds incident id's draft, as Store.fileOf finds it: none,
+// several (timeline.ErrConflict) or a directory that cannot be listed make it false.
+func (d *onDisk) holds(id string) bool {
+	if !d.read {
+		d.read = true
+		var sums []Summary
+		sums, d.err = d.files.scan()
+		d.ids = make(map[string]int, len(sums))
+		for _, s := range sums {
+			d.ids[s.ID]++
+		}
+	}
+	return d.err == nil && d.ids[id] == 1
 }
 
 // reviewKey identifies what a draft shows of a review, so a changed review redrafts.
