@@ -208,26 +208,35 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 func BenchmarkRecord(b *testing.B) {
 	single := capturedBatch(b, "01-first-firing.json")
 	storm := capturedBatch(b, "10-storm-200-firing.json")
-	b.Run("1-alert", func(b *testing.B) {
-		r := newBenchRedis(b)
-		before := r.usedMemory(b)
-		lat := make([]time.Duration, 0, b.N)
-		r.resetRedisStats(b)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			batch := variant(single, i%100, i)
-			start := time.Now()
-			if res := r.record(b, batch); res.Appended != 1 {
-				b.Fatalf("result %+v", res)
+	for _, tc := range []struct {
+		name     string
+		batch    func(i int) timeline.Batch
+		appended int
+	}{
+		{"1-alert", func(i int) timeline.Batch { return variant(single, i%100, i) }, 1},
+		{"storm-200", func(i int) timeline.Batch { return variant(storm, 0, i) }, 200},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			r := newBenchRedis(b)
+			before := r.usedMemory(b)
+			lat := make([]time.Duration, 0, b.N)
+			r.resetRedisStats(b)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				batch := tc.batch(i)
+				start := time.Now()
+				if res := r.record(b, batch); res.Appended != tc.appended {
+					b.Fatalf("result %+v", res)
+				}
+				lat = append(lat, time.Since(start))
 			}
-			lat = append(lat, time.Since(start))
-		}
-		b.StopTimer()
-		reportLatency(b, lat)
-		r.reportRedisTime(b, "evalsha")
-		reportMemory(b, r, before)
-	})
+			b.StopTimer()
+			reportLatency(b, lat)
+			r.reportRedisTime(b, "evalsha")
+			reportMemory(b, r, before)
+		})
+	}
 	b.Run("duplicate", func(b *testing.B) {
 		r := newBenchRedis(b)
 		batch := variant(single, 0, 0)
@@ -242,26 +251,6 @@ func BenchmarkRecord(b *testing.B) {
 		}
 		b.StopTimer()
 		r.reportRedisTime(b, "evalsha")
-	})
-	b.Run("storm-200", func(b *testing.B) {
-		r := newBenchRedis(b)
-		before := r.usedMemory(b)
-		lat := make([]time.Duration, 0, b.N)
-		r.resetRedisStats(b)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			batch := variant(storm, 0, i)
-			start := time.Now()
-			if res := r.record(b, batch); res.Appended != 200 {
-				b.Fatalf("result %+v", res)
-			}
-			lat = append(lat, time.Since(start))
-		}
-		b.StopTimer()
-		reportLatency(b, lat)
-		r.reportRedisTime(b, "evalsha")
-		reportMemory(b, r, before)
 	})
 }
 
