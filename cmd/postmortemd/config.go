@@ -234,6 +234,28 @@ func dur(p func(*Config) *time.Duration) func(*Config, string) error {
 	}
 }
 
+// boolean sets a boolean setting (a flag given alone passes "true").
+func boolean(p func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := parseBool(v)
+		if err != nil {
+			return err
+		}
+		*p(c) = b
+		return nil
+	}
+}
+
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "t", "true", "yes", "on":
+		return true, nil
+	case "0", "f", "false", "no", "off", "":
+		return false, nil
+	}
+	return false, fmt.Errorf("want true or false, got %q", v)
+}
+
 var settings = []setting{
 	{name: "listen", usage: "address to serve HTTP on", set: str(func(c *Config) *string { return &c.Listen }),
 		def: func(c Config) string { return c.Listen }},
@@ -282,15 +304,7 @@ var settings = []setting{
 	{name: "pagerduty-secrets-file", usage: "read PagerDuty signing secrets from this file, one per line",
 		set: str(func(c *Config) *string { return &c.PagerDuty.SecretsFile }), def: func(Config) string { return "" }},
 	{name: "pagerduty-allow-unsigned", usage: "accept PagerDuty webhooks without checking signatures (local trials only)", boolean: true,
-		def: func(Config) string { return "" },
-		set: func(c *Config, v string) error {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return fmt.Errorf("want true or false, got %q", v)
-			}
-			c.PagerDuty.AllowUnsigned = b
-			return nil
-		}},
+		set: boolean(func(c *Config) *bool { return &c.PagerDuty.AllowUnsigned }), def: func(Config) string { return "" }},
 	{name: "resolve-grace", usage: "how long after a resolution (Alertmanager or PagerDuty) an incident counts as resolved for the postmortem and review steps; a reopen within it cancels that",
 		set: dur(func(c *Config) *time.Duration { return &c.ResolveGrace }), def: func(c Config) string { return c.ResolveGrace.String() }},
 	{name: "pagerduty-api-token", usage: "PagerDuty REST API token (read-only) for enrichment: on-call levels for roles, full texts of trimmed notes, backfill of events missed while down", secret: true,
@@ -312,15 +326,7 @@ var settings = []setting{
 	{name: "write-auth-header", usage: "header an authenticating proxy sets (e.g. X-Forwarded-User): a request carrying it may read and write",
 		set: str(func(c *Config) *string { return &c.Access.WriteAuthHeader }), def: func(Config) string { return "" }},
 	{name: "secure-cookies", usage: "mark the sign-in and form cookies Secure always (behind a TLS proxy that sends no X-Forwarded-Proto)", boolean: true,
-		def: func(Config) string { return "" },
-		set: func(c *Config, v string) error {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return fmt.Errorf("want true or false, got %q", v)
-			}
-			c.Access.SecureCookies = b
-			return nil
-		}},
+		set: boolean(func(c *Config) *bool { return &c.Access.SecureCookies }), def: func(Config) string { return "" }},
 	{name: "lint-words", usage: "YAML words file for the blameless guardrails: rules to add, default rules to disable",
 		set: str(func(c *Config) *string { return &c.LintWords }), def: func(Config) string { return "" }},
 	{name: "people-file", usage: "YAML file listing people ({name, email, role}) whose names notes replace by their roles in every incident",

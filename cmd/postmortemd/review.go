@@ -116,12 +116,7 @@ var reviewSettings = []setting{
 	{name: "review-duration", usage: "length of a review meeting",
 		set: dur(func(c *Config) *time.Duration { return &c.Review.Duration }), def: func(Config) string { return review.DefaultDuration.String() }},
 	{name: "review-single-facilitator", usage: "one facilitator runs every review: meetings never overlap", boolean: true,
-		def: func(Config) string { return "" },
-		set: func(c *Config, v string) error {
-			b, err := parseBool(v)
-			c.Review.SingleFacilitator = b
-			return err
-		}},
+		set: boolean(func(c *Config) *bool { return &c.Review.SingleFacilitator }), def: func(Config) string { return "" }},
 	{name: "review-match", usage: `which resolved incidents get a review: Alertmanager label matchers such as severity=~"critical|page" or {team="payments"}; repeat for alternatives. Default: severity critical or page, or PagerDuty priority P1 or P2`,
 		repeat: true, def: func(Config) string { return "" },
 		set: func(c *Config, v string) error {
@@ -154,16 +149,6 @@ var reviewSettings = []setting{
 		set: str(func(c *Config) *string { return &c.Review.SMTP.PasswordFile }), def: func(Config) string { return "" }},
 	{name: "smtp-starttls", usage: "STARTTLS mode: none, opportunistic or required",
 		set: str(func(c *Config) *string { return &c.Review.SMTP.StartTLS }), def: func(Config) string { return string(review.StartTLSOpportunistic) }},
-}
-
-func parseBool(v string) (bool, error) {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "1", "t", "true", "yes", "on":
-		return true, nil
-	case "0", "f", "false", "no", "off", "":
-		return false, nil
-	}
-	return false, fmt.Errorf("want true or false, got %q", v)
 }
 
 // reviewSetup is what the rest of run() needs from the review scheduler.
