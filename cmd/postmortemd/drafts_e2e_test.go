@@ -3,52 +3,18 @@
 package main
 
 import (
-	"bytes"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/postmortemd/postmortemd/internal/testenv"
 )
-
-// e2eSignedPagerDuty posts a story fixture as PagerDuty would, signed with secret, with the
-// incident_key set to key and, when at is not zero, occurred_at moved to at (so it is news next to
-// the live alert).
-func e2eSignedPagerDuty(t *testing.T, svc *e2eService, secret, name, key string, at time.Time) {
-	t.Helper()
-	raw, err := os.ReadFile("../../receiver/testdata/pagerduty/story/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := bytes.ReplaceAll(raw, []byte("d4061866bc333de2350285b0452a21f78349e3d63b4f06b6c956f64f95d7be36"), []byte(key))
-	if !at.IsZero() {
-		body = regexp.MustCompile(`"occurred_at": *"[^"]*"`).ReplaceAll(body,
-			[]byte(`"occurred_at": "`+at.UTC().Format("2006-01-02T15:04:05.000Z")+`"`))
-	}
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	req, _ := http.NewRequest(http.MethodPost, svc.URL+"/webhook/pagerduty", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-PagerDuty-Signature", "v1="+hex.EncodeToString(m.Sum(nil)))
-	req.Header.Set("X-Webhook-Id", "e2e-drafts-"+name)
-	resp, err := svc.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s: %d %s", name, resp.StatusCode, out)
-	}
-}
 
 func (s *e2eService) do(method, path, body string, hdr map[string]string) (*http.Response, string, error) {
 	req, _ := http.NewRequest(method, s.URL+path, strings.NewReader(body))

@@ -4,7 +4,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -22,6 +22,38 @@ import (
 
 	"github.com/postmortemd/postmortemd/internal/testenv"
 )
+
+// e2eSignedPagerDuty posts a story fixture as PagerDuty would, signed with secret, with the
+// incident_key set to key (empty: the fixture's) and, when at is not zero, occurred_at moved to at
+// (so it is news next to the live alert). It returns the reply's body; any status but 200 fails t.
+func e2eSignedPagerDuty(t *testing.T, svc *e2eService, secret, name, key string, at time.Time) string {
+	t.Helper()
+	body, err := os.ReadFile("../../receiver/testdata/pagerduty/story/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		body = bytes.ReplaceAll(body, []byte("d4061866bc333de2350285b0452a21f78349e3d63b4f06b6c956f64f95d7be36"), []byte(key))
+	}
+	if !at.IsZero() {
+		body = regexp.MustCompile(`"occurred_at": *"[^"]*"`).ReplaceAll(body,
+			[]byte(`"occurred_at": "`+at.UTC().Format("2006-01-02T15:04:05.000Z")+`"`))
+	}
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	resp, out, err := svc.do(http.MethodPost, "/webhook/pagerduty", string(body), map[string]string{
+		"Content-Type":          "application/json",
+		"X-PagerDuty-Signature": "v1=" + hex.EncodeToString(m.Sum(nil)),
+		"X-Webhook-Id":          "e2e-" + name,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %d %s", name, resp.StatusCode, out)
+	}
+	return out
+}
 
 // A real Alertmanager pages "PagerDuty" (its Events API v2 integration, posting to a stand-in that
 // records the dedup key it sends) and notifies postmortemd through a sibling route; PagerDuty's V3
@@ -79,26 +111,9 @@ func TestE2E_PagerDutyJoinsTheAlertmanagerIncidentThatPagedIt(t *testing.T) {
 	}
 
 	// PagerDuty's webhooks for the incident that dedup key opened.
-	for i, name := range []string{"01-triggered.json", "02-acknowledged.json"} {
-		raw, err := os.ReadFile("../../receiver/testdata/pagerduty/story/" + name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body := bytes.ReplaceAll(raw, []byte("d4061866bc333de2350285b0452a21f78349e3d63b4f06b6c956f64f95d7be36"), []byte(key))
-		m := hmac.New(sha256.New, []byte(secret))
-		m.Write(body)
-		req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, svc.URL+"/webhook/pagerduty", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-PagerDuty-Signature", "v1="+hex.EncodeToString(m.Sum(nil)))
-		req.Header.Set("X-Webhook-Id", fmt.Sprintf("e2e-%d", i))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || !strings.Contains(string(out), incID) {
-			t.Fatalf("%s: %d %s, want it recorded on %s", name, resp.StatusCode, out, incID)
+	for _, name := range []string{"01-triggered.json", "02-acknowledged.json"} {
+		if out := e2eSignedPagerDuty(t, svc, secret, name, key, time.Time{}); !strings.Contains(out, incID) {
+			t.Fatalf("%s: %s, want it recorded on %s", name, out, incID)
 		}
 	}
 	incs, err := svc.incidents("", "")
@@ -157,28 +172,11 @@ func TestE2E_PagerDutyEnrichmentRefinesRoles(t *testing.T) {
 	svc := startE2EService(t, rds.URL(), "--pagerduty-secret", secret,
 		"--pagerduty-api-token", "e2e-api-token", "--pagerduty-api-url", api.URL)
 	var incID string
-	for i, name := range []string{"01-triggered.json", "02-acknowledged.json"} {
-		body, err := os.ReadFile("../../receiver/testdata/pagerduty/story/" + name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := hmac.New(sha256.New, []byte(secret))
-		m.Write(body)
-		req, _ := http.NewRequest(http.MethodPost, svc.URL+"/webhook/pagerduty", bytes.NewReader(body))
-		req.Header.Set("X-PagerDuty-Signature", "v1="+hex.EncodeToString(m.Sum(nil)))
-		req.Header.Set("X-Webhook-Id", fmt.Sprintf("enrich-%d", i))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, name := range []string{"01-triggered.json", "02-acknowledged.json"} {
 		var d struct {
 			IncidentID string `json:"incident_id"`
 		}
-		_ = json.NewDecoder(resp.Body).Decode(&d)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s: %d", name, resp.StatusCode)
-		}
+		_ = json.Unmarshal([]byte(e2eSignedPagerDuty(t, svc, secret, name, "", time.Time{})), &d)
 		incID = d.IncidentID
 	}
 	e2eEventually(t, 20*time.Second, "the acknowledgement names the level on-call data gives", func() error {
