@@ -400,7 +400,7 @@ func (e *PagerDutyEnricher) refineEvent(ctx context.Context, job EnrichJob, chan
 			alike = alike && r == to
 		}
 		if moved && alike {
-			repl[byRole(old)] = byRole(to)
+			repl[old.Phrase()] = to.Phrase()
 		}
 	}
 	fact := replacePhrases(ev.Fact, repl)
@@ -765,7 +765,7 @@ func (e *PagerDutyEnricher) logEntryEvent(book *roleBook, pdID string, le pagerd
 		for _, a := range le.Assignees {
 			ref := &pdRef{ID: a.ID, Type: orDefault(a.Type, "user_reference"), Summary: a.Summary}
 			book.learn(ref, "", timeline.RankFallback, "assignee")
-			if r := byRole(book.role(ref)); !contains(roles, r) {
+			if r := book.role(ref).Phrase(); !contains(roles, r) {
 				roles = append(roles, r)
 			}
 		}
@@ -801,7 +801,7 @@ func (e *PagerDutyEnricher) logEntryEvent(book *roleBook, pdID string, le pagerd
 		book.learn(agent, "", timeline.RankFallback, duty)
 	}
 	actor := book.actor(agent, nil)
-	by := byRole(actor)
+	by := actor.Phrase()
 	var fact string
 	switch le.Type {
 	case "trigger_log_entry":

@@ -330,7 +330,7 @@ func (h *Handler) pagerDutyEvent(ctx context.Context, ev *pdEvent, received time
 		book.learn(ev.Agent, "", timeline.RankFallback, duty)
 	}
 	actor := book.actor(ev.Agent, ev.Client)
-	fact = strings.ReplaceAll(fact, "{{actor}}", byRole(actor))
+	fact = strings.ReplaceAll(fact, "{{actor}}", actor.Phrase())
 	if kind == timeline.KindContext {
 		fact = book.scrub(fact)
 	}
@@ -581,7 +581,7 @@ func (f pdFacts) describe() (fact string, typ timeline.Type, kind timeline.Kind,
 		typ, duty = timeline.TypeResponderReplied, "responder"
 		role, rank := responderRole(f.sub.EscalationPolicy, f.book.roles)
 		f.book.learn(f.sub.User, role, rank, "responder")
-		fact = fmt.Sprintf("Responder request %s by %s", orDefault(f.sub.State, "answered"), byRole(f.book.role(f.sub.User)))
+		fact = fmt.Sprintf("Responder request %s by %s", orDefault(f.sub.State, "answered"), f.book.role(f.sub.User).Phrase())
 	case "incident.role.assigned":
 		typ, duty = timeline.TypeRoleAssigned, "role assigner"
 		var parts []string
@@ -593,11 +593,11 @@ func (f pdFacts) describe() (fact string, typ timeline.Type, kind timeline.Kind,
 			}
 			s := "Incident role " + role + " assigned"
 			if a.Assignee != nil {
-				s += " to " + byRole(f.book.role(a.Assignee)) // the part they held until now
+				s += " to " + f.book.role(a.Assignee).Phrase() // the part they held until now
 				f.book.learn(a.Assignee, timeline.Role(role), timeline.RankIncidentRole, role)
 			}
 			if a.OldAssignee != nil {
-				s += ", taking it over from " + byRole(f.book.role(a.OldAssignee))
+				s += ", taking it over from " + f.book.role(a.OldAssignee).Phrase()
 			}
 			parts = append(parts, s)
 		}
@@ -631,7 +631,7 @@ func (f pdFacts) describe() (fact string, typ timeline.Type, kind timeline.Kind,
 		var roles []string
 		for i := range f.sub.Assignees {
 			f.book.learn(&f.sub.Assignees[i], "", timeline.RankFallback, "task assignee")
-			roles = append(roles, byRole(f.book.role(&f.sub.Assignees[i])))
+			roles = append(roles, f.book.role(&f.sub.Assignees[i]).Phrase())
 		}
 		fact = fmt.Sprintf("Task %q %s by {{actor}}", f.book.scrub(orDefault(f.sub.Name, f.sub.Summary)),
 			strings.TrimPrefix(f.ev.EventType, "incident.task."))
@@ -686,7 +686,7 @@ func (f pdFacts) assigneeRoles() string {
 	}
 	var roles []string
 	for i := range f.inc.Assignees {
-		r := byRole(f.book.role(&f.inc.Assignees[i]))
+		r := f.book.role(&f.inc.Assignees[i]).Phrase()
 		if !contains(roles, r) {
 			roles = append(roles, r)
 		}

@@ -19,7 +19,7 @@ type RoleMap struct {
 
 // Roles used when nothing better is known.
 const (
-	roleFallback   timeline.Role = "a responder"
+	roleFallback                 = timeline.FallbackRole
 	roleAutomation timeline.Role = "PagerDuty automation"
 )
 
@@ -218,17 +218,6 @@ func (b *roleBook) scrub(text string) string {
 	}
 	text, _ = timeline.ReplaceNames(text, people)
 	return text
-}
-
-// byRole makes a role read as a noun phrase: "the primary on-call", "a responder",
-// "PagerDuty automation".
-func byRole(r timeline.Role) string {
-	s := string(r)
-	if strings.HasPrefix(s, "a ") || strings.HasPrefix(s, "an ") || strings.HasPrefix(s, "the ") ||
-		strings.HasPrefix(s, "PagerDuty") || s == "" || (s[0] >= 'A' && s[0] <= 'Z') {
-		return s
-	}
-	return "the " + s
 }
 
 func contains(xs []string, x string) bool {
