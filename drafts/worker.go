@@ -72,19 +72,24 @@ type Worker struct {
 	interval time.Duration
 	reviews  Reviews
 
-	mu sync.Mutex // one sweep at a time; guards drafted
-	// drafted is the UpdatedAt of each incident's version last drafted (or found permanently
-	// undraftable), so an unchanged incident is not rendered again every sweep.
 	written *prometheus.CounterVec
-	drafted map[string]time.Time
-	// reviewed is the review each incident was last drafted with.
-	reviewed map[string]string
+
+	mu sync.Mutex // one sweep at a time; guards drafted
+	// drafted is each incident's version last drafted (or found permanently undraftable), so an
+	// unchanged incident is not rendered again every sweep.
+	drafted map[string]draftedVersion
+}
+
+// draftedVersion is what a draft was last written from.
+type draftedVersion struct {
+	updatedAt time.Time // the incident's UpdatedAt
+	review    string    // reviewKey of its review meeting
 }
 
 // NewWorker returns a Worker; it does nothing until Run or Sweep is called.
 func NewWorker(o WorkerOptions) *Worker {
 	w := &Worker{store: o.Store, renderer: o.Renderer, files: o.Files, log: o.Logger, now: o.Now,
-		interval: o.Interval, reviews: o.Reviews, drafted: map[string]time.Time{}, reviewed: map[string]string{}}
+		interval: o.Interval, reviews: o.Reviews, drafted: map[string]draftedVersion{}}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
@@ -165,7 +170,7 @@ func (w *Worker) Sweep(ctx context.Context) error {
 				continue
 			}
 			rev := reviews[inc.ID]
-			if !w.due(inc, disk) && w.reviewed[inc.ID] == reviewKey(rev) {
+			if !w.due(inc, disk) && w.drafted[inc.ID].review == reviewKey(rev) {
 				continue
 			}
 			if err := w.draft(ctx, inc, rev, now); err != nil {
@@ -183,7 +188,6 @@ func (w *Worker) Sweep(ctx context.Context) error {
 	for id := range w.drafted {
 		if !seen[id] {
 			delete(w.drafted, id) // reopened, expired or past the horizon
-			delete(w.reviewed, id)
 		}
 	}
 	return errors.Join(errs...)
@@ -192,8 +196,8 @@ func (w *Worker) Sweep(ctx context.Context) error {
 // due reports whether inc needs drafting: it changed since it was last drafted here, or its draft
 // is not on disk (never written, or deleted).
 func (w *Worker) due(inc timeline.Incident, disk *onDisk) bool {
-	at, ok := w.drafted[inc.ID]
-	if !ok || !at.Equal(inc.UpdatedAt) {
+	v, ok := w.drafted[inc.ID]
+	if !ok || !v.updatedAt.Equal(inc.UpdatedAt) {
 		return true
 	}
 	if _, err := os.Stat(filepath.Join(w.files.Dir, FileName(inc))); !errors.Is(err, fs.ErrNotExist) {
@@ -258,20 +262,17 @@ func (w *Worker) draft(ctx context.Context, inc timeline.Incident, rev *Review, 
 	}
 	out, err := w.renderer.Render(Input{Incident: inc, Events: evs, Now: now, Review: rev})
 	if err != nil {
-		w.drafted[inc.ID] = inc.UpdatedAt // the same timeline fails the same way
-		w.reviewed[inc.ID] = reviewKey(rev)
+		w.drafted[inc.ID] = draftedVersion{inc.UpdatedAt, reviewKey(rev)} // the same timeline fails the same way
 		return err
 	}
 	res, err := w.files.Write(inc, out)
 	if err != nil {
 		if errors.Is(err, timeline.ErrConflict) || errors.Is(err, timeline.ErrInvalid) {
-			w.drafted[inc.ID] = inc.UpdatedAt
-			w.reviewed[inc.ID] = reviewKey(rev)
+			w.drafted[inc.ID] = draftedVersion{inc.UpdatedAt, reviewKey(rev)}
 		}
 		return err
 	}
-	w.drafted[inc.ID] = inc.UpdatedAt
-	w.reviewed[inc.ID] = reviewKey(rev)
+	w.drafted[inc.ID] = draftedVersion{inc.UpdatedAt, reviewKey(rev)}
 	w.written.WithLabelValues(string(res.Outcome)).Inc()
 	if res.Outcome == WrittenBeside {
 		w.log.Warn("draft could not be merged safely; the new version is beside it, merge by hand",
