@@ -438,10 +438,7 @@ func (e *PagerDutyEnricher) storedEvent(ctx context.Context, job EnrichJob) (str
 		return "", timeline.Event{}, err
 	}
 	for _, en := range es {
-		var head struct {
-			ID string `json:"id"`
-		}
-		if json.Unmarshal(en.JSON, &head) != nil || head.ID != job.EventID {
+		if en.ID() != job.EventID {
 			continue
 		}
 		var ev timeline.Event
