@@ -447,6 +447,12 @@ func (c *Config) readSecretFiles() error {
 	if err := read("read-token-file", c.Access.ReadTokenFile, &c.Access.ReadToken); err != nil {
 		return err
 	}
+	if err := read("caldav-password-file", c.Review.CalDAV.PasswordFile, &c.Review.CalDAV.Password); err != nil {
+		return err
+	}
+	if err := read("smtp-password-file", c.Review.SMTP.PasswordFile, &c.Review.SMTP.Password); err != nil {
+		return err
+	}
 	if c.PeopleFile != "" {
 		b, err := os.ReadFile(c.PeopleFile)
 		if err != nil {

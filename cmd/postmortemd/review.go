@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -212,16 +211,6 @@ func (r ReviewConfig) hours() (review.Hours, error) {
 // waits. The scheduler also feeds the drafts (review slot and waiver) and the review routes.
 func startReviews(cfg Config, store *redisstore.Store, reg prometheus.Registerer, log *slog.Logger) (rs reviewSetup, stop func(), err error) {
 	rc := cfg.Review
-	for name, pair := range map[string][2]*string{"caldav-password-file": {&rc.CalDAV.PasswordFile, &rc.CalDAV.Password},
-		"smtp-password-file": {&rc.SMTP.PasswordFile, &rc.SMTP.Password}} {
-		if *pair[0] != "" {
-			b, err := os.ReadFile(*pair[0])
-			if err != nil {
-				return rs, nil, fmt.Errorf("%s: %w", name, err)
-			}
-			*pair[1] = strings.TrimSpace(string(b))
-		}
-	}
 	hours, err := rc.hours()
 	if err != nil {
 		return rs, nil, err
