@@ -501,3 +501,21 @@ func validate(id string, content []byte) (Summary, error) {
 	}
 	return sum, nil
 }
+
+// SplitFrontMatter returns a postmortem's front matter (the YAML between its --- lines) and the
+// Markdown after it, found as the library finds them. ok is false when content has no front matter
+// or its markers do not parse; body is then all of content.
+func SplitFrontMatter(content []byte) (frontMatter, body []byte, ok bool) {
+	d, err := parse(content)
+	if err != nil || d.frontMatter == nil {
+		return nil, content, false
+	}
+	// The front matter starts after the first line and is followed by its closing line.
+	body = content[bytes.IndexByte(content, '\n')+1+len(d.frontMatter):]
+	if i := bytes.IndexByte(body, '\n'); i >= 0 {
+		body = body[i+1:]
+	} else {
+		body = nil
+	}
+	return d.frontMatter, body, true
+}

@@ -883,22 +883,11 @@ func (p *pages) postmortem(c echo.Context) error {
 // from its Markdown body. Front matter that is not a YAML mapping comes back as raw text, to be
 // shown as it is; a file without front matter is all body.
 func splitFrontMatter(content []byte) (fields []frontMatterField, raw string, body []byte) {
-	rest, ok := bytes.CutPrefix(content, []byte("---\n"))
+	head, body, ok := drafts.SplitFrontMatter(content)
 	if !ok {
-		if rest, ok = bytes.CutPrefix(content, []byte("---\r\n")); !ok {
-			return nil, "", content
-		}
-	}
-	end := bytes.Index(rest, []byte("\n---"))
-	if end < 0 {
 		return nil, "", content
 	}
-	head, body := rest[:end], rest[end+len("\n---"):]
-	if i := bytes.IndexByte(body, '\n'); i >= 0 {
-		body = body[i+1:]
-	} else {
-		body = nil
-	}
+	head = bytes.TrimSuffix(head, []byte("\n")) // the front matter's last line break
 	var doc yaml.Node
 	if err := yaml.Unmarshal(head, &doc); err != nil || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, string(head), body
