@@ -264,7 +264,7 @@ func (l *Linter) Text(text string) []Finding {
 
 // TextResult is Text, and whether findings beyond MaxFindings were left out.
 func (l *Linter) TextResult(text string) Result {
-	return l.lines(text, func(int, string) bool { return true })
+	return l.lines(text, nil)
 }
 
 // Markdown flags a Markdown document's prose: the YAML front matter's comments and machine-owned
@@ -278,14 +278,13 @@ func (l *Linter) Markdown(doc string) []Finding {
 
 // MarkdownResult is Markdown, and whether findings beyond MaxFindings were left out.
 func (l *Linter) MarkdownResult(doc string) Result {
-	skip := markdownSkips(doc)
-	return l.lines(doc, func(n int, _ string) bool { return !skip[n] })
+	return l.lines(doc, markdownSkips(doc))
 }
 
-// lines runs the rules over each line that keep(lineNumber, line) accepts, until MaxFindings
+// lines runs the rules over each line whose 1-based number skip does not hold, until MaxFindings
 // findings are found. Lines come in order and each line's findings are in order, so the findings
 // are in reading order without sorting.
-func (l *Linter) lines(text string, keep func(int, string) bool) Result {
+func (l *Linter) lines(text string, skip map[int]bool) Result {
 	res := Result{Findings: []Finding{}}
 	off, n := 0, 0
 	for rest := text; rest != ""; {
@@ -295,7 +294,7 @@ func (l *Linter) lines(text string, keep func(int, string) bool) Result {
 			line = rest[:i+1]
 		}
 		rest = rest[len(line):]
-		if keep(n, line) {
+		if !skip[n] {
 			var more bool
 			res.Findings, more = l.line(res.Findings, n, off, maskLine(line))
 			if more {
