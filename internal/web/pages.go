@@ -14,6 +14,7 @@ import (
 	"hash/maphash"
 	"html/template"
 	"io/fs"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -332,20 +333,17 @@ func (p *pages) rolesOf(ctx context.Context, inc timeline.Incident) ([]timeline.
 	if err != nil {
 		return nil, err
 	}
-	seen := map[timeline.Role]bool{}
-	var roles []timeline.Role
+	reported := roleSet{}
 	for _, e := range entries {
 		var ev struct {
 			Role timeline.Role `json:"role"`
 			Kind timeline.Kind `json:"kind"`
 		}
-		// Only the systems' reports name roles here: a note's role is whatever someone typed.
-		if json.Unmarshal(e.JSON, &ev) == nil && ev.Role != "" && ev.Kind != timeline.KindContext && !seen[ev.Role] {
-			seen[ev.Role] = true
-			roles = append(roles, ev.Role)
+		if json.Unmarshal(e.JSON, &ev) == nil {
+			reported.add(ev.Role, ev.Kind)
 		}
 	}
-	slices.Sort(roles)
+	roles := reported.sorted()
 	p.roles.mu.Lock()
 	if p.roles.m == nil {
 		p.roles.m = map[string]cachedRoles{}
@@ -353,6 +351,23 @@ func (p *pages) rolesOf(ctx context.Context, inc timeline.Incident) ([]timeline.
 	p.roles.m[inc.ID] = cachedRoles{updated: inc.UpdatedAt, count: inc.EventCount, roles: roles}
 	p.roles.mu.Unlock()
 	return roles, nil
+}
+
+// roleSet collects the roles the systems reported on a timeline, for the incident list and the
+// incident page alike.
+type roleSet map[timeline.Role]bool
+
+// add adds an event's role if a system reported it: a note's role is whatever someone typed, and
+// must not be listed or suggested to everyone else.
+func (s roleSet) add(role timeline.Role, kind timeline.Kind) {
+	if role != "" && kind != timeline.KindContext {
+		s[role] = true
+	}
+}
+
+// sorted returns the roles in order, nil if there are none.
+func (s roleSet) sorted() []timeline.Role {
+	return slices.Sorted(maps.Keys(s))
 }
 
 // forgetRolesExcept drops the cached roles of incidents no longer listed.
@@ -521,7 +536,7 @@ func (p *pages) incident(c echo.Context) error {
 		}
 	}
 	timeline.SortEntries(entries)
-	roles := map[timeline.Role]bool{}
+	roles := roleSet{}
 	var facts, context []eventRow
 	for _, d := range p.rows.decode(id, entries) {
 		row, kind, err := d.row, d.kind, d.err
@@ -529,11 +544,7 @@ func (p *pages) incident(c echo.Context) error {
 			p.s.log.Warn("incident page: undecodable event skipped", "incident_id", id, "err", err)
 			continue
 		}
-		// The roles offered and listed come from the systems' reports only: a note's role is
-		// whatever someone typed, and must not be suggested to everyone else.
-		if row.Role != "" && kind != timeline.KindContext {
-			roles[row.Role] = true
-		}
+		roles.add(row.Role, kind)
 		if kind == timeline.KindContext {
 			context = append(context, row)
 		} else {
@@ -541,10 +552,7 @@ func (p *pages) incident(c echo.Context) error {
 		}
 	}
 	data.Facts, data.Context, data.HasContext = writeEventRows(facts), writeEventRows(context), len(context) > 0
-	for r := range roles {
-		data.Roles = append(data.Roles, r)
-	}
-	slices.Sort(data.Roles)
+	data.Roles = roles.sorted()
 	for _, k := range []struct{ key, name string }{
 		{timeline.SourceKeyAlertmanagerExternal, "Alertmanager"},
 		{timeline.SourceKeyPagerDutyIncidentHTML, "PagerDuty incident"},
