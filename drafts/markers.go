@@ -117,6 +117,19 @@ func parse(b []byte) (*document, error) {
 	return d, nil
 }
 
+// parseChecked parses a draft that must be well formed as a whole: its markers (parse) and its
+// front matter, one YAML mapping (checkFrontMatter).
+func parseChecked(b []byte) (*document, error) {
+	d, err := parse(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.checkFrontMatter(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
 // checkFrontMatter reports whether the front matter is one YAML mapping.
 func (d *document) checkFrontMatter() error {
 	if d.frontMatter == nil {
@@ -161,11 +174,8 @@ func beginLine(name, seal string, frontMatter bool) string {
 // seal checks a freshly rendered draft (front matter is YAML, markers are well formed) and writes
 // each block's seal into its begin marker.
 func seal(out []byte) ([]byte, error) {
-	d, err := parse(out)
+	d, err := parseChecked(out)
 	if err != nil {
-		return nil, err
-	}
-	if err := d.checkFrontMatter(); err != nil {
 		return nil, err
 	}
 	var buf bytes.Buffer
@@ -198,10 +208,7 @@ func Merge(existing, regenerated []byte) (merged []byte, ok bool, err error) {
 
 // merge is Merge with the reason for a conflict.
 func merge(existing, regenerated []byte) (merged []byte, conflict string, err error) {
-	rd, err := parse(regenerated)
-	if err == nil {
-		err = rd.checkFrontMatter()
-	}
+	rd, err := parseChecked(regenerated)
 	if err != nil {
 		return nil, "", fmt.Errorf("regenerated draft: %w", err)
 	}
@@ -235,11 +242,7 @@ func merge(existing, regenerated []byte) (merged []byte, conflict string, err er
 		last = eb.end
 	}
 	buf.Write(existing[last:])
-	md, err := parse(buf.Bytes())
-	if err == nil {
-		err = md.checkFrontMatter()
-	}
-	if err != nil {
+	if _, err := parseChecked(buf.Bytes()); err != nil {
 		return nil, "the merged draft would be malformed: " + err.Error(), nil
 	}
 	return buf.Bytes(), "", nil

@@ -91,8 +91,8 @@ func (s *Store) Write(inc timeline.Incident, content []byte) (res Result, err er
 	existing, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if _, _, err := merge(content, content); err != nil {
-			return res, fmt.Errorf("write draft %s: %w: %w", path, timeline.ErrInvalid, err)
+		if _, err := parseChecked(content); err != nil {
+			return res, fmt.Errorf("write draft %s: %w: regenerated draft: %w", path, timeline.ErrInvalid, err)
 		}
 		if err := writeAtomic(path, content); err != nil {
 			return res, err
