@@ -120,31 +120,13 @@ func e2eEnv(extra ...string) []string {
 	return append(append(env, "NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost"), extra...)
 }
 
-// e2eLog keeps everything the service writes.
-type e2eLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *e2eLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *e2eLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 var e2eListening = regexp.MustCompile(`msg="postmortemd listening" addr=(\S+)[ \n]`)
 
 // e2eService is one running postmortemd process.
 type e2eService struct {
 	// URL is the service's base URL, http://127.0.0.1:PORT.
 	URL     string
-	log     *e2eLog
+	log     *syncBuffer // everything the service writes
 	cmd     *exec.Cmd
 	done    chan struct{} // closed when the process has exited
 	client  *http.Client
@@ -169,7 +151,7 @@ func startE2EService(t *testing.T, redisURL string, args ...string) *e2eService 
 		argv = append(argv, "--redis-url", redisURL, "--redis-key-prefix", fmt.Sprintf("{pm-e2e-%016x}", rand.Uint64()))
 	}
 	argv = append(argv, args...)
-	s := &e2eService{log: &e2eLog{}, done: make(chan struct{}), drafts: drafts,
+	s := &e2eService{log: &syncBuffer{}, done: make(chan struct{}), drafts: drafts,
 		client: &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 10 * time.Second}}
 	s.cmd = exec.Command(bin, argv...)
 	s.cmd.Env = e2eEnv()
