@@ -173,7 +173,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("lint-words: %w", err)
 	}
-	notes := web.NoteOptions{Annotator: store, Participants: store, People: cfg.participants(), Linter: linter, CSRF: web.NewCSRF(cfg.Access.WriteToken),
+	notes := web.NoteOptions{Annotator: store, Participants: store, People: people, Linter: linter, CSRF: web.NewCSRF(cfg.Access.WriteToken),
 		WriteToken: cfg.Access.WriteToken, ReadToken: cfg.Access.ReadToken, WriteAuthHeader: cfg.Access.WriteAuthHeader,
 		SecureCookies: cfg.Access.SecureCookies}
 	if len(notes.People) == 0 {
