@@ -63,10 +63,11 @@ type postmortemItem struct {
 }
 
 func postmortemItemOf(sum drafts.Summary) postmortemItem {
-	return postmortemItem{Summary: sum, URL: "/api/v1/postmortems/" + pathEscape(sum.ID), HTMLURL: "/postmortems/" + pathEscape(sum.ID)}
+	return postmortemItem{Summary: sum, URL: "/api/v1/postmortems/" + url.PathEscape(sum.ID), HTMLURL: "/postmortems/" + url.PathEscape(sum.ID)}
 }
 
-// postmortemQuery reads the listing filters shared by the API and the HTML list.
+// postmortemQuery reads the API listing's filters, strictly (the HTML list in pages.go reads its own
+// and shows them back in its form).
 func postmortemQuery(c echo.Context) (drafts.Query, error) {
 	q := drafts.Query{Status: c.QueryParam("status"), Service: c.QueryParam("service"), Severity: c.QueryParam("severity"),
 		Tag: c.QueryParam("tag"), Text: c.QueryParam("q")}
@@ -193,22 +194,10 @@ func etagListHas(header, etag string) bool {
 	if header == "*" {
 		return true
 	}
-	for _, t := range splitComma(header) {
-		if t == etag || t == "W/"+etag {
+	for _, t := range strings.Split(header, ",") {
+		if t = strings.TrimSpace(t); t == etag || t == "W/"+etag {
 			return true
 		}
 	}
 	return false
 }
-
-func splitComma(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func pathEscape(s string) string { return url.PathEscape(s) }
