@@ -138,22 +138,6 @@ func TestNotesWiring(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	incident := func(t *testing.T, base string) string {
-		t.Helper()
-		if code := post(t, base+"/webhook/alertmanager", string(am), nil); code != 200 {
-			t.Fatalf("webhook %d", code)
-		}
-		resp, err := http.Get(base + "/api/v1/incidents")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var list struct{ Incidents []struct{ ID string } }
-		if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || len(list.Incidents) != 1 {
-			t.Fatalf("incidents %v %+v", err, list)
-		}
-		return list.Incidents[0].ID
-	}
 	note := `{"role":"scribe","text":"He forgot to page the secondary."}`
 
 	t.Run("open writes are announced", func(t *testing.T) {
@@ -161,14 +145,14 @@ func TestNotesWiring(t *testing.T) {
 		if !strings.Contains(log.String(), "WRITES ARE OPEN") {
 			t.Errorf("no warning about open writes:\n%s", log)
 		}
-		id := incident(t, base)
+		id := runIncident(t, base, am)
 		if code := post(t, base+"/api/v1/incidents/"+id+"/notes", note, nil); code != 201 {
 			t.Fatalf("note %d", code)
 		}
 	})
 	t.Run("the incident page's form posts a note", func(t *testing.T) {
 		base, _, _ := startRun(t)
-		id := incident(t, base)
+		id := runIncident(t, base, am)
 		resp, err := http.Get(base + "/incidents/" + id)
 		if err != nil {
 			t.Fatal(err)
@@ -201,7 +185,7 @@ func TestNotesWiring(t *testing.T) {
 		if strings.Contains(log.String(), "WRITES ARE OPEN") || strings.Contains(log.String(), "w-secret") {
 			t.Errorf("log warns of open writes or shows the token:\n%s", log)
 		}
-		id := incident(t, base)
+		id := runIncident(t, base, am)
 		if code := post(t, base+"/api/v1/incidents/"+id+"/notes", note, nil); code != 401 {
 			t.Fatalf("without token %d, want 401", code)
 		}
@@ -254,22 +238,8 @@ func TestAnnotationsNamePeopleAsRoles(t *testing.T) {
 	}
 	body, _ := json.Marshal(msg)
 	base, _, _ := startRun(t, "--people-file", people)
-	resp, err := http.Post(base+"/webhook/alertmanager", "application/json", bytes.NewReader(body))
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("webhook: %v %v", resp, err)
-	}
-	resp.Body.Close()
-	resp, err = http.Get(base + "/api/v1/incidents")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var list struct{ Incidents []struct{ ID string } }
-	_ = json.NewDecoder(resp.Body).Decode(&list)
-	resp.Body.Close()
-	if len(list.Incidents) != 1 {
-		t.Fatalf("incidents %+v", list)
-	}
-	resp, err = http.Get(base + "/api/v1/incidents/" + list.Incidents[0].ID + "/timeline")
+	id := runIncident(t, base, body)
+	resp, err := http.Get(base + "/api/v1/incidents/" + id + "/timeline")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,4 +253,28 @@ func TestAnnotationsNamePeopleAsRoles(t *testing.T) {
 	if !strings.Contains(string(tl), "Owner: the checkout service owner (the checkout service owner)") {
 		t.Errorf("the annotation does not name the role:\n%s", tl)
 	}
+}
+
+// runIncident posts an Alertmanager webhook body to the service at base and returns the ID of the
+// one incident it lists afterwards.
+func runIncident(t *testing.T, base string, webhook []byte) string {
+	t.Helper()
+	resp, err := http.Post(base+"/webhook/alertmanager", "application/json", bytes.NewReader(webhook))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("webhook %d", resp.StatusCode)
+	}
+	resp, err = http.Get(base + "/api/v1/incidents")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list struct{ Incidents []struct{ ID string } }
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || len(list.Incidents) != 1 {
+		t.Fatalf("incidents %v %+v", err, list)
+	}
+	return list.Incidents[0].ID
 }
