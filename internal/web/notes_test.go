@@ -45,19 +45,19 @@ func newNoteService(t *testing.T, o web.NoteOptions, redisURL string, lib web.Po
 func newLoggedNoteService(t *testing.T, o web.NoteOptions, redisURL string, lib web.Postmortems, log *slog.Logger) *noteService {
 	t.Helper()
 	ns := &noteService{}
-	var rdb *redis.Client
+	so := redisstore.Options{Prefix: fmt.Sprintf("{pmnotes-%d}", time.Now().UnixNano())}
+	var store *redisstore.Store
 	if redisURL == "" {
-		ns.mr = miniredis.RunT(t)
-		rdb = redis.NewClient(&redis.Options{Addr: ns.mr.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+		ns.mr, store = newMiniStore(t, so)
 	} else {
 		opt, err := redis.ParseURL(redisURL)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rdb = redis.NewClient(opt)
+		rdb := redis.NewClient(opt)
+		t.Cleanup(func() { rdb.Close() })
+		store = redisstore.New(rdb, so)
 	}
-	t.Cleanup(func() { rdb.Close() })
-	store := redisstore.New(rdb, redisstore.Options{Prefix: fmt.Sprintf("{pmnotes-%d}", time.Now().UnixNano())})
 	reg := prometheus.NewRegistry()
 	rcv := receiver.New(receiver.Options{Store: store, Metrics: receiver.NewMetrics(reg),
 		PagerDuty: receiver.PagerDutyOptions{AllowUnsigned: true, Participants: store}})

@@ -20,7 +20,6 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/postmortemd/postmortemd/drafts"
 	"github.com/postmortemd/postmortemd/internal/web"
@@ -44,10 +43,7 @@ func newPageService(tb testing.TB, o web.Options) *pageService {
 // the handler (a test's fault injection).
 func startPageService(tb testing.TB, o web.Options, notes bool, wrap func(http.Handler) http.Handler) *pageService {
 	tb.Helper()
-	mr := miniredis.RunT(tb)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	tb.Cleanup(func() { rdb.Close() })
-	store := redisstore.New(rdb, redisstore.Options{})
+	mr, store := newMiniStore(tb, redisstore.Options{})
 	reg := prometheus.NewRegistry()
 	o.Store, o.Ready, o.Registry = store, store, reg
 	o.Webhooks = receiver.New(receiver.Options{Store: store, Metrics: receiver.NewMetrics(reg)})

@@ -10,9 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/postmortemd/postmortemd/drafts"
 	"github.com/postmortemd/postmortemd/internal/web"
@@ -30,10 +28,7 @@ type draftedService struct {
 
 func newDraftedService(t *testing.T, notes web.NoteOptions) *draftedService {
 	t.Helper()
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
-	t.Cleanup(func() { rdb.Close() })
-	store := redisstore.New(rdb, redisstore.Options{ResolveGrace: time.Second})
+	mr, store := newMiniStore(t, redisstore.Options{ResolveGrace: time.Second})
 	reg := prometheus.NewRegistry()
 	files := &drafts.Store{Dir: t.TempDir()}
 	rcv := receiver.New(receiver.Options{Store: store, Metrics: receiver.NewMetrics(reg)})

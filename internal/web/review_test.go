@@ -11,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/labstack/echo/v4"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/postmortemd/postmortemd/internal/web"
 	"github.com/postmortemd/postmortemd/timeline"
@@ -66,10 +64,7 @@ func reviewServer(t *testing.T, writeToken string) (*httptest.Server, *fakeRevie
 		End: start.Add(time.Hour), TimeZone: "Asia/Tokyo", Late: true, Reason: "Monday is a holiday.", AttendeeCount: 5,
 		RequiredCount: 3, Roles: []string{"incident commander"},
 		Delivery: map[string]web.ReviewDelivery{"email": {State: "failed", Attempts: 3, LastError: "connection refused"}}}}
-	mr := miniredis.RunT(t) // an empty store: the fake reviews' incidents are not in it
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { rdb.Close() })
-	store := redisstore.New(rdb, redisstore.Options{})
+	_, store := newMiniStore(t, redisstore.Options{}) // an empty store: the fake reviews' incidents are not in it
 	srv := httptest.NewServer(web.New(web.Options{Store: store, Webhooks: noWebhooks{}, Review: web.ReviewOptions{Reviews: f},
 		Notes: web.NoteOptions{WriteToken: writeToken}}))
 	t.Cleanup(srv.Close)

@@ -32,12 +32,19 @@ type service struct {
 	mr *miniredis.Miniredis
 }
 
+// newMiniStore starts miniredis and a store on it, closed when the test ends. The client does not
+// retry, so a test that stops miniredis sees the failure at once.
+func newMiniStore(tb testing.TB, o redisstore.Options) (*miniredis.Miniredis, *redisstore.Store) {
+	tb.Helper()
+	mr := miniredis.RunT(tb)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	tb.Cleanup(func() { rdb.Close() })
+	return mr, redisstore.New(rdb, o)
+}
+
 func newService(t *testing.T, rcv receiver.Options) *service {
 	t.Helper()
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	t.Cleanup(func() { rdb.Close() })
-	store := redisstore.New(rdb, redisstore.Options{})
+	mr, store := newMiniStore(t, redisstore.Options{})
 	reg := prometheus.NewRegistry()
 	rcv.Store = store
 	rcv.Metrics = receiver.NewMetrics(reg)
