@@ -416,23 +416,6 @@ func e2eOutcome(outcome string) map[string]string {
 
 var e2eFromAlertmanager = map[string]string{"source": "alertmanager"}
 
-// e2eEventually polls cond every 100ms until it returns nil, and fails the test with cond's last
-// error after timeout.
-func e2eEventually(t *testing.T, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v; last: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // e2eGroup is the groupKey Alertmanager gives a group of one alertname under a root route with one
 // receiver (see testenv.AlertmanagerConfig.Receivers).
 func e2eGroup(alertname string) string { return `{}:{alertname="` + alertname + `"}` }

@@ -124,24 +124,19 @@ func TestE2E_ReviewOfAFridayEveningIncidentInTokyo(t *testing.T) {
 	var incs struct {
 		Incidents []incident `json:"incidents"`
 	}
-	eventually := func(what string, cond func() error) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			err := cond()
-			if err == nil {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: %v\nservice log:\n%s", what, err, log)
-			}
-			time.Sleep(100 * time.Millisecond)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("service log:\n%s", log)
 		}
+	})
+	eventually := func(t *testing.T, what string, cond func() error) {
+		t.Helper()
+		e2eEventually(t, 20*time.Second, what, cond)
 	}
 
 	clk.set(alert.StartsAt.Add(time.Minute))
 	post(alert)
-	eventually("the firing alert opens an incident", func() error {
+	eventually(t, "the firing alert opens an incident", func() error {
 		if _, err := getJSON("/api/v1/incidents", &incs); err != nil {
 			return err
 		}
@@ -154,7 +149,7 @@ func TestE2E_ReviewOfAFridayEveningIncidentInTokyo(t *testing.T) {
 	alert.EndsAt = resolved.UTC()
 	post(alert)
 	id := incs.Incidents[0].ID
-	eventually("the incident resolves at 17:50", func() error {
+	eventually(t, "the incident resolves at 17:50", func() error {
 		var inc incident
 		if _, err := getJSON("/api/v1/incidents/"+id, &inc); err != nil {
 			return err
@@ -177,7 +172,7 @@ func TestE2E_ReviewOfAFridayEveningIncidentInTokyo(t *testing.T) {
 			State string `json:"state"`
 		} `json:"delivery"`
 	}
-	eventually("one review, delivered by CalDAV and e-mail", func() error {
+	eventually(t, "one review, delivered by CalDAV and e-mail", func() error {
 		code, err := getJSON("/api/v1/incidents/"+id+"/review", &rev)
 		if err != nil || code != http.StatusOK {
 			return fmt.Errorf("GET review: %d %v", code, err)
@@ -227,7 +222,7 @@ func TestE2E_ReviewOfAFridayEveningIncidentInTokyo(t *testing.T) {
 	})
 	t.Run("e-mail", func(t *testing.T) {
 		var msgs []testenv.ReceivedMail
-		eventually("the invitation e-mail", func() error {
+		eventually(t, "the invitation e-mail", func() error {
 			if msgs = smtp.Messages(); len(msgs) == 0 {
 				return fmt.Errorf("no mail")
 			}
@@ -260,7 +255,7 @@ func TestE2E_ReviewOfAFridayEveningIncidentInTokyo(t *testing.T) {
 		}
 	})
 	t.Run("draft", func(t *testing.T) {
-		eventually("the draft shows the review", func() error {
+		eventually(t, "the draft shows the review", func() error {
 			files, _ := filepath.Glob(filepath.Join(drafts, "*.md"))
 			if len(files) != 1 {
 				return fmt.Errorf("drafts %v", files)

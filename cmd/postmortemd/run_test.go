@@ -34,6 +34,23 @@ func (s *syncBuffer) String() string {
 
 var listenAddr = regexp.MustCompile(`msg="postmortemd listening" addr=(\S+)`)
 
+// e2eEventually polls cond every 100ms until it returns nil, and fails the test with cond's last
+// error after timeout.
+func e2eEventually(t *testing.T, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v; last: %v", what, timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // startRun runs the service in-process on a free port with the embedded store.
 func startRun(t *testing.T, args ...string) (base string, stop func() error, log *syncBuffer) {
 	t.Helper()
