@@ -95,7 +95,11 @@ func TestListReadsWhatPeopleWrote(t *testing.T) {
 }
 
 func TestGetAndSave(t *testing.T) {
-	store, inc, _ := library(t)
+	eachStore(t, testGetAndSave)
+}
+
+func testGetAndSave(t *testing.T, store, replica drafts.Postmortems) {
+	inc, _ := libraryIn(t, store)
 	doc, err := store.Get(inc.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -114,10 +118,16 @@ func TestGetAndSave(t *testing.T) {
 	if saved.ETag == doc.ETag || saved.Status != "in-review" {
 		t.Fatalf("saved %+v", saved.Summary)
 	}
-	if b := mustRead(t, filepath.Join(store.Dir, drafts.FileName(inc))); string(b) != string(edited) {
-		t.Fatal("the file is not the edit")
+	if got, err := replica.Get(inc.ID); err != nil || string(got.Content) != string(edited) || got.ETag != saved.ETag ||
+		got.File != drafts.FileName(inc) || got.Status != "in-review" {
+		t.Fatalf("another replica reads %+v %v, not the edit", got.Summary, err)
 	}
-	if _, err := store.Save(inc.ID, edited, doc.ETag); !errors.Is(err, timeline.ErrPrecondition) {
+	if fs, ok := store.(*drafts.Store); ok {
+		if b := mustRead(t, filepath.Join(fs.Dir, drafts.FileName(inc))); string(b) != string(edited) {
+			t.Fatal("the file is not the edit")
+		}
+	}
+	if _, err := replica.Save(inc.ID, edited, doc.ETag); !errors.Is(err, timeline.ErrPrecondition) {
 		t.Fatalf("save with a stale ETag: %v, want ErrPrecondition", err)
 	}
 
@@ -156,7 +166,11 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // Two people save edits made on the same version at once: one wins, the other is told the file
 // changed, and nothing is lost silently.
 func TestConcurrentSavesOneWins(t *testing.T) {
-	store, inc, _ := library(t)
+	eachStore(t, testConcurrentSavesOneWins)
+}
+
+func testConcurrentSavesOneWins(t *testing.T, store, replica drafts.Postmortems) {
+	inc, _ := libraryIn(t, store)
 	doc, err := store.Get(inc.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +183,11 @@ func TestConcurrentSavesOneWins(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			edit := strings.Replace(string(doc.Content), "tags: []", "tags: [editor-"+itoa(i)+"]", 1)
-			_, errs[i] = store.Save(inc.ID, []byte(edit), doc.ETag)
+			on := store // half of the people edit on another replica
+			if i%2 == 1 {
+				on = replica
+			}
+			_, errs[i] = on.Save(inc.ID, []byte(edit), doc.ETag)
 		}()
 	}
 	wg.Wait()
@@ -185,20 +203,31 @@ func TestConcurrentSavesOneWins(t *testing.T) {
 	if won != 1 {
 		t.Fatalf("%d saves won, want exactly 1", won)
 	}
+	after, err := replica.Get(inc.ID)
+	if err != nil || len(after.Tags) != 1 || !strings.HasPrefix(after.Tags[0], "editor-") {
+		t.Fatalf("after the race: tags %v %v, want the one winner's", after.Tags, err)
+	}
 }
 
 // An edit saved through the library, then the incident reopens and resolves again: the worker's
 // merge keeps the edit byte for byte outside the machine-owned blocks.
 func TestSavedEditSurvivesRedrafting(t *testing.T) {
-	store, inc, vs := library(t)
+	eachStore(t, testSavedEditSurvivesRedrafting)
+}
+
+func testSavedEditSurvivesRedrafting(t *testing.T, store, replica drafts.Postmortems) {
+	inc, vs := libraryIn(t, store)
 	doc, _ := store.Get(inc.ID)
 	edited := handEdit(t, doc.Content)
 	if _, err := store.Save(inc.ID, edited, doc.ETag); err != nil {
 		t.Fatal(err)
 	}
-	res, err := store.Write(inc, vs[1])
+	res, err := replica.Write(inc, vs[1])
 	if err != nil || res.Outcome != drafts.Merged {
 		t.Fatalf("redraft: %+v %v, want merged", res, err)
+	}
+	if again, err := store.Write(inc, vs[1]); err != nil || again.Outcome != drafts.Unchanged {
+		t.Fatalf("redraft on another replica: %+v %v, want unchanged", again, err)
 	}
 	after, err := store.Get(inc.ID)
 	if err != nil {
@@ -296,20 +325,41 @@ func TestRenamedDraftIsFoundByItsID(t *testing.T) {
 // A version written beside the draft (an unsafe merge) is shown on the postmortem until a person
 // merges it.
 func TestPendingVersionsAreListed(t *testing.T) {
-	store, inc, vs := library(t)
-	path := filepath.Join(store.Dir, drafts.FileName(inc))
-	b := mustRead(t, path)
+	eachStore(t, testPendingVersionsAreListed)
+}
+
+func testPendingVersionsAreListed(t *testing.T, store, replica drafts.Postmortems) {
+	inc, vs := libraryIn(t, store)
+	doc, err := store.Get(inc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// A person writes inside a machine-owned block: the next redraft cannot merge.
-	b = []byte(strings.Replace(string(b), "| Severity / priority |", "| Severity (my words) |", 1))
-	if err := os.WriteFile(path, b, 0o644); err != nil {
+	b := []byte(strings.Replace(string(doc.Content), "| Severity / priority |", "| Severity (my words) |", 1))
+	if _, err := store.Save(inc.ID, b, doc.ETag); err != nil {
 		t.Fatal(err)
 	}
 	res, err := store.Write(inc, vs[1])
-	if err != nil || res.Outcome != drafts.WrittenBeside {
+	if err != nil || res.Outcome != drafts.WrittenBeside || res.Reason == "" {
 		t.Fatalf("%+v %v", res, err)
 	}
-	doc, err := store.Get(inc.ID)
-	if err != nil || len(doc.PendingVersions) != 1 || doc.PendingVersions[0] != filepath.Base(res.Path) {
-		t.Fatalf("pending versions %v (%v), want [%s]", doc.PendingVersions, err, filepath.Base(res.Path))
+	name := filepath.Base(res.Path)
+	if want := strings.TrimSuffix(drafts.FileName(inc), ".md") + ".regenerated-"; !strings.HasPrefix(name, want) {
+		t.Fatalf("written beside as %s, want %s...", name, want)
+	}
+	// Another replica (or a retry) with the same version: no second copy; the document is untouched.
+	if again, err := replica.Write(inc, vs[1]); err != nil || again.Outcome != drafts.Unchanged || filepath.Base(again.Path) != name {
+		t.Fatalf("second write: %+v %v, want unchanged at %s", again, err, name)
+	}
+	doc, err = replica.Get(inc.ID)
+	if err != nil || len(doc.PendingVersions) != 1 || doc.PendingVersions[0] != name {
+		t.Fatalf("pending versions %v (%v), want [%s]", doc.PendingVersions, err, name)
+	}
+	if string(doc.Content) != string(b) {
+		t.Fatal("the person's document was changed by an unsafe merge")
+	}
+	list, err := replica.List(drafts.Query{})
+	if err != nil || len(list) != 1 || strings.Join(list[0].PendingVersions, " ") != name {
+		t.Fatalf("listed %+v %v, want one postmortem with pending version %s", list, err, name)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/prometheus/client_golang/prometheus"
-	"io/fs"
+	iofs "io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -33,8 +33,8 @@ type WorkerOptions struct {
 	Store timeline.Reader
 	// Renderer renders the drafts (--draft-lang, --draft-template).
 	Renderer *Renderer
-	// Files writes the drafts (--drafts-dir).
-	Files *Store
+	// Files keeps the drafts: a *Store (--drafts-dir) or a *SharedStore (--postmortems-store redis).
+	Files Postmortems
 	// Logger gets one line per draft written and one per failure. Default: discard.
 	Logger *slog.Logger
 	// Now is the clock that decides whether an incident has settled. Default time.Now.
@@ -66,7 +66,7 @@ type Reviews interface {
 type Worker struct {
 	store    timeline.Reader
 	renderer *Renderer
-	files    *Store
+	files    Postmortems
 	log      *slog.Logger
 	now      func() time.Time
 	interval time.Duration
@@ -194,23 +194,25 @@ func (w *Worker) Sweep(ctx context.Context) error {
 }
 
 // due reports whether inc needs drafting: it changed since it was last drafted here, or its draft
-// is not on disk (never written, or deleted).
+// is not in the store (never written, or deleted).
 func (w *Worker) due(inc timeline.Incident, disk *onDisk) bool {
 	v, ok := w.drafted[inc.ID]
 	if !ok || !v.updatedAt.Equal(inc.UpdatedAt) {
 		return true
 	}
-	if _, err := os.Stat(filepath.Join(w.files.Dir, FileName(inc))); !errors.Is(err, fs.ErrNotExist) {
-		return false
+	if fs, ok := w.files.(*Store); ok { // a file under its own name needs no listing
+		if _, err := os.Stat(filepath.Join(fs.Dir, FileName(inc))); !errors.Is(err, iofs.ErrNotExist) {
+			return false
+		}
 	}
 	return !disk.holds(inc.ID) // renamed by a person?
 }
 
-// onDisk counts a sweep's drafts by incident id. The directory is listed at most once per sweep,
+// onDisk counts a sweep's drafts by incident id. The store is listed at most once per sweep,
 // when the first drafted incident's file is not under its FileName (a person renamed it), so a
 // directory of renamed drafts costs one listing per sweep, not one per renamed draft.
 type onDisk struct {
-	files *Store
+	files Postmortems
 	read  bool
 	ids   map[string]int
 	err   error
@@ -222,7 +224,11 @@ func (d *onDisk) holds(id string) bool {
 	if !d.read {
 		d.read = true
 		var sums []Summary
-		sums, d.err = d.files.scan()
+		if fs, ok := d.files.(*Store); ok {
+			sums, d.err = fs.scan()
+		} else {
+			sums, d.err = d.files.List(Query{})
+		}
 		d.ids = make(map[string]int, len(sums))
 		for _, s := range sums {
 			d.ids[s.ID]++

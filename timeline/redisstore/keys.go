@@ -36,6 +36,13 @@ import (
 //	                                     removed when Reviews finds them gone)
 //	{pm}:lk:<name>                STRING a lock shared by the replicas (Lock): a random token, with
 //	                                     a TTL so a dead holder's lock lapses
+//	{pm}:ls:<name>                STRING a lease (Lease): its holder's name, with a TTL the holder
+//	                                     renews; a dead holder's lease lapses and another takes it
+//	{pm}:pm:<id>                  HASH   the incident's postmortem document (documents.go):
+//	                                     c -> Markdown, v -> version (ETag), m -> metadata JSON
+//	{pm}:pm:<id>:b                HASH   versions kept beside the document: file name -> Markdown
+//	{pm}:x:pm                     HASH   incident id -> the document's metadata JSON (the listing)
+//	{pm}:x:pmb                    SET    "<id>\n<name>" of every version kept beside a document
 //
 // The Lua script in script.go builds the per-incident keys from the prefix with the same suffixes;
 // keep the two in step.
@@ -55,6 +62,9 @@ func (s *Store) mergedKey(id string) string        { return s.prefix + ":m:" + i
 func (s *Store) indexKey(name string) string       { return s.prefix + ":x:" + name }
 func (s *Store) reviewKey(id string) string        { return s.prefix + ":rv:" + id }
 func (s *Store) lockKey(name string) string        { return s.prefix + ":lk:" + name }
+func (s *Store) leaseKey(name string) string       { return s.prefix + ":ls:" + name }
+func (s *Store) documentKey(id string) string      { return s.prefix + ":pm:" + id }
+func (s *Store) besideKey(id string) string        { return s.prefix + ":pm:" + id + ":b" }
 
 // Index names, as used by indexKey and by the script.
 const (
@@ -62,4 +72,6 @@ const (
 	indexActive   = "active"
 	indexResolved = "resolved"
 	indexReviews  = "reviews"
+	indexDocs     = "pm"
+	indexBeside   = "pmb"
 )
