@@ -244,12 +244,13 @@ func (s *SharedStore) get(ctx context.Context, id string) (Document, error) {
 	return Document{Summary: sum, Content: content, ETag: ETag(content)}, nil
 }
 
-// pendingOf lists the regenerated versions among the versions beside a document, as the files
-// store lists files named *.regenerated-*.md.
+// pendingOf lists the versions beside a document that wait for a person to merge them: drafts
+// regenerated when a merge was not safe (*.regenerated-*.md, as the files store names them) and
+// edits from the mirror directory that conflicted (*.edited-*.md).
 func pendingOf[V any](beside map[string]V) []string {
 	var out []string
 	for name := range beside {
-		if strings.Contains(name, ".regenerated-") {
+		if strings.Contains(name, ".regenerated-") || strings.Contains(name, ".edited-") {
 			out = append(out, name)
 		}
 	}

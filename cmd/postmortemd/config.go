@@ -34,6 +34,11 @@ type Config struct {
 	Redis     RedisConfig `yaml:"redis"`
 	KeyPrefix string      `yaml:"key_prefix"`
 	DraftsDir string      `yaml:"drafts_dir"`
+	// PostmortemsStore is where postmortem documents live: files (in DraftsDir) or redis (shared by
+	// every replica; DraftsDir, when given, is then a mirror).
+	PostmortemsStore string `yaml:"postmortems_store"`
+	// draftsDirGiven: DraftsDir was set by a flag, the environment or the file, not by default.
+	draftsDirGiven bool
 	// DraftLang picks the embedded draft template (en or ja); DraftTemplate, when set, is a
 	// text/template file used instead.
 	DraftLang       string             `yaml:"draft_lang"`
@@ -186,15 +191,16 @@ func parseByteSize(s string) (ByteSize, error) {
 
 func defaultConfig() Config {
 	return Config{
-		Listen:          ":9095",
-		KeyPrefix:       "{pm}",
-		DraftsDir:       "postmortems",
-		DraftLang:       "en",
-		MaxBodyBytes:    receiver.DefaultMaxBodyBytes,
-		StoreTimeout:    5 * time.Second,
-		ShutdownTimeout: 15 * time.Second,
-		LogLevel:        "info",
-		LogFormat:       "text",
+		Listen:           ":9095",
+		KeyPrefix:        "{pm}",
+		DraftsDir:        "postmortems",
+		PostmortemsStore: "files",
+		DraftLang:        "en",
+		MaxBodyBytes:     receiver.DefaultMaxBodyBytes,
+		StoreTimeout:     5 * time.Second,
+		ShutdownTimeout:  15 * time.Second,
+		LogLevel:         "info",
+		LogFormat:        "text",
 
 		ParticipantsRetention: 30 * 24 * time.Hour,
 		PagerDuty:             PagerDutyConfig{APIURL: "https://api.pagerduty.com"},
@@ -263,8 +269,11 @@ var settings = []setting{
 		set: str(func(c *Config) *string { return &c.RedisURL }), def: func(c Config) string { return c.RedisURL }},
 	{name: "redis-key-prefix", usage: "prefix of every Redis key (a Cluster hash tag); lets deployments share a Redis",
 		set: str(func(c *Config) *string { return &c.KeyPrefix }), def: func(c Config) string { return c.KeyPrefix }},
-	{name: "drafts-dir", usage: "directory for draft postmortems", set: str(func(c *Config) *string { return &c.DraftsDir }),
+	{name: "drafts-dir", usage: "directory for draft postmortems; with --postmortems-store redis, a mirror (only when given) that one replica at a time keeps up to date and takes edits from",
+		set: func(c *Config, v string) error { c.DraftsDir, c.draftsDirGiven = v, true; return nil },
 		def: func(c Config) string { return c.DraftsDir }},
+	{name: "postmortems-store", usage: "where postmortem documents live: files (in --drafts-dir) or redis (shared by every replica, no shared disk needed)",
+		set: str(func(c *Config) *string { return &c.PostmortemsStore }), def: func(c Config) string { return c.PostmortemsStore }},
 	{name: "draft-lang", usage: "language of the embedded draft postmortem template: " + strings.Join(drafts.Languages, " or "),
 		set: str(func(c *Config) *string { return &c.DraftLang }), def: func(c Config) string { return c.DraftLang }},
 	{name: "draft-template", usage: "a text/template file that replaces the embedded draft template (checked at start-up)",
@@ -393,6 +402,12 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (Confi
 		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 			return cfg, fmt.Errorf("config file %s: %w", *configFile, err)
 		}
+		var probe struct {
+			DraftsDir *string `yaml:"drafts_dir"`
+		}
+		if yaml.Unmarshal(raw, &probe) == nil && probe.DraftsDir != nil {
+			cfg.draftsDirGiven = true
+		}
 	}
 	for _, s := range settings {
 		if v := getenv(s.env()); v != "" {
@@ -518,6 +533,9 @@ func (c Config) Validate() error {
 	if c.DraftsDir == "" {
 		return errors.New("drafts-dir: must not be empty")
 	}
+	if c.PostmortemsStore != "files" && c.PostmortemsStore != "redis" {
+		return fmt.Errorf("postmortems-store: want files or redis, got %q", c.PostmortemsStore)
+	}
 	if !slices.Contains(drafts.Languages, c.DraftLang) {
 		return fmt.Errorf("draft-lang: want one of %s, got %q", strings.Join(drafts.Languages, ", "), c.DraftLang)
 	}
@@ -580,6 +598,15 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// mirrorDir is the directory the redis postmortems store mirrors into: the drafts directory when
+// it was given, "" for none.
+func (c Config) mirrorDir() string {
+	if c.PostmortemsStore == "redis" && c.draftsDirGiven {
+		return c.DraftsDir
+	}
+	return ""
+}
+
 // embedded reports whether no Redis is configured, so an in-process one is started.
 func (c Config) embedded() bool { return c.RedisURL == "" && len(c.Redis.Addrs) == 0 }
 
@@ -612,6 +639,7 @@ timeline in Redis and serves it over HTTP.
 
 Usage: postmortemd [flags]
        postmortemd lint [--words FILE] [--format text|json] FILE...   (blameless wording check)
+       postmortemd export --dir DIR [flags]   (write every postmortem of the store into DIR once)
 
 Every flag can also be set with the environment variable shown, or in the YAML file given by
 --config (keys in the README). Flags win over the environment, which wins over the file.

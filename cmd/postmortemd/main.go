@@ -48,11 +48,18 @@ var (
 	_ timeline.Participants = (*redisstore.Store)(nil)
 	_ timeline.Annotator    = (*redisstore.Store)(nil)
 	_ receiver.EnrichStore  = (*redisstore.Store)(nil)
+
+	_ drafts.Records     = (*redisstore.Store)(nil)
+	_ web.Postmortems    = (drafts.Postmortems)(nil)
+	_ drafts.Postmortems = (*drafts.SharedStore)(nil)
 )
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "lint" { // a subcommand with its own exit codes (0, 1, 2)
 		os.Exit(runLint(os.Args[2:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "export" { // export.go
+		os.Exit(runExport(os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -80,8 +87,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	if err := prepareDraftsDir(cfg.DraftsDir); err != nil {
-		return err
+	if cfg.PostmortemsStore == "files" || cfg.mirrorDir() != "" {
+		if err := prepareDraftsDir(cfg.DraftsDir); err != nil {
+			return err
+		}
 	}
 
 	rdb, closeRedis, err := openRedis(cfg, log)
@@ -190,7 +199,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer stopReviews()
-	files := &drafts.Store{Dir: cfg.DraftsDir, Logger: log} // one, so the worker and the API share its lock and cache
+	files, mirror := postmortemsStore(cfg, store, log) // one, so the worker and the API share its lock and cache
+	mirrorCtx, stopMirror := context.WithCancel(context.Background())
+	mirrorDone := make(chan struct{})
+	go func() {
+		defer close(mirrorDone)
+		if mirror != nil {
+			mirror.Run(mirrorCtx)
+		}
+	}()
+	defer func() { stopMirror(); <-mirrorDone }()
 	streamsDone := make(chan struct{})
 	handler := web.New(web.Options{Store: store, Ready: store, Webhooks: rcv, Logger: log,
 		Registry: reg, Version: version, StoreTimeout: cfg.StoreTimeout,
@@ -230,8 +248,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("postmortemd listening", "addr", ln.Addr().String(), "version", version)
-	log.Info("draft postmortems on", "dir", cfg.DraftsDir, "lang", cfg.DraftLang, "template", cfg.DraftTemplate,
-		"after", cfg.ResolveGrace)
+	log.Info("draft postmortems on", "store", cfg.PostmortemsStore, "dir", cfg.DraftsDir, "mirror", cfg.mirrorDir(),
+		"lang", cfg.DraftLang, "template", cfg.DraftTemplate, "after", cfg.ResolveGrace)
 
 	select {
 	case err := <-serveErr:
@@ -246,6 +264,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// postmortemsStore is the configured postmortem store, and the mirror to run with it (nil for none).
+func postmortemsStore(cfg Config, store *redisstore.Store, log *slog.Logger) (drafts.Postmortems, *drafts.Mirror) {
+	if cfg.PostmortemsStore != "redis" {
+		return &drafts.Store{Dir: cfg.DraftsDir, Logger: log}, nil
+	}
+	if cfg.embedded() {
+		log.Warn("--postmortems-store redis with the embedded in-memory Redis: every postmortem is LOST when postmortemd stops")
+	}
+	shared := &drafts.SharedStore{Records: store, Logger: log, Timeout: cfg.StoreTimeout}
+	dir := cfg.mirrorDir()
+	if dir == "" {
+		return shared, nil
+	}
+	host, _ := os.Hostname()
+	holder := fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano())
+	const interval = 2 * time.Second
+	return shared, drafts.NewMirror(drafts.MirrorOptions{Dir: dir, Store: shared, Logger: log, Interval: interval,
+		Lease: func(ctx context.Context) (bool, error) {
+			ctx, cancel := context.WithTimeout(ctx, cfg.StoreTimeout)
+			defer cancel()
+			// A holder that stops renewing (it died) loses the lease after three missed passes.
+			return store.Lease(ctx, "mirror", holder, 3*interval)
+		}})
 }
 
 // draftInterval is how often the drafts worker looks for settled incidents: a quarter of the grace

@@ -1,0 +1,313 @@
+package drafts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/postmortemd/postmortemd/timeline"
+)
+
+// mirrorStateName is the mirror's record, in its directory, of the version of each file it last
+// wrote there: a file that differs from it was edited by a person.
+const mirrorStateName = ".postmortemd-mirror.json"
+
+// DefaultMirrorInterval is how often a Mirror looks for changes when MirrorOptions.Interval is zero.
+const DefaultMirrorInterval = 5 * time.Second
+
+// MirrorOptions configures a Mirror. Dir, Store and Lease are required.
+type MirrorOptions struct {
+	// Dir is the mirror directory (--drafts-dir), e.g. a Git checkout.
+	Dir string
+	// Store is the shared store the documents live in.
+	Store *SharedStore
+	// Lease takes or renews this replica's lease on the mirror and reports whether it holds it;
+	// only the holder writes. A holder that dies stops renewing, and another replica takes over.
+	Lease func(ctx context.Context) (bool, error)
+	// Interval is the time between passes. Default DefaultMirrorInterval.
+	Interval time.Duration
+	// Logger gets a line per edit taken in, per conflicting edit kept beside, and per failure.
+	Logger *slog.Logger
+	// Now names the versions kept beside a document. Default time.Now.
+	Now func() time.Time
+}
+
+// Mirror keeps a directory of files in step with a SharedStore for people who keep postmortems in
+// Git: each document (and each version kept beside it) is written there after it changes, and a
+// file a person edited there is taken in as an edit of the version the mirror wrote, with the
+// edit's rules: when the document changed in the meantime (an edit over HTTP, a merge of new
+// facts), the file's version is kept beside the document, never lost, and the file is brought up
+// to date. A file whose edit is not a well-formed postmortem is left as it is until it is fixed.
+type Mirror struct {
+	o   MirrorOptions
+	log *slog.Logger
+	// invalid remembers, by file, the version whose edit was refused, so it is logged once.
+	invalid map[string]string
+}
+
+// NewMirror returns a Mirror; it does nothing until Run or Sync is called.
+func NewMirror(o MirrorOptions) *Mirror {
+	m := &Mirror{o: o, log: o.Logger, invalid: map[string]string{}}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	m.log = m.log.With("component", "mirror", "dir", o.Dir)
+	if m.o.Interval <= 0 {
+		m.o.Interval = DefaultMirrorInterval
+	}
+	if m.o.Now == nil {
+		m.o.Now = time.Now
+	}
+	return m
+}
+
+// Run makes a pass at once and then every interval until ctx is done. Failures are logged and
+// tried again on the next pass.
+func (m *Mirror) Run(ctx context.Context) {
+	t := time.NewTicker(m.o.Interval)
+	defer t.Stop()
+	held := false
+	for {
+		ok, err := m.o.Lease(ctx)
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				m.log.Warn("mirror lease not renewed; trying again", "err", err)
+			}
+		case ok != held:
+			held = ok
+			if ok {
+				m.log.Info("this replica now keeps the mirror directory")
+			} else {
+				m.log.Info("another replica keeps the mirror directory now")
+			}
+		}
+		if err == nil && ok {
+			if err := m.Sync(ctx); err != nil && ctx.Err() == nil {
+				m.log.Error("mirror pass failed; trying again on the next pass", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Sync makes one pass over every document, without checking the lease.
+func (m *Mirror) Sync(ctx context.Context) error {
+	if err := os.MkdirAll(m.o.Dir, 0o755); err != nil {
+		return fmt.Errorf("mirror: %w", err)
+	}
+	state := m.readState()
+	sums, err := m.o.Store.List(Query{})
+	if err != nil {
+		return fmt.Errorf("mirror: %w", err)
+	}
+	var errs []error
+	for _, sum := range sums {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := m.syncOne(sum, state); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := m.writeState(state); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// syncOne brings one document and its file into step. state maps file names to the version last
+// written there.
+func (m *Mirror) syncOne(sum Summary, state map[string]string) error {
+	if sum.File == "" || filepath.Base(sum.File) != sum.File || strings.HasPrefix(sum.File, ".") {
+		return nil // not a name this directory can hold
+	}
+	doc, err := m.o.Store.Get(sum.ID)
+	if err != nil {
+		return fmt.Errorf("mirror %s: %w", sum.File, err)
+	}
+	path := filepath.Join(m.o.Dir, sum.File)
+	onDisk, err := os.ReadFile(path)
+	written, known := state[sum.File]
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		// Never written, or removed by a person: the document is the truth.
+	case err != nil:
+		return fmt.Errorf("mirror %s: %w", sum.File, err)
+	case ETag(onDisk) == doc.ETag:
+		state[sum.File] = doc.ETag
+		return m.syncBeside(doc)
+	case known && ETag(onDisk) == written:
+		// Untouched since the mirror wrote it: the document moved on.
+	case known:
+		// A person edited the file: take it in as an edit of the version the mirror wrote.
+		saved, err := m.o.Store.Save(sum.ID, onDisk, written)
+		switch {
+		case err == nil:
+			state[sum.File] = saved.ETag
+			delete(m.invalid, sum.File)
+			m.log.Info("an edit of the mirror's file was taken in", "incident_id", sum.ID, "file", sum.File)
+			return m.syncBeside(saved)
+		case errors.Is(err, timeline.ErrInvalid):
+			if m.invalid[sum.File] != ETag(onDisk) {
+				m.invalid[sum.File] = ETag(onDisk)
+				m.log.Warn("an edit of the mirror's file is not a well-formed postmortem; it is left as it is until it is fixed",
+					"incident_id", sum.ID, "file", sum.File, "err", err)
+			}
+			return nil
+		case errors.Is(err, timeline.ErrPrecondition):
+			if err := m.keepBeside(doc, sum.File, onDisk); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("mirror %s: take in the edit: %w", sum.File, err)
+		}
+	default:
+		// A file the mirror never wrote (a copy from elsewhere): keep it beside, then replace it.
+		if err := m.keepBeside(doc, sum.File, onDisk); err != nil {
+			return err
+		}
+	}
+	if err := writeAtomic(path, doc.Content); err != nil {
+		return fmt.Errorf("mirror: %w", err)
+	}
+	state[sum.File] = doc.ETag
+	return m.syncBeside(doc)
+}
+
+// keepBeside keeps a conflicting edit of file beside doc in the store, so that the file can be
+// brought up to date without losing it.
+func (m *Mirror) keepBeside(doc Document, file string, content []byte) error {
+	ctx, cancel := m.o.Store.ctx()
+	defer cancel()
+	base := strings.TrimSuffix(file, ".md")
+	stamp := m.o.Now().UTC().Format("20060102T150405Z")
+	for n := 1; n < 100; n++ {
+		name := base + ".edited-" + stamp + ".md"
+		if n > 1 {
+			name = fmt.Sprintf("%s.edited-%s-%d.md", base, stamp, n)
+		}
+		added, err := m.o.Store.Records.AddBesideDocument(ctx, doc.ID, doc.ETag, name, content)
+		if err != nil {
+			return fmt.Errorf("mirror %s: keep the conflicting edit beside the postmortem: %w", file, err)
+		}
+		if added {
+			m.log.Warn("an edit of the mirror's file conflicts with a newer version of the postmortem; it is kept beside it, merge by hand",
+				"incident_id", doc.ID, "file", file, "kept_as", name)
+			return nil
+		}
+	}
+	return fmt.Errorf("mirror %s: no free name for the conflicting edit", file)
+}
+
+// syncBeside writes the versions kept beside doc that the directory does not have yet.
+func (m *Mirror) syncBeside(doc Document) error {
+	beside, err := m.o.Store.Beside(doc.ID)
+	if err != nil {
+		return fmt.Errorf("mirror %s: %w", doc.File, err)
+	}
+	for name, content := range beside {
+		if filepath.Base(name) != name || strings.HasPrefix(name, ".") {
+			continue
+		}
+		path := filepath.Join(m.o.Dir, name)
+		if _, err := os.Lstat(path); err == nil {
+			continue // written before; a person may be merging it
+		}
+		if err := writeAtomic(path, content); err != nil {
+			return fmt.Errorf("mirror: %w", err)
+		}
+	}
+	return nil
+}
+
+func (m *Mirror) readState() map[string]string {
+	state := map[string]string{}
+	b, err := os.ReadFile(filepath.Join(m.o.Dir, mirrorStateName))
+	if err == nil {
+		if err := json.Unmarshal(b, &state); err != nil {
+			m.log.Warn("the mirror's state file does not parse; every file that differs from its postmortem is kept beside it", "err", err)
+			state = map[string]string{}
+		}
+	}
+	return state
+}
+
+func (m *Mirror) writeState(state map[string]string) error {
+	b, err := json.MarshalIndent(state, "", "  ")
+	if err != nil {
+		return err
+	}
+	if old, err := os.ReadFile(filepath.Join(m.o.Dir, mirrorStateName)); err == nil && string(old) == string(b) {
+		return nil
+	}
+	if err := writeAtomic(filepath.Join(m.o.Dir, mirrorStateName), b); err != nil {
+		return fmt.Errorf("mirror: %w", err)
+	}
+	return nil
+}
+
+// Export writes every postmortem of store, and every version kept beside one, into dir under its
+// file name, once. It returns how many documents and versions beside them it wrote.
+func Export(store Postmortems, dir string) (docs, beside int, err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, 0, fmt.Errorf("export: %w", err)
+	}
+	sums, err := store.List(Query{})
+	if err != nil {
+		return 0, 0, fmt.Errorf("export: %w", err)
+	}
+	var errs []error
+	for _, sum := range sums {
+		doc, err := store.Get(sum.ID)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("export %s: %w", sum.ID, err))
+			continue
+		}
+		if doc.File == "" || filepath.Base(doc.File) != doc.File || strings.HasPrefix(doc.File, ".") {
+			errs = append(errs, fmt.Errorf("export %s: %w: file name %q", sum.ID, timeline.ErrInvalid, doc.File))
+			continue
+		}
+		if err := writeAtomic(filepath.Join(dir, doc.File), doc.Content); err != nil {
+			errs = append(errs, fmt.Errorf("export: %w", err))
+			continue
+		}
+		docs++
+		var others map[string][]byte
+		switch s := store.(type) {
+		case *SharedStore:
+			if others, err = s.Beside(sum.ID); err != nil {
+				errs = append(errs, fmt.Errorf("export %s: %w", sum.ID, err))
+			}
+		case *Store:
+			others = map[string][]byte{}
+			for _, name := range doc.PendingVersions {
+				if b, err := os.ReadFile(filepath.Join(s.Dir, name)); err == nil {
+					others[name] = b
+				}
+			}
+		}
+		for name, content := range others {
+			if filepath.Base(name) != name || strings.HasPrefix(name, ".") {
+				continue
+			}
+			if err := writeAtomic(filepath.Join(dir, name), content); err != nil {
+				errs = append(errs, fmt.Errorf("export: %w", err))
+				continue
+			}
+			beside++
+		}
+	}
+	return docs, beside, errors.Join(errs...)
+}
