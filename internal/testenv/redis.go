@@ -78,25 +78,51 @@ func StartRedisWith(tb testing.TB, args ...string) *Redis {
 // under the name masterName, and waits until the Sentinel knows the master's address.
 func StartSentinel(tb testing.TB, master *Redis, masterName string) *Redis {
 	tb.Helper()
+	return startSentinel(tb, master, masterName, 5*time.Second, []string{"redis-server"})
+}
+
+// StartRedisSentinel starts the redis-sentinel program (Debian's redis-sentinel package; under
+// CI=true it must be installed) on a free port, monitoring master as masterName with quorum 1, so
+// that it alone declares the master down after downAfter without an answer and fails over to a
+// replica.
+func StartRedisSentinel(tb testing.TB, master *Redis, masterName string, downAfter time.Duration) *Redis {
+	tb.Helper()
+	return startSentinel(tb, master, masterName, downAfter, []string{"redis-sentinel"})
+}
+
+func startSentinel(tb testing.TB, master *Redis, masterName string, downAfter time.Duration, bins []string) *Redis {
+	tb.Helper()
 	host, port, _ := net.SplitHostPort(master.Addr())
 	conf := func(dir string, p int) []string {
 		path := filepath.Join(dir, fmt.Sprintf("sentinel-%d.conf", p))
 		body := fmt.Sprintf("port %d\nbind 127.0.0.1\nsentinel monitor %s %s %s 1\n"+
-			"sentinel down-after-milliseconds %s 5000\n", p, masterName, host, port, masterName)
+			"sentinel down-after-milliseconds %s %d\nsentinel failover-timeout %s 10000\n",
+			p, masterName, host, port, masterName, downAfter.Milliseconds(), masterName)
 		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 			tb.Fatalf("testenv: %v", err)
 		}
+		if bins[0] == "redis-sentinel" {
+			return []string{path}
+		}
 		return []string{path, "--sentinel"}
 	}
-	return startRedis(tb, nil, conf)
+	hint := "apt-get install redis-server"
+	if bins[0] == "redis-sentinel" {
+		hint = "apt-get install redis-sentinel"
+	}
+	return startRedisBin(tb, bins, hint, nil, conf)
 }
 
 // startRedis starts redis-server with extra arguments, or, when leading is set, with the arguments it
 // returns for the chosen directory and port in front of the usual ones.
 func startRedis(tb testing.TB, extra []string, leading func(dir string, port int) []string) *Redis {
 	tb.Helper()
-	bin := binary(tb, "", []string{"redis-server"}, []string{"/usr/bin", "/usr/sbin"},
-		"redis-server", "apt-get install redis-server")
+	return startRedisBin(tb, []string{"redis-server"}, "apt-get install redis-server", extra, leading)
+}
+
+func startRedisBin(tb testing.TB, names []string, hint string, extra []string, leading func(dir string, port int) []string) *Redis {
+	tb.Helper()
+	bin := binary(tb, "", names, []string{"/usr/bin", "/usr/sbin"}, names[0], hint)
 	dir := tb.TempDir()
 	var r *Redis
 	startOnFreePort(tb, redisStartRetries, redisReadyTimeout, redisStopGrace, func(port int) (*process, func() error) {
@@ -107,7 +133,7 @@ func startRedis(tb testing.TB, extra []string, leading func(dir string, port int
 			addr:    fmt.Sprintf("127.0.0.1:%d", port),
 			port:    port,
 			proc: &process{
-				name: "redis-server",
+				name: names[0],
 				path: bin,
 				args: append(append(lead(leading, dir, port), []string{
 					"--port", strconv.Itoa(port),
@@ -153,6 +179,18 @@ func (r *Redis) Stop() {
 		r.tb.Skipf("testenv: cannot stop the external Redis server at %s (%s is set)", r.addr, RedisURLEnv)
 	}
 	r.proc.stop(redisStopGrace)
+}
+
+// Kill kills the server process with SIGKILL (kill -9: no shutdown, no final write of its data),
+// as a crash would, and waits for it to exit. The port stays reserved, so Start brings it back at
+// the same address; a server started with --appendonly yes then replays its append-only file.
+// For an external server, Kill skips the test.
+func (r *Redis) Kill() {
+	r.tb.Helper()
+	if !r.Started {
+		r.tb.Skipf("testenv: cannot kill the external Redis server at %s (%s is set)", r.addr, RedisURLEnv)
+	}
+	r.proc.kill()
 }
 
 // Start starts a stopped server again on the same port and waits until it

@@ -232,6 +232,20 @@ func (p *process) stop(grace time.Duration) {
 	}
 }
 
+// kill sends SIGKILL at once (no chance to shut down cleanly) and waits for the exit. It does
+// nothing if the process is not running.
+func (p *process) kill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := p.cur
+	if r == nil {
+		return
+	}
+	p.cur = nil
+	_ = r.cmd.Process.Kill()
+	<-r.done
+}
+
 // running returns the current run, or nil.
 func (p *process) running() *run {
 	p.mu.Lock()
