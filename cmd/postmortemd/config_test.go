@@ -334,3 +334,58 @@ func TestPeopleDirectory(t *testing.T) {
 		}
 	})
 }
+
+// --postmortems-store picks where documents live; with redis, --drafts-dir is a mirror only when it
+// was given (by flag, environment or file), never by its default.
+func TestPostmortemsStoreSetting(t *testing.T) {
+	file := writeFile(t, "c.yml", "postmortems_store: redis\ndrafts_dir: /from/file\n")
+	for _, tt := range []struct {
+		name          string
+		args          []string
+		env           map[string]string
+		store, mirror string
+	}{
+		{"default: files, no mirror", nil, nil, "files", ""},
+		{"redis without a drafts dir: no mirror", []string{"--postmortems-store", "redis"}, nil, "redis", ""},
+		{"redis from the environment with a drafts dir flag", []string{"--drafts-dir", "/git/pm"},
+			map[string]string{"POSTMORTEMD_POSTMORTEMS_STORE": "redis"}, "redis", "/git/pm"},
+		{"redis with the drafts dir from the environment", nil,
+			map[string]string{"POSTMORTEMD_POSTMORTEMS_STORE": "redis", "POSTMORTEMD_DRAFTS_DIR": "/env/pm"}, "redis", "/env/pm"},
+		{"both from the file", []string{"--config", file}, nil, "redis", "/from/file"},
+		{"files with a drafts dir: no mirror", []string{"--drafts-dir", "/git/pm"}, nil, "files", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := loadConfig(tt.args, env(tt.env), &bytes.Buffer{})
+			if err != nil || cfg.PostmortemsStore != tt.store || cfg.mirrorDir() != tt.mirror {
+				t.Fatalf("%v: store %q mirror %q, want %q %q", err, cfg.PostmortemsStore, cfg.mirrorDir(), tt.store, tt.mirror)
+			}
+		})
+	}
+	if _, err := loadConfig([]string{"--postmortems-store", "s3"}, env(nil), &bytes.Buffer{}); err == nil ||
+		!strings.Contains(err.Error(), `postmortems-store: want files or redis, got "s3"`) {
+		t.Fatalf("unknown store: %v", err)
+	}
+}
+
+func TestExportDirArgument(t *testing.T) {
+	for _, tt := range []struct {
+		args      []string
+		dir, rest string
+		bad       bool
+	}{
+		{[]string{"--dir", "out", "--redis-url", "redis://x"}, "out", "--redis-url redis://x", false},
+		{[]string{"--postmortems-store", "redis", "--dir=out"}, "out", "--postmortems-store redis", false},
+		{[]string{"--redis-url", "redis://x"}, "", "", true},
+		{[]string{"--dir"}, "", "", true},
+	} {
+		dir, rest, err := exportDir(tt.args)
+		if (err != nil) != tt.bad || dir != tt.dir || strings.Join(rest, " ") != tt.rest {
+			t.Errorf("exportDir(%q) = %q %q %v", tt.args, dir, rest, err)
+		}
+	}
+	var out, errOut bytes.Buffer
+	if code := runExport([]string{"--redis-url", "redis://127.0.0.1:1/0"}, env(nil), &out, &errOut); code != 2 ||
+		!strings.Contains(errOut.String(), "--dir is required") {
+		t.Fatalf("export without --dir: %d %s", code, errOut.String())
+	}
+}
