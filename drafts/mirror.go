@@ -1,6 +1,7 @@
 package drafts
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -113,13 +114,18 @@ func (m *Mirror) Sync(ctx context.Context) error {
 		return fmt.Errorf("mirror: %w", err)
 	}
 	var errs []error
+	known := make(map[string]string, len(sums)) // incident id -> file name
 	for _, sum := range sums {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		known[sum.ID] = sum.File
 		if err := m.syncOne(sum, state); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := m.takeInNew(known, state); err != nil {
+		errs = append(errs, err)
 	}
 	if err := m.writeState(state); err != nil {
 		errs = append(errs, err)
@@ -184,6 +190,76 @@ func (m *Mirror) syncOne(sum Summary, state map[string]string) error {
 	}
 	state[sum.File] = doc.ETag
 	return m.syncBeside(doc)
+}
+
+// takeInNew stores the postmortems that people put into the directory for incidents the store has
+// no postmortem of (written by hand, or left by the files store before the switch to the shared
+// one), under their file names. A file for an incident the store has a postmortem of is left to
+// syncOne when it has the postmortem's name; under another name (a copy, or a file written before
+// the postmortem was drafted in the store) it is kept beside the postmortem once, if it differs.
+func (m *Mirror) takeInNew(known map[string]string, state map[string]string) error {
+	des, err := os.ReadDir(m.o.Dir)
+	if err != nil {
+		return fmt.Errorf("mirror: %w", err)
+	}
+	var errs []error
+	for _, de := range des {
+		name := de.Name()
+		if !de.Type().IsRegular() || !isDraftFile(name) || strings.Contains(name, ".edited-") {
+			continue // versions kept beside a postmortem are not postmortems
+		}
+		if _, ok := state[name]; ok {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(m.o.Dir, name))
+		if err != nil || len(b) > maxDraftSize {
+			continue
+		}
+		sum, err := summarize(b)
+		if err != nil || sum.ID == "" {
+			continue
+		}
+		if file, ok := known[sum.ID]; ok {
+			if file == name {
+				continue
+			}
+			doc, err := m.o.Store.Get(sum.ID)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("mirror %s: %w", name, err))
+				continue
+			}
+			if !bytes.Equal(doc.Content, b) {
+				if err := m.keepBeside(doc, name, b); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+			}
+			state[name] = ETag(b) // seen; changes to it later are not edits of the postmortem
+			continue
+		}
+		if _, err := validate(sum.ID, b); err != nil {
+			if m.invalid[name] != ETag(b) {
+				m.invalid[name] = ETag(b)
+				m.log.Warn("a postmortem file in the mirror directory is not well-formed; it is taken in once it is fixed",
+					"file", name, "err", err)
+			}
+			continue
+		}
+		ctx, cancel := m.o.Store.ctx()
+		err = m.o.Store.Records.StoreDocument(ctx, sum.ID, ETag(b), "", b, m.o.Store.meta(sum.ID, name, b))
+		cancel()
+		switch {
+		case err == nil:
+			state[name] = ETag(b)
+			known[sum.ID] = name
+			m.log.Info("a postmortem file in the mirror directory was taken in", "incident_id", sum.ID, "file", name)
+		case errors.Is(err, timeline.ErrPrecondition):
+			// Drafted meanwhile: the next pass compares the file with it.
+		default:
+			errs = append(errs, fmt.Errorf("mirror %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // keepBeside keeps a conflicting edit of file beside doc in the store, so that the file can be

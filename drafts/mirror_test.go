@@ -135,3 +135,42 @@ func TestExportWritesEveryPostmortem(t *testing.T) {
 		})
 	}
 }
+
+// A postmortem a person writes into the mirror directory for an incident the store has none of
+// (by hand, or left there by the files store before the switch) is taken in under its name; a
+// copy of an existing postmortem under another name is kept beside it, once.
+func TestMirrorTakesInNewPostmortemFiles(t *testing.T) {
+	store, _ := sharedOnMiniredis(t)
+	inc, _ := libraryIn(t, store)
+	dir := t.TempDir()
+	m := drafts.NewMirror(drafts.MirrorOptions{Dir: dir, Store: store, Now: store.Now,
+		Lease: func(context.Context) (bool, error) { return true, nil }})
+	older := "---\nid: \"20250101-db-failover-0000beef\"\ntitle: \"Database failover\"\nstatus: published\nseverity: critical\n" +
+		"services: [orders-db]\ntags: [database]\nrecommended: false\nstarted: 2025-01-01T10:00:00Z\n---\n\nThe primary failed over after a quorum loss.\n"
+	doc, _ := store.Get(inc.ID)
+	copied := handEdit(t, doc.Content)
+	for name, content := range map[string][]byte{
+		"db-failover.md":   []byte(older),
+		"my-copy.md":       copied,
+		"notes.md":         []byte("# not a postmortem\n"),
+		"broken-status.md": []byte(strings.Replace(older, "status: published", "status: done", 1)),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustSync(t, m)
+	mustSync(t, m) // a second pass changes nothing more
+	list, err := store.List(drafts.Query{})
+	if err != nil || ids(list) != inc.ID+" 20250101-db-failover-0000beef" {
+		t.Fatalf("listed [%s] %v, want the drafted and the hand-written postmortem", ids(list), err)
+	}
+	got, err := store.Get("20250101-db-failover-0000beef")
+	if err != nil || string(got.Content) != older || got.File != "db-failover.md" || got.Status != "published" {
+		t.Fatalf("hand-written postmortem: %+v %v", got.Summary, err)
+	}
+	doc, _ = store.Get(inc.ID)
+	if len(doc.PendingVersions) != 1 || !strings.HasPrefix(doc.PendingVersions[0], "my-copy.edited-") {
+		t.Fatalf("pending versions %v, want the copy kept beside once", doc.PendingVersions)
+	}
+}

@@ -271,6 +271,17 @@ func (s *SharedStore) Save(id string, content []byte, ifMatch string) (Document,
 	}
 	ctx, cancel := s.ctx()
 	defer cancel()
+	for range casAttempts {
+		doc, err := s.save(ctx, id, sum, content, ifMatch)
+		if errors.Is(err, timeline.ErrPrecondition) && ifMatch == "*" {
+			continue // "any version" was asked for: another writer's change is no conflict
+		}
+		return doc, err
+	}
+	return Document{}, fmt.Errorf("save postmortem %q: %w: it kept changing during %d attempts", id, timeline.ErrUnavailable, casAttempts)
+}
+
+func (s *SharedStore) save(ctx context.Context, id string, sum Summary, content []byte, ifMatch string) (Document, error) {
 	existing, rawMeta, err := s.Records.LoadDocument(ctx, id)
 	if err != nil {
 		return Document{}, fmt.Errorf("postmortem %q: %w", id, err)
