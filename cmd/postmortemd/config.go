@@ -267,6 +267,17 @@ var settings = []setting{
 		def: func(c Config) string { return c.Listen }},
 	{name: "redis-url", usage: "standalone Redis as redis:// or rediss:// URL; empty starts an embedded in-memory Redis (data lost on exit). Sentinel and Cluster: see the config file's redis block",
 		set: str(func(c *Config) *string { return &c.RedisURL }), def: func(c Config) string { return c.RedisURL }},
+	{name: "redis-sentinel-addr", usage: "a Redis Sentinel's host:port (repeat the flag, or comma-separate the variable, for several): use Sentinel to find the primary; needs --redis-sentinel-master",
+		repeat: true, def: func(Config) string { return "" },
+		set: func(c *Config, v string) error {
+			if v = strings.TrimSpace(v); v != "" {
+				c.Redis.Mode = "sentinel"
+				c.Redis.Addrs = append(c.Redis.Addrs, v)
+			}
+			return nil
+		}},
+	{name: "redis-sentinel-master", usage: "the name Sentinel monitors the primary under (sentinel monitor NAME ...)",
+		set: str(func(c *Config) *string { return &c.Redis.MasterName }), def: func(Config) string { return "" }},
 	{name: "redis-key-prefix", usage: "prefix of every Redis key (a Cluster hash tag); lets deployments share a Redis",
 		set: str(func(c *Config) *string { return &c.KeyPrefix }), def: func(c Config) string { return c.KeyPrefix }},
 	{name: "drafts-dir", usage: "directory for draft postmortems; with --postmortems-store redis, a mirror (only when given) that one replica at a time keeps up to date and takes edits from",
@@ -515,7 +526,7 @@ func (c Config) Validate() error {
 		}
 	case "sentinel":
 		if c.Redis.MasterName == "" {
-			return errors.New("redis.master_name: required in sentinel mode")
+			return errors.New("redis.master_name (--redis-sentinel-master): required in sentinel mode")
 		}
 		if len(c.Redis.Addrs) == 0 {
 			return errors.New("redis.addrs: sentinel mode needs the Sentinel addresses")

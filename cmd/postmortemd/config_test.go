@@ -389,3 +389,28 @@ func TestExportDirArgument(t *testing.T) {
 		t.Fatalf("export without --dir: %d %s", code, errOut.String())
 	}
 }
+
+// Sentinel can be chosen with flags or environment variables alone (no config file), as a
+// Kubernetes Deployment sets it.
+func TestSentinelSettings(t *testing.T) {
+	cfg, err := loadConfig(nil, env(map[string]string{"POSTMORTEMD_REDIS_SENTINEL_ADDR": "s1:26379, s2:26379",
+		"POSTMORTEMD_REDIS_SENTINEL_MASTER": "pm"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := cfg.redisOptions()
+	if err != nil || o.MasterName != "pm" || strings.Join(o.Addrs, " ") != "s1:26379 s2:26379" || cfg.embedded() {
+		t.Fatalf("options %+v %v", o, err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--redis-sentinel-addr", "s1:26379"}, "--redis-sentinel-master"},
+		{[]string{"--redis-sentinel-addr", "s1:26379", "--redis-sentinel-master", "pm", "--redis-url", "redis://r:6379"}, "redis-url: a URL is standalone Redis"},
+	} {
+		if _, err := loadConfig(tt.args, env(nil), &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("loadConfig(%q) = %v, want an error mentioning %q", tt.args, err, tt.want)
+		}
+	}
+}

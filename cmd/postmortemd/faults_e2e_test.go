@@ -265,8 +265,7 @@ func TestE2E_SentinelFailoverLeavesCompleteTimelines(t *testing.T) {
 		}
 		return nil
 	})
-	cfg := writeFile(t, "sentinel.yml", fmt.Sprintf("redis:\n  mode: sentinel\n  master_name: pm\n  addrs: [%q]\n", sentinel.Addr()))
-	svc := startE2EService(t, "", "--config", cfg, "--store-timeout", "1s")
+	svc := startE2EService(t, "", "--redis-sentinel-addr", sentinel.Addr(), "--redis-sentinel-master", "pm", "--store-timeout", "1s")
 
 	s := newFaultSender(svc.webhook())
 	const name, total = "E2EFailover", 400
