@@ -1,15 +1,18 @@
 // Package drafts turns a resolved incident's timeline into a draft postmortem: Markdown with YAML
 // front matter, in five parts (attributes, summary, walkthrough, cognition and process, action
 // items) plus the tools used and the review, pre-filled with what the timeline knows and with
-// prompts where only people can answer. It writes drafts into a directory and, when an incident is
-// drafted again (it reopened and resolved again), merges the new facts into the machine-owned
+// prompts where only people can answer. It keeps drafts in a Postmortems store (a directory of
+// files, Store, or a database every replica shares, SharedStore over Records) and, when an incident
+// is drafted again (it reopened and resolved again), merges the new facts into the machine-owned
 // blocks only, never over anything a person wrote.
 //
 // It owns the templates (text/template, embedded, parsed at start-up, English and Japanese), the
-// escaping of untrusted text, the draft file names, the merge rules and atomic, locked writes. It
+// escaping of untrusted text, the draft file names, the merge rules, atomic, locked writes to files,
+// compare-and-set writes to shared records, and the mirror of shared records in a directory. It
 // imports timeline and the standard library (and yaml.v3 to check front matter); it must not import
-// Echo, go-redis or any sender's wire format, and it never invents facts or actions: what the
-// timeline does not show is left to people as a prompt.
+// Echo, go-redis or any sender's wire format (the Records it writes to are implemented elsewhere,
+// by timeline/redisstore), and it never invents facts or actions: what the timeline does not show is
+// left to people as a prompt.
 package drafts
 
 import (

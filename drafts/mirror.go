@@ -51,11 +51,23 @@ type Mirror struct {
 	log *slog.Logger
 	// invalid remembers, by file, the version whose edit was refused, so it is logged once.
 	invalid map[string]string
+	// pending holds, during a pass, the names of the versions kept beside each postmortem.
+	pending map[string][]string
+	// seen caches, by file, the size and time of a file found in step, so an unchanged file is not
+	// read again every pass.
+	seen map[string]seenFile
+}
+
+type seenFile struct {
+	size int64
+	mod  time.Time
+	etag string
 }
 
 // NewMirror returns a Mirror; it does nothing until Run or Sync is called.
 func NewMirror(o MirrorOptions) *Mirror {
-	m := &Mirror{o: o, log: o.Logger, invalid: map[string]string{}}
+	m := &Mirror{o: o, log: o.Logger, invalid: map[string]string{}, pending: map[string][]string{},
+		seen: map[string]seenFile{}}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
@@ -109,21 +121,39 @@ func (m *Mirror) Sync(ctx context.Context) error {
 		return fmt.Errorf("mirror: %w", err)
 	}
 	state := m.readState()
-	sums, err := m.o.Store.List(Query{})
+	// The index says each document's version: a document whose file already holds it costs a
+	// read of the file, not of the document.
+	ictx, cancel := m.o.Store.ctx()
+	index, err := m.o.Store.Records.DocumentIndex(ictx)
+	if err == nil {
+		var pending map[string][]string
+		if pending, err = m.o.Store.Records.BesideIndex(ictx); err == nil {
+			for id, names := range pending {
+				m.pending[id] = names
+			}
+		}
+	}
+	cancel()
 	if err != nil {
 		return fmt.Errorf("mirror: %w", err)
 	}
 	var errs []error
-	known := make(map[string]string, len(sums)) // incident id -> file name
-	for _, sum := range sums {
+	known := make(map[string]string, len(index)) // incident id -> file name
+	for id, raw := range index {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		known[sum.ID] = sum.File
-		if err := m.syncOne(sum, state); err != nil {
+		meta, err := readMeta(raw)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("mirror %s: index record: %w", id, err))
+			continue
+		}
+		known[id] = meta.File
+		if err := m.syncOne(id, meta, state); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	clear(m.pending)
 	if err := m.takeInNew(known, state); err != nil {
 		errs = append(errs, err)
 	}
@@ -135,16 +165,31 @@ func (m *Mirror) Sync(ctx context.Context) error {
 
 // syncOne brings one document and its file into step. state maps file names to the version last
 // written there.
-func (m *Mirror) syncOne(sum Summary, state map[string]string) error {
-	if sum.File == "" || filepath.Base(sum.File) != sum.File || strings.HasPrefix(sum.File, ".") {
+func (m *Mirror) syncOne(id string, meta docMeta, state map[string]string) error {
+	if meta.File == "" || filepath.Base(meta.File) != meta.File || strings.HasPrefix(meta.File, ".") {
 		return nil // not a name this directory can hold
 	}
-	doc, err := m.o.Store.Get(sum.ID)
-	if err != nil {
-		return fmt.Errorf("mirror %s: %w", sum.File, err)
+	sum := Summary{ID: id, File: meta.File}
+	path := filepath.Join(m.o.Dir, meta.File)
+	info, err := os.Stat(path)
+	if c, ok := m.seen[meta.File]; ok && err == nil && meta.ETag != "" && c.etag == meta.ETag &&
+		c.size == info.Size() && c.mod.Equal(info.ModTime()) {
+		state[meta.File] = meta.ETag // unchanged on both sides since the last pass
+		return m.syncBesideNames(id, m.pending[id])
 	}
-	path := filepath.Join(m.o.Dir, sum.File)
 	onDisk, err := os.ReadFile(path)
+	if err == nil && meta.ETag != "" && ETag(onDisk) == meta.ETag {
+		state[meta.File] = meta.ETag
+		if info != nil {
+			m.seen[meta.File] = seenFile{size: info.Size(), mod: info.ModTime(), etag: meta.ETag}
+		}
+		return m.syncBesideNames(id, m.pending[id])
+	}
+	delete(m.seen, meta.File)
+	doc, derr := m.o.Store.Get(id)
+	if derr != nil {
+		return fmt.Errorf("mirror %s: %w", meta.File, derr)
+	}
 	written, known := state[sum.File]
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -285,6 +330,17 @@ func (m *Mirror) keepBeside(doc Document, file string, content []byte) error {
 		}
 	}
 	return fmt.Errorf("mirror %s: no free name for the conflicting edit", file)
+}
+
+// syncBesideNames writes the versions kept beside incident id's postmortem, named names, that the
+// directory does not have yet; it reads them from the store only when one is missing.
+func (m *Mirror) syncBesideNames(id string, names []string) error {
+	for _, name := range names {
+		if _, err := os.Lstat(filepath.Join(m.o.Dir, name)); err != nil {
+			return m.syncBeside(Document{Summary: Summary{ID: id}})
+		}
+	}
+	return nil
 }
 
 // syncBeside writes the versions kept beside doc that the directory does not have yet.
