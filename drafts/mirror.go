@@ -32,6 +32,9 @@ type MirrorOptions struct {
 	// Lease takes or renews this replica's lease on the mirror and reports whether it holds it;
 	// only the holder writes. A holder that dies stops renewing, and another replica takes over.
 	Lease func(ctx context.Context) (bool, error)
+	// Release, if set, gives the lease up when Run ends (a replica shutting down), so another
+	// replica takes over at once.
+	Release func()
 	// Interval is the time between passes. Default DefaultMirrorInterval.
 	Interval time.Duration
 	// Logger gets a line per edit taken in, per conflicting edit kept beside, and per failure.
@@ -87,6 +90,11 @@ func (m *Mirror) Run(ctx context.Context) {
 	t := time.NewTicker(m.o.Interval)
 	defer t.Stop()
 	held := false
+	defer func() {
+		if held && m.o.Release != nil {
+			m.o.Release()
+		}
+	}()
 	for {
 		ok, err := m.o.Lease(ctx)
 		switch {

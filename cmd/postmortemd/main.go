@@ -288,6 +288,11 @@ func postmortemsStore(cfg Config, store *redisstore.Store, log *slog.Logger) (dr
 			defer cancel()
 			// A holder that stops renewing (it died) loses the lease after three missed passes.
 			return store.Lease(ctx, "mirror", holder, 3*interval)
+		},
+		Release: func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = store.ReleaseLease(ctx, "mirror", holder)
 		}})
 }
 

@@ -158,3 +158,10 @@ func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duratio
 	}
 	return n == 1, nil
 }
+
+// ReleaseLease gives up holder's lease called name, so another holder takes it at once rather than
+// after it lapses. It does nothing when holder does not hold it.
+func (s *Store) ReleaseLease(ctx context.Context, name, holder string) (err error) {
+	defer s.timed("release_lease", &err)()
+	return s.wrap("release lease "+name, unlockScript.Run(ctx, s.rdb, []string{s.leaseKey(name)}, holder).Err())
+}

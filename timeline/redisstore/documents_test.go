@@ -80,6 +80,20 @@ func TestLeaseHasOneHolderAndLapses(t *testing.T) {
 		if held, err := s.Lease(ctx, "mirror", "a", ttl); err != nil || held {
 			t.Fatalf("a after b took over: %v %v, want no lease", held, err)
 		}
+		// Released by its holder (a replica shutting down), it is free at once; a release by
+		// another is ignored.
+		if err := s.ReleaseLease(ctx, "mirror", "a"); err != nil {
+			t.Fatal(err)
+		}
+		if held, _ := s.Lease(ctx, "mirror", "a", ttl); held {
+			t.Fatal("a release by a non-holder freed the lease")
+		}
+		if err := s.ReleaseLease(ctx, "mirror", "b"); err != nil {
+			t.Fatal(err)
+		}
+		if held, err := s.Lease(ctx, "mirror", "a", ttl); err != nil || !held {
+			t.Fatalf("a after b released: %v %v, want the lease", held, err)
+		}
 	}
 	t.Run("miniredis", func(t *testing.T) {
 		mr := miniredis.RunT(t)
