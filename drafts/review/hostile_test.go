@@ -38,11 +38,11 @@ func TestMailSubjectOfATitleWithLineBreaks(t *testing.T) {
 
 func TestOneLine(t *testing.T) {
 	for in, want := range map[string]string{
-		"plain":                     "plain",
-		"a\r\nb":                    "a b",
-		"  a \t\x00 b\u2028c  ":     "a b c",
-		"bad \xff byte":             "bad \ufffd byte",
-		"Ｄａｎａ\u0085Okafor\x7f": "Ｄａｎａ Okafor",
+		"plain":                 "plain",
+		"a\r\nb":                "a b",
+		"  a \t\x00 b\u2028c  ": "a b c",
+		"bad \xff byte":         "bad \ufffd byte",
+		"Ｄａｎａ\u0085Okafor\x7f":  "Ｄａｎａ Okafor",
 	} {
 		if got := OneLine(in); got != want {
 			t.Errorf("OneLine(%q) = %q, want %q", in, got, want)
