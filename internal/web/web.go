@@ -85,7 +85,7 @@ func New(o Options) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.recoverPanics, newHTTPMetrics(reg).middleware)
+	e.Use(nosniff, s.recoverPanics, newHTTPMetrics(reg).middleware)
 
 	e.GET("/-/healthy", s.healthy)
 	e.HEAD("/-/healthy", s.healthy)
