@@ -294,8 +294,7 @@ func (ml *Mailer) compose(m Message, rcpts []string) ([]byte, error) {
 		to[i] = &gomail.Address{Address: r}
 	}
 	h.SetAddressList("To", to)
-	// A title may carry a line break; a header must not.
-	h.SetSubject(OneLine(m.Summary))
+	h.SetSubject(m.Summary)
 	h.SetMessageID(messageID(m, ml.from.Address))
 	// Outlook files the message as a meeting request with this.
 	h.Set("Content-Class", "urn:content-classes:calendarmessage")
