@@ -155,6 +155,9 @@ func (h *Handler) PagerDuty(c echo.Context) error {
 	const src = timeline.SourcePagerDuty
 	log := h.logBySource[src]
 	received := h.now()
+	if err := h.refuseBrowser(c, src, log); err != nil {
+		return err
+	}
 	if len(h.pd.Secrets) == 0 && !h.pd.AllowUnsigned {
 		// Not a 4xx: PagerDuty disables a subscription after three, while a 5xx is retried, so
 		// nothing is lost if the secret is configured in time.

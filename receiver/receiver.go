@@ -135,12 +135,16 @@ func (h *Handler) Alertmanager(c echo.Context) error {
 	const src = timeline.SourceAlertmanager
 	log := h.logBySource[src]
 	received := h.now()
+	if err := h.refuseBrowser(c, src, log); err != nil {
+		return err
+	}
 	if !h.amAuth.check(c.Request()) {
 		h.metrics.outcome(src, outcomeUnauthorized)
 		log.Warn("webhook rejected: bad or missing credentials", "remote", c.RealIP())
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Basic realm="postmortemd", Bearer`)
 		return echo.NewHTTPError(http.StatusUnauthorized, "missing or invalid credentials")
 	}
+	h.noteContentType(c, src, log)
 	body, err := h.readBody(c.Request())
 	if err != nil {
 		return h.fail(log, src, err)
@@ -240,6 +244,7 @@ type Metrics struct {
 	resolved   *prometheus.CounterVec
 
 	unknownPagerDuty *prometheus.CounterVec
+	nonJSON          *prometheus.CounterVec // browser.go
 }
 
 // Delivery outcomes, the values of the outcome label.
@@ -260,7 +265,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "postmortemd_webhooks_received_total",
-			Help: "Webhook deliveries received, by source and outcome (stored, duplicate, ignored, invalid, unauthorized, too_large, unavailable, error).",
+			Help: "Webhook deliveries received, by source and outcome (stored, duplicate, ignored, invalid, unauthorized, browser, rate_limited, too_large, unavailable, error).",
 		}, []string{"source", "outcome"}),
 		appended: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "postmortemd_events_appended_total",
@@ -282,9 +287,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "postmortemd_pagerduty_events_ignored_total",
 			Help: "PagerDuty events accepted but not recorded (types postmortemd does not know, service events), by event type.",
 		}, []string{"event_type"}),
+		nonJSON: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "postmortemd_webhooks_non_json_total",
+			Help: "Webhook deliveries accepted with a Content-Type other than JSON, by source.",
+		}, []string{"source"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.webhooks, m.appended, m.duplicates, m.opened, m.resolved, m.unknownPagerDuty)
+		reg.MustRegister(m.webhooks, m.appended, m.duplicates, m.opened, m.resolved, m.unknownPagerDuty, m.nonJSON)
 	}
 	return m
 }

@@ -182,11 +182,7 @@ func TestE2E_ShutdownEndsLiveEventStreams(t *testing.T) {
 	}
 	ended := make(chan struct{})
 	go func() { _, _ = io.Copy(io.Discard, resp.Body); close(ended) }()
-	start := time.Now()
 	svc.stop(t) // requires exit status 0: a stream held past --shutdown-timeout (10s) fails it
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("shutdown took %s with a live stream open, want well under the 10s shutdown timeout", took)
-	}
 	select {
 	case <-ended:
 	case <-time.After(5 * time.Second):

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -130,10 +131,21 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 	if _, err := pw.Write(body[:100]); err != nil { // the client is now sending the body
 		t.Fatal(err)
 	}
-	// Give the server time to read the headers and enter the handler, which then waits for the rest
-	// of the body: the request is in flight. (Shutdown rightly drops a connection that has sent
-	// nothing yet.)
-	time.Sleep(300 * time.Millisecond)
+	// Wait until the server has read the headers and entered the handler, which then waits for the
+	// rest of the body: the request is in flight. (Shutdown rightly drops a connection it has not
+	// accepted yet.)
+	e2eEventually(t, 10*time.Second, "the delivery is in flight", func() error {
+		res, err := http.Get(base + "/metrics")
+		if err != nil {
+			return err
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		if !strings.Contains(string(b), `postmortemd_http_requests_in_flight{route="/webhook/alertmanager"} 1`) {
+			return errors.New("no webhook request in flight yet")
+		}
+		return nil
+	})
 	stopped := make(chan error, 1)
 	go func() { stopped <- stop() }()
 	deadline := time.Now().Add(5 * time.Second)

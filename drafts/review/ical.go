@@ -3,6 +3,7 @@ package review
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"time"
@@ -43,6 +44,9 @@ type CalendarOptions struct {
 	Links     Links
 	// Now stamps DTSTAMP; default time.Now.
 	Now func() time.Time
+	// Skipped, when set, hears of every review that Feed leaves out because it cannot be written
+	// (its time zone is unknown, say): the feed lists the others.
+	Skipped func(r Review, err error)
 }
 
 // Invitation is the iTIP message (RFC 5546) for r's current state: METHOD:REQUEST with every
@@ -82,15 +86,21 @@ func Feed(rs []Review, name string, o CalendarOptions) ([]byte, error) {
 		if r.Start.IsZero() {
 			continue
 		}
+		// One review that cannot be written never takes the feed of every other one down.
 		ev, err := event(r, o, false)
-		if err != nil {
-			return nil, err
+		if err == nil {
+			err = encodable(ev.Component)
 		}
-		if !zones[r.TimeZone] {
-			zones[r.TimeZone] = true
-			if err := addTimezones(cal, r); err != nil {
-				return nil, err
+		if err == nil && !zones[r.TimeZone] {
+			if err = addTimezones(cal, r); err == nil {
+				zones[r.TimeZone] = true
 			}
+		}
+		if err != nil {
+			if o.Skipped != nil {
+				o.Skipped(r, err)
+			}
+			continue
 		}
 		cal.Children = append(cal.Children, ev.Component)
 	}
@@ -129,7 +139,20 @@ func newCalendar() *ical.Calendar {
 	return cal
 }
 
+// encodable reports why comp, alone in a calendar, cannot be encoded.
+func encodable(comp *ical.Component) error {
+	cal := newCalendar()
+	cal.Children = []*ical.Component{comp}
+	safeCalendar(cal.Component)
+	if err := ical.NewEncoder(io.Discard).Encode(cal); err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	return nil
+}
+
+// encode writes cal, made safe first: whatever text reached a property, the output is valid.
 func encode(cal *ical.Calendar) ([]byte, error) {
+	safeCalendar(cal.Component)
 	var buf bytes.Buffer
 	if err := ical.NewEncoder(&buf).Encode(cal); err != nil {
 		return nil, fmt.Errorf("encode calendar: %w", err)

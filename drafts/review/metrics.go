@@ -9,6 +9,8 @@ import (
 type metrics struct {
 	changes    *prometheus.CounterVec
 	deliveries *prometheus.CounterVec
+	// feedSkipped counts reviews left out of a calendar feed because they could not be written.
+	feedSkipped prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -21,9 +23,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "postmortemd_review_deliveries_total",
 			Help: "Review invitation delivery attempts by transport and result (delivered, failed, gave_up).",
 		}, []string{"transport", "result"}),
+		feedSkipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "postmortemd_review_feed_skipped_total",
+			Help: "Review meetings left out of a calendar feed because they could not be written; the feed lists the others.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.changes, m.deliveries)
+		reg.MustRegister(m.changes, m.deliveries, m.feedSkipped)
 	}
 	return m
 }

@@ -120,6 +120,14 @@ func New(o Options) (*Scheduler, error) {
 	if s.o.Calendar.Now == nil {
 		s.o.Calendar.Now = s.now
 	}
+	skipped := s.o.Calendar.Skipped
+	s.o.Calendar.Skipped = func(r Review, err error) {
+		s.metrics.feedSkipped.Inc()
+		s.log.Warn("review left out of the calendar feed", "incident_id", r.IncidentID, "err", err)
+		if skipped != nil {
+			skipped(r, err)
+		}
+	}
 	return s, nil
 }
 

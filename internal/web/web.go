@@ -85,7 +85,7 @@ func New(o Options) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.recoverPanics, newHTTPMetrics(reg).middleware)
+	e.Use(nosniff, s.recoverPanics, newHTTPMetrics(reg).middleware)
 
 	e.GET("/-/healthy", s.healthy)
 	e.HEAD("/-/healthy", s.healthy)
@@ -197,6 +197,7 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 // httpMetrics counts requests by route (the pattern, never the raw path) and status.
 type httpMetrics struct {
 	duration *prometheus.HistogramVec
+	inFlight *prometheus.GaugeVec
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
@@ -204,21 +205,28 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 		Name:    "postmortemd_http_request_duration_seconds",
 		Help:    "HTTP request latency by route, method and status code.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
-	}, []string{"route", "method", "code"})}
-	reg.MustRegister(m.duration)
+	}, []string{"route", "method", "code"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "postmortemd_http_requests_in_flight",
+			Help: "HTTP requests being served, by route: a webhook whose body is still arriving is one.",
+		}, []string{"route"})}
+	reg.MustRegister(m.duration, m.inFlight)
 	return m
 }
 
 func (m *httpMetrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
-		err := next(c)
-		if err != nil {
-			c.Error(err) // write the response now, so its status is the one observed
-		}
 		route := c.Path()
 		if route == "" {
 			route = "unmatched"
+		}
+		inFlight := m.inFlight.WithLabelValues(route)
+		inFlight.Inc()
+		defer inFlight.Dec()
+		err := next(c)
+		if err != nil {
+			c.Error(err) // write the response now, so its status is the one observed
 		}
 		m.duration.WithLabelValues(route, c.Request().Method, strconv.Itoa(c.Response().Status)).
 			Observe(time.Since(start).Seconds())

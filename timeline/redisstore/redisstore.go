@@ -237,7 +237,12 @@ func (s *Store) Incidents(ctx context.Context, o timeline.ListOptions) (incs []t
 	if o.Limit <= 0 {
 		o.Limit = 100
 	}
-	ids, err := s.rdb.ZRevRange(ctx, s.indexKey(index), int64(o.Offset), int64(o.Offset+o.Limit-1)).Result()
+	var ids []string
+	if o.Status == timeline.StatusAcknowledged {
+		ids, err = s.acknowledgedIDs(ctx, o.Offset, o.Limit)
+	} else {
+		ids, err = s.rdb.ZRevRange(ctx, s.indexKey(index), int64(o.Offset), int64(o.Offset+o.Limit-1)).Result()
+	}
 	if err != nil {
 		return nil, s.wrap("list incidents", err)
 	}
@@ -269,6 +274,46 @@ func (s *Store) Incidents(ctx context.Context, o timeline.ListOptions) (incs []t
 		incs = append(incs, inc)
 	}
 	return incs, nil
+}
+
+// acknowledgedIDs pages over the acknowledged incidents, newest first: it walks the index of
+// unresolved incidents (open and acknowledged, a short list in any team) a chunk at a time, reading
+// only each one's status, and skips offset acknowledged ones before taking limit. Filtering one
+// page of the unresolved index instead would return short or empty pages.
+func (s *Store) acknowledgedIDs(ctx context.Context, offset, limit int) ([]string, error) {
+	const chunk = 500
+	var out []string
+	for start := int64(0); ; start += chunk {
+		ids, err := s.rdb.ZRevRange(ctx, s.indexKey(indexActive), start, start+chunk-1).Result()
+		if err != nil {
+			return nil, err
+		}
+		pipe := s.rdb.Pipeline()
+		st := make([]*redis.StringCmd, len(ids))
+		for i, id := range ids {
+			st[i] = pipe.HGet(ctx, s.incidentKey(id), "status")
+		}
+		if len(ids) > 0 {
+			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+				return nil, err
+			}
+		}
+		for i, id := range ids {
+			if st[i].Val() != string(timeline.StatusAcknowledged) {
+				continue
+			}
+			if offset > 0 {
+				offset--
+				continue
+			}
+			if out = append(out, id); len(out) == limit {
+				return out, nil
+			}
+		}
+		if len(ids) < chunk {
+			return out, nil
+		}
+	}
 }
 
 // Entries returns an incident's events in arrival order, or an error wrapping timeline.ErrNotFound.
