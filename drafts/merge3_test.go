@@ -85,7 +85,7 @@ func TestEditProblems(t *testing.T) {
 		{"a clean edit", "_What happened, what was done, and what we learnt, for someone who was not there._", "Locks.", false, ""},
 		{"an end marker deleted", "<!-- postmortemd:end facts -->\n", "", true, "breaks the lines that mark what postmortemd writes"},
 		{"a begin marker changed", "<!-- postmortemd:begin observed", "<!-- postmortemd:begun observed", true, "Put the line back as it was loaded"},
-		{"a whole block deleted", d[strings.Index(d, "<!-- postmortemd:begin observed"):strings.Index(d, "<!-- postmortemd:end observed -->\n")+len("<!-- postmortemd:end observed -->\n")], "", true, "block “observed” was deleted"},
+		{"a whole block deleted", d[strings.Index(d, "<!-- postmortemd:begin observed") : strings.Index(d, "<!-- postmortemd:end observed -->\n")+len("<!-- postmortemd:end observed -->\n")], "", true, "block “observed” was deleted"},
 		{"words inside a block", "| 13:34:09 | primary on-call (level 1) for checkout | Acknowledged", "| 13:34:09 | primary on-call (level 1) for checkout | Acknowledged late", false, "inside the machine-owned block “facts”"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
