@@ -18,6 +18,7 @@ import (
 	"github.com/postmortemd/postmortemd/internal/testenv"
 	"github.com/postmortemd/postmortemd/internal/web"
 	"github.com/postmortemd/postmortemd/receiver"
+	"github.com/postmortemd/postmortemd/timeline"
 	"github.com/postmortemd/postmortemd/timeline/redisstore"
 )
 
@@ -40,7 +41,8 @@ func newEditorService(t *testing.T) *editorService {
 	srv := httptest.NewServer(web.New(web.Options{Store: store, Ready: store, Registry: reg,
 		Webhooks:    receiver.New(receiver.Options{Store: store, Metrics: receiver.NewMetrics(reg)}),
 		Postmortems: web.PostmortemOptions{Library: files},
-		Notes:       web.NoteOptions{Annotator: store, WriteToken: editorToken, CSRF: csrf},
+		Notes: web.NoteOptions{Annotator: store, WriteToken: editorToken, CSRF: csrf,
+			People: []timeline.Participant{{Name: "Dana Okafor", Role: "primary on-call for checkout"}}},
 		Pages:       web.PageOptions{CSRFToken: csrf.Token}}))
 	t.Cleanup(srv.Close)
 	s := &editorService{Server: srv, files: files}
