@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/timeline"
 )
 
 // Someone edits the draft in the browser while the drafts worker merges late facts into it: their
@@ -106,5 +107,29 @@ func TestEditProblems(t *testing.T) {
 				t.Fatalf("badly formatted message %q", ps[0].Message)
 			}
 		})
+	}
+}
+
+// A note's role is whatever its writer typed: the draft quotes the note, but lists as responders
+// only the roles the systems reported.
+func TestRespondersAreTheRolesTheSystemsReported(t *testing.T) {
+	s := newStory(t)
+	s.deliverPD(12)
+	in := s.input()
+	last := in.Events[len(in.Events)-1]
+	in.Events = append(in.Events, timeline.Event{ID: "note-1", At: last.At, Source: timeline.SourceManual,
+		Type: timeline.TypeNote, Kind: timeline.KindContext, Role: "the friend who typed this role", Fact: "Rolled back."})
+	out, err := mustRenderer(t, "en").Render(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles, _ := frontMatter(t, out)["roles"].(map[string]any)
+	for _, r := range roles["responders"].([]any) {
+		if r == "the friend who typed this role" {
+			t.Fatalf("responders %v list a note's typed role", roles["responders"])
+		}
+	}
+	if len(roles["responders"].([]any)) == 0 || !bytes.Contains(out, []byte("the friend who typed this role (note): Rolled back.")) {
+		t.Fatal("the responders or the note are missing")
 	}
 }
