@@ -2,13 +2,9 @@ package timeline
 
 import (
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 	"unicode"
-	"unicode/utf8"
-
-	"golang.org/x/text/unicode/norm"
 )
 
 // The record names roles, never people: these are the rule's pieces, shared by the receiver (free
@@ -27,11 +23,8 @@ var emailAddress = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za
 // address (and its local part's pieces) replaced by their role ("the primary on-call"), and any
 // other e-mail address replaced by UnknownAddress, with the number of replacements made.
 //
-// Names match case-insensitively and in their NFKC form, as the wording rules do, so full-width
-// "Ｄａｎａ" and half-width katakana match the name as written in the directory. A name or part
-// written in Latin letters matches only as a whole word, or with an English plural ending ("Danas",
-// "Okafors", which the replacement takes in) or a possessive one ("Okafor's", which stays), and a
-// part must have 3 letters or more ("Al" alone is too common to replace). A name in
+// Names match case-insensitively. A name or part written in Latin letters matches only as a whole
+// word, and a part must have 3 letters or more ("Al" alone is too common to replace). A name in
 // Han, Hiragana or Katakana matches wherever it occurs (those scripts put no spaces between words,
 // so "渡辺さん" contains "渡辺"), and its parts need 2 characters. Longer names are replaced
 // before shorter ones, so "Dana Okafor" becomes one role, not two.
@@ -71,7 +64,7 @@ func NameSpans(text string, people []Participant) []NameSpan {
 		if n == "" {
 			return
 		}
-		rs := []rune(norm.NFKC.String(n))
+		rs := []rune(n)
 		for i, r := range rs {
 			rs[i] = unicode.ToLower(r)
 		}
@@ -111,43 +104,19 @@ func NameSpans(text string, people []Participant) []NameSpan {
 	// names are looked for in the text between addresses.
 	scan := func(from, to int) {
 		seg := text[from:to]
-		// lower is seg's NFKC form in lower case, a rune at a time; offs[i] is where in text the
-		// segment that lower[i] came from starts (the runes of one expanded character share it).
 		var offs []int
 		var lower []rune
-		for i := 0; i < len(seg); {
-			if c := seg[i]; c < utf8.RuneSelf && (i+1 == len(seg) || seg[i+1] < utf8.RuneSelf) {
-				// ASCII not followed by a combining mark is its own NFKC form.
-				offs = append(offs, from+i)
-				lower = append(lower, unicode.ToLower(rune(c)))
-				i++
-				continue
-			}
-			k := norm.NFKC.NextBoundaryInString(seg[i:], true)
-			if k <= 0 {
-				k = len(seg) - i
-			}
-			chunk := seg[i : i+k]
-			if !norm.NFKC.IsNormalString(chunk) {
-				chunk = norm.NFKC.String(chunk)
-			}
-			for _, r := range chunk {
-				offs = append(offs, from+i)
-				lower = append(lower, unicode.ToLower(r))
-			}
-			i += k
+		for off, r := range seg {
+			offs = append(offs, from+off)
+			lower = append(lower, unicode.ToLower(r))
 		}
 		offs = append(offs, to)
 		for i := 0; i < len(lower); {
 			matched := false
 			for _, nm := range names {
-				if end, ok := matchAt(lower, i, nm.runes); ok {
-					// A match that ends inside an expanded character takes the whole character.
-					for end < len(lower) && offs[end] == offs[end-1] {
-						end++
-					}
-					out = append(out, NameSpan{Start: offs[i], End: offs[end], Replacement: nm.role})
-					i = end
+				if matchAt(lower, i, nm.runes) {
+					out = append(out, NameSpan{Start: offs[i], End: offs[i+len(nm.runes)], Replacement: nm.role})
+					i += len(nm.runes)
 					matched = true
 					break
 				}
@@ -171,51 +140,25 @@ func NameSpans(text string, people []Participant) []NameSpan {
 	return out
 }
 
-// matchAt reports whether name occurs in rs at at, standing as a word where its script has words,
-// and where the match ends: after the name, or after the English plural ending that follows it
-// ("s", or "es" after a sibilant). A possessive ("'s", "’s") ends the word at the apostrophe, so it stays as written.
-func matchAt(rs []rune, at int, name []rune) (end int, ok bool) {
+// matchAt reports whether name occurs in rs at at, standing as a word where its script has words.
+func matchAt(rs []rune, at int, name []rune) bool {
 	if at+len(name) > len(rs) {
-		return 0, false
+		return false
 	}
 	for k, r := range name {
 		if rs[at+k] != r {
-			return 0, false
+			return false
 		}
 	}
 	if !spaceless(name[0]) && at > 0 && wordRune(rs[at-1]) {
-		return 0, false
+		return false
 	}
-	end = at + len(name)
-	if spaceless(name[len(name)-1]) || wordEnd(rs, end) {
-		return end, true
+	end := at + len(name)
+	if !spaceless(name[len(name)-1]) && end < len(rs) && wordRune(rs[end]) {
+		return false
 	}
-	if !unicode.In(name[len(name)-1], unicode.Latin) {
-		return 0, false
-	}
-	suffix := []rune{'s'}
-	if sibilant(name) { // Jones -> Joneses, Núñez -> Núñezes
-		suffix = []rune{'e', 's'}
-	}
-	if e := end + len(suffix); e <= len(rs) && slices.Equal(rs[end:e], suffix) && wordEnd(rs, e) {
-		return e, true
-	}
-	return 0, false
+	return true
 }
-
-// sibilant reports a name whose English plural ends in "es".
-func sibilant(name []rune) bool {
-	switch n := len(name); {
-	case strings.ContainsRune("sxz", name[n-1]):
-		return true
-	case n >= 2 && name[n-1] == 'h' && (name[n-2] == 'c' || name[n-2] == 's'):
-		return true
-	}
-	return false
-}
-
-// wordEnd reports whether a word ends before rs[i].
-func wordEnd(rs []rune, i int) bool { return i >= len(rs) || !wordRune(rs[i]) }
 
 func wordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) }
 
