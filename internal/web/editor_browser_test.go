@@ -43,7 +43,7 @@ func newEditorService(t *testing.T) *editorService {
 		Postmortems: web.PostmortemOptions{Library: files},
 		Notes: web.NoteOptions{Annotator: store, WriteToken: editorToken, CSRF: csrf,
 			People: []timeline.Participant{{Name: "Dana Okafor", Role: "primary on-call for checkout"}}},
-		Pages:       web.PageOptions{CSRFToken: csrf.Token}}))
+		Pages: web.PageOptions{CSRFToken: csrf.Token}}))
 	t.Cleanup(srv.Close)
 	s := &editorService{Server: srv, files: files}
 	ps := &pageService{Server: srv}

@@ -142,7 +142,7 @@ var pageFuncs = template.FuncMap{
 }
 
 // pageTemplates holds each page parsed together with the layout, at start-up.
-var pageTemplates = mustParsePages("incidents", "incident", "postmortems", "postmortem", "error", "editor")
+var pageTemplates = mustParsePages("incidents", "incident", "postmortems", "postmortem", "error", "editor", "review")
 
 func mustParsePages(names ...string) map[string]*template.Template {
 	out := make(map[string]*template.Template, len(names))
@@ -182,6 +182,7 @@ func (s *Server) pageRoutes(e *echo.Echo, api *echo.Group) {
 	e.GET("/postmortems", p.postmortems)
 	e.GET("/postmortems/:id", p.postmortem)
 	p.editorRoutes(e)
+	p.reviewPageRoutes(e)
 	e.GET(assetsPrefix+":name", p.asset)
 	e.HEAD(assetsPrefix+":name", p.asset)
 	api.GET("/incidents/:id/events", p.events)

@@ -197,6 +197,7 @@
 
   function init() {
     document.querySelectorAll('time[datetime]').forEach(localize);
+    document.querySelectorAll('[data-zone-label]').forEach(function (el) { el.textContent = '(your time zone)'; });
     var article = document.querySelector('article.incident[data-stream]');
     if (article && window.EventSource) { live(article); }
     document.querySelectorAll('form.note').forEach(noteForm);
