@@ -177,6 +177,7 @@ func (s *Server) pageRoutes(e *echo.Echo, api *echo.Group) {
 	p.streams = make(chan struct{}, p.o.MaxStreams)
 	p.hub = newStreamHub(s, p.o)
 	s.pages = p
+	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/incidents") })
 	e.GET("/incidents", p.incidents)
 	e.GET("/incidents/:id", p.incident)
 	e.GET("/postmortems", p.postmortems)
@@ -736,9 +737,9 @@ func writeEventRows(rows []eventRow) template.HTML {
 		if len(r.Flags) > 0 {
 			b.WriteString(`<ul class="flags" aria-label="Wording flagged by the blameless guardrail">` + "\n")
 			for _, f := range r.Flags {
-				b.WriteString(`<li><q>` + esc(f.Match) + `</q> ` + esc(f.Message))
+				b.WriteString(`<li>` + esc(findingText(f.Match, f.Message)))
 				if f.Suggestion != "" {
-					b.WriteString(` Suggestion: ` + esc(f.Suggestion))
+					b.WriteString(` <span class="suggestion">Instead: ` + esc(f.Suggestion) + `</span>`)
 				}
 				b.WriteString("</li>\n")
 			}

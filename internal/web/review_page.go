@@ -36,8 +36,9 @@ type reviewPage struct {
 	IncidentID string
 	Incident   *timeline.Incident
 	Info       ReviewInfo
-	// Zone is the meeting's planning zone, or UTC if it cannot be loaded.
-	Zone *time.Location
+	// Zone is the meeting's planning zone ("UTC" if it cannot be loaded); InZone is the start
+	// there, UTCSpan the meeting in UTC.
+	Zone, InZone, UTCSpan string
 	// Duration says how long the meeting is, in words.
 	Duration string
 	// Location is where the meeting is held; LocationURL is set when it is a web link.
@@ -76,10 +77,16 @@ func (p *pages) renderReview(c echo.Context, code int, errMsg, reason string) er
 	} else if !errors.Is(err, timeline.ErrNotFound) {
 		p.s.log.Warn("review page: incident lookup failed", "incident_id", id, "err", err)
 	}
-	data.Zone = time.UTC
+	zone := time.UTC
 	if loc, err := time.LoadLocation(info.TimeZone); err == nil && info.TimeZone != "" {
-		data.Zone = loc
+		zone = loc
 	}
+	data.Zone, data.InZone = zone.String(), info.Start.In(zone).Format("Mon 2 Jan 2006 15:04 MST")
+	data.UTCSpan = info.Start.UTC().Format("Mon 2 Jan 2006 15:04")
+	if !info.End.IsZero() {
+		data.UTCSpan += "–" + info.End.UTC().Format("15:04")
+	}
+	data.UTCSpan += " UTC"
 	if !info.End.IsZero() {
 		data.Duration = minutes(info.End.Sub(info.Start))
 	}
@@ -89,7 +96,7 @@ func (p *pages) renderReview(c echo.Context, code int, errMsg, reason string) er
 	if resolved.IsZero() && data.Incident != nil && data.Incident.ResolvedAt != nil {
 		resolved = *data.Incident.ResolvedAt
 	}
-	data.OnTime, data.Timing = reviewTiming(info, resolved, data.Zone)
+	data.OnTime, data.Timing = reviewTiming(info, resolved, zone)
 	n := p.s.notes()
 	data.CanWrite = n.writeAuth(c.Request()) != authNone
 	if data.CanWrite {

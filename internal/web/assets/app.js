@@ -36,6 +36,17 @@
     return el;
   }
 
+  // findingText says a lint finding in one sentence, as the server's findingText (editor.go).
+  function findingText(f) {
+    var msg = String(f.message || '').trim();
+    if (msg && !/[.。]$/.test(msg)) { msg += '.'; }
+    var match = String(f.match || '');
+    if (!match || msg.charAt(0) === '"' || msg.charAt(0) === '「' || msg.toLowerCase().indexOf(match.toLowerCase()) >= 0) {
+      return msg;
+    }
+    return '“' + match + '”: ' + msg;
+  }
+
   function webURL(u) {
     if (typeof u !== 'string' || u === '') { return ''; }
     try {
@@ -76,10 +87,11 @@
         ul.setAttribute('aria-label', 'Wording flagged by the blameless guardrail');
         a.flags.forEach(function (f) {
           var item = document.createElement('li');
-          item.appendChild(textElement('q', '', String(f.match || '')));
-          var text = ' ' + String(f.message || '');
-          if (f.suggestion) { text += ' Suggestion: ' + String(f.suggestion); }
-          item.appendChild(document.createTextNode(text));
+          item.appendChild(document.createTextNode(findingText(f)));
+          if (f.suggestion) {
+            item.appendChild(document.createTextNode(' '));
+            item.appendChild(textElement('span', 'suggestion', 'Instead: ' + String(f.suggestion)));
+          }
           ul.appendChild(item);
         });
         li.appendChild(ul);
@@ -121,6 +133,16 @@
     var backoff = 1000;
     var timer = null;
 
+    // showOpen says what a connected stream means: on a resolved incident nothing more is expected
+    // (a reopen would still appear), so the page does not claim to be live.
+    function showOpen() {
+      if (article.dataset.status === 'resolved') {
+        setState('resolved', 'Resolved: the timeline is complete. If the incident reopens, its new events appear here.');
+      } else {
+        setState('live', 'Live: new events appear as they arrive.');
+      }
+    }
+
     function setState(state, text) {
       if (indicator.dataset.state === state) { return; }
       indicator.dataset.state = state;
@@ -144,6 +166,10 @@
     function onStatus(e) {
       var st;
       try { st = JSON.parse(e.data); } catch (err) { return; }
+      if (st.status) {
+        article.dataset.status = st.status;
+        if (indicator.dataset.state === 'live' || indicator.dataset.state === 'resolved') { showOpen(); }
+      }
       var badge = document.getElementById('incident-status');
       if (badge && st.status) {
         badge.textContent = st.status;
@@ -162,7 +188,7 @@
       source = new EventSource(url + '?last_event_id=' + encodeURIComponent(lastId));
       source.addEventListener('open', function () {
         backoff = 1000;
-        setState('live', 'Live: new events appear as they arrive.');
+        showOpen();
       });
       source.addEventListener('fact', onEvent);
       source.addEventListener('context', onEvent);
