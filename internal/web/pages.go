@@ -49,6 +49,9 @@ type PageOptions struct {
 	// PollInterval is how often one shared poll per watched incident reads the store for the event
 	// stream. Default 1s.
 	PollInterval time.Duration
+	// ListRefresh is how often an open incident list reloads itself, showing new incidents and
+	// status changes. Default 5s.
+	ListRefresh time.Duration
 	// Heartbeat is how often an idle event stream sends a comment, so proxies keep it open.
 	// Default 15s.
 	Heartbeat time.Duration
@@ -170,6 +173,9 @@ func (s *Server) pageRoutes(e *echo.Echo, api *echo.Group) {
 			}
 			return &ReviewLink{Start: info.Start, End: info.End, Status: info.Status}, nil
 		}
+	}
+	if p.o.ListRefresh <= 0 {
+		p.o.ListRefresh = 5 * time.Second
 	}
 	if p.o.MaxStreams <= 0 {
 		p.o.MaxStreams = DefaultMaxStreams
@@ -390,6 +396,8 @@ type incidentsPage struct {
 	Title  string
 	Open   []incidentRow
 	Recent []incidentRow
+	// RefreshMillis is how often the page's script reloads the lists.
+	RefreshMillis int64
 }
 
 func (p *pages) incidents(c echo.Context) error {
@@ -421,7 +429,8 @@ func (p *pages) incidents(c echo.Context) error {
 		return out
 	}
 	defer p.forgetRolesExcept(listed)
-	return p.render(c, "incidents", incidentsPage{Title: "Incidents", Open: rows(open), Recent: rows(recent)}, 64<<10)
+	return p.render(c, "incidents", incidentsPage{Title: "Incidents", Open: rows(open), Recent: rows(recent),
+		RefreshMillis: p.o.ListRefresh.Milliseconds()}, 64<<10)
 }
 
 // age says how long ago something started, in the two largest units.

@@ -26,7 +26,7 @@ func lateReview(t *testing.T) (*httptest.Server, *fakeReviews) {
 	start := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)      // Mon 10:00 JST
 	f := &fakeReviews{info: web.ReviewInfo{IncidentID: "inc-1", UID: "abc@postmortemd", Status: "scheduled", Start: start,
 		End: start.Add(45 * time.Minute), TimeZone: "Asia/Tokyo", ResolvedAt: resolved, Late: true,
-		Reason: "No free slot in working hours (Mon-Fri 10:00–18:00 Asia/Tokyo) between 2h and 24h after the resolution.",
+		Reason:        "No free slot in working hours (Mon-Fri 10:00–18:00 Asia/Tokyo) between 2h and 24h after the resolution.",
 		AttendeeCount: 3, RequiredCount: 2, Roles: []string{"incident commander", "primary on-call for checkout"}}}
 	_, store := newMiniStore(t, redisstore.Options{})
 	srv := httptest.NewServer(web.New(web.Options{Store: store, Webhooks: noWebhooks{},

@@ -221,12 +221,51 @@
     });
   }
 
+  // liveList reloads the incident lists in the background: new incidents and status changes appear
+  // without a reload, marked until the next change.
+  function liveList(root) {
+    var every = Number(root.dataset.refresh) || 5000;
+    var indicator = document.getElementById('list-live');
+    function say(state, text) {
+      if (indicator && indicator.dataset.state !== state) {
+        indicator.dataset.state = state;
+        indicator.textContent = text;
+      }
+    }
+    function key(tr) { return tr.dataset.incident + ' ' + tr.dataset.status; }
+    function tick() {
+      fetch(location.pathname + location.search, { credentials: 'same-origin', headers: { 'Accept': 'text/html' } })
+        .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.text(); })
+        .then(function (html) {
+          var fresh = new DOMParser().parseFromString(html, 'text/html').getElementById('incident-lists');
+          if (!fresh) { return; }
+          var seen = new Set();
+          root.querySelectorAll('tr[data-incident]').forEach(function (tr) { seen.add(key(tr)); });
+          var nodes = [];
+          fresh.childNodes.forEach(function (n) { nodes.push(document.importNode(n, true)); });
+          root.replaceChildren.apply(root, nodes);
+          root.querySelectorAll('tr[data-incident]').forEach(function (tr) {
+            if (!seen.has(key(tr))) { tr.classList.add('new'); }
+          });
+          root.querySelectorAll('time[datetime]').forEach(localize);
+          root.dataset.refreshed = String(Number(root.dataset.refreshed || 0) + 1);
+          say('live', 'Live: new incidents and status changes appear as they happen.');
+        })
+        .catch(function () { say('reconnecting', 'Connection lost; retrying…'); })
+        .then(function () { setTimeout(tick, every); });
+    }
+    say('live', 'Live: new incidents and status changes appear as they happen.');
+    setTimeout(tick, every);
+  }
+
   function init() {
     document.querySelectorAll('time[datetime]').forEach(localize);
     document.querySelectorAll('[data-zone-label]').forEach(function (el) { el.textContent = '(your time zone)'; });
     var article = document.querySelector('article.incident[data-stream]');
     if (article && window.EventSource) { live(article); }
     document.querySelectorAll('form.note').forEach(noteForm);
+    var lists = document.getElementById('incident-lists');
+    if (lists && window.fetch && window.DOMParser) { liveList(lists); }
   }
 
   if (document.readyState === 'loading') {
