@@ -279,6 +279,9 @@ func (p *pages) saveEdit(c echo.Context) error {
 		return strings.ReplaceAll(s, "\r\n", "\n")
 	}
 	mine, base, etag := norm(r.PostFormValue("markdown")), norm(r.PostFormValue("base")), r.PostFormValue("etag")
+	if base == "" {
+		base = string(cur.Content) // a client that sends no base: compare with the current version
+	}
 	if etag == "" {
 		return fmt.Errorf("etag: %w: the form carries the version it was loaded with; reload the editor", timeline.ErrInvalid)
 	}

@@ -876,6 +876,8 @@ type postmortemPage struct {
 	// IncidentGone is set when the store no longer has the incident (the embedded store restarted,
 	// or the incident expired): the page says so instead of linking to a 404.
 	IncidentGone bool
+	// ReviewURL is the review meeting's page, when review meetings are on.
+	ReviewURL string
 	// Saved is set after the editor's plain form saved; NamesReplaced is what the save replaced.
 	Saved         bool
 	NamesReplaced int
@@ -922,6 +924,9 @@ func (p *pages) postmortem(c echo.Context) error {
 		found = true // unknown: keep the link
 	}
 	data.IncidentGone = !found
+	if p.s.opts.Review.Reviews != nil {
+		data.ReviewURL = "/incidents/" + esc + "/review"
+	}
 	data.Findings = p.s.postmortemFindings(string(doc.Content), people)
 	if c.QueryParam("saved") == "1" {
 		data.Saved = true
