@@ -63,6 +63,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "demo" { // demo.go: the whole loop on an in-memory store
+		if err := runDemo(ctx, os.Args[2:], os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "postmortemd demo:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "postmortemd:", err)
 		os.Exit(1)
@@ -82,6 +89,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case err != nil:
 		return err
 	}
+	// The port first: a taken port is one clear line, before any warning and before anything is
+	// created (the drafts directory, the embedded store).
+	ln, err := listen(cfg.Listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // Serve closes it too; this covers the returns before serving starts
 	log := newLogger(cfg, stderr)
 	renderer, err := newRenderer(cfg)
 	if err != nil {
@@ -217,10 +231,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// shutdown begins, so they do not hold it for its whole timeout.
 		Pages: web.PageOptions{CSRFToken: notes.CSRF.Token, Shutdown: streamsDone}})
 
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -312,6 +322,18 @@ func newRenderer(cfg Config) (*drafts.Renderer, error) {
 		return nil, fmt.Errorf("draft-lang: %w", err)
 	}
 	return r, nil
+}
+
+// listen opens the HTTP port, saying in one line what to do when it is taken.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("listen: %s is already in use (another postmortemd, or another service): stop it, or choose another address with --listen or POSTMORTEMD_LISTEN", addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	return ln, nil
 }
 
 // prepareDraftsDir creates the drafts directory if it is missing and checks that a draft can be

@@ -61,6 +61,8 @@ type ReviewConfig struct {
 	Owners    review.OwnersConfig `yaml:"owners"`
 	CalDAV    CalDAVConfig        `yaml:"caldav"`
 	SMTP      SMTPConfig          `yaml:"smtp"`
+	// Location is where review meetings are held, a room or a call link, for the review page.
+	Location string `yaml:"location"`
 }
 
 // CalDAVConfig puts invitations into a shared calendar collection.
@@ -124,6 +126,8 @@ var reviewSettings = []setting{
 		}},
 	{name: "review-organizer", usage: "organizer address of review invitations",
 		set: str(func(c *Config) *string { return &c.Review.Organizer }), def: func(Config) string { return "" }},
+	{name: "review-location", usage: "where review meetings are held, a room or a call link (shown on each meeting's page)",
+		set: str(func(c *Config) *string { return &c.Review.Location }), def: func(Config) string { return "" }},
 	{name: "review-base-url", usage: "postmortemd's external URL, for the draft and timeline links in invitations",
 		set: str(func(c *Config) *string { return &c.Review.BaseURL }), def: func(Config) string { return "" }},
 	{name: "review-invite", usage: "an address invited to every review meeting (optional attendee); repeat the flag (or comma-separate the variable)", repeat: true,
@@ -266,7 +270,7 @@ func startReviews(cfg Config, store *redisstore.Store, reg prometheus.Registerer
 	if len(transports) == 0 {
 		log.Warn("review meetings are booked but no invitation is sent: they are in /calendar.ics only; set --smtp-addr or --caldav-url to deliver them")
 	}
-	return reviewSetup{scheduler: s, web: web.ReviewOptions{Reviews: reviewAPI{s}}}, func() { cancel(); <-done }, nil
+	return reviewSetup{scheduler: s, web: web.ReviewOptions{Reviews: reviewAPI{s}, Location: rc.Location}}, func() { cancel(); <-done }, nil
 }
 
 // reviewAPI adapts the scheduler to what the HTTP side shows: counts and roles, never addresses.
@@ -306,7 +310,7 @@ func (a reviewAPI) Waive(ctx context.Context, id, reason string) (web.ReviewInfo
 
 func reviewInfo(r review.Review) web.ReviewInfo {
 	info := web.ReviewInfo{IncidentID: r.IncidentID, UID: r.UID, Sequence: r.Sequence, Status: string(r.Status),
-		Start: r.Start, End: r.End, TimeZone: r.TimeZone, Late: r.Late, Reason: r.Reason, WaiveReason: r.WaiveReason,
+		Start: r.Start, End: r.End, TimeZone: r.TimeZone, ResolvedAt: r.ResolvedAt, Late: r.Late, Reason: r.Reason, WaiveReason: r.WaiveReason,
 		AttendeeCount: len(r.Attendees), Roles: append([]string{}, review.Roles(r.Attendees)...), Delivery: map[string]web.ReviewDelivery{}}
 	for _, at := range r.Attendees {
 		if at.Required {

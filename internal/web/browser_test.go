@@ -180,7 +180,8 @@ func TestBrowserIncidentPage(t *testing.T) {
 	t.Run("accessible and readable on a phone", func(t *testing.T) {
 		tab := newTab(t, browser)
 		run(t, tab, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(incidentURL))
-		waitFor(t, tab, `document.getElementById('live').dataset.state === 'live'`)
+		// The incident resolved above: the page is connected, and does not claim to be live.
+		waitFor(t, tab, `document.getElementById('live').dataset.state === 'resolved' && document.getElementById('live').textContent.indexOf('Live') < 0`)
 		for what, cond := range map[string]string{
 			"a language":                      `document.documentElement.lang === 'en'`,
 			"landmarks":                       `['header', 'nav', 'main', 'footer'].every(t => document.querySelector(t))`,
@@ -227,7 +228,7 @@ func TestBrowserIncidentPage(t *testing.T) {
 	t.Run("a note posted through the form appears as context", func(t *testing.T) {
 		tab := newTab(t, browser)
 		run(t, tab, chromedp.Navigate(incidentURL))
-		waitFor(t, tab, `document.getElementById('live').dataset.state === 'live'`)
+		waitFor(t, tab, `document.getElementById('live').dataset.state === 'resolved'`)
 		notes := eval[int](t, tab, `document.querySelectorAll('#context li.event').length`)
 		// Without the script the time field is read as UTC and labelled so; the script relabels it.
 		if _, html := s.page(t, "/incidents/"+id); !strings.Contains(html, "(optional, UTC)") {
@@ -422,8 +423,20 @@ func TestBrowserLiveAlertmanagerIncident(t *testing.T) {
 	if strings.Contains(txt, "dba-oncall@example.com") || !strings.Contains(txt, "incident commander") {
 		t.Fatalf("the note shows %q: want the role and no address", txt)
 	}
-	flags := eval[[]string](t, tab, `Array.from(document.querySelectorAll('#context .flags q')).map(q => q.textContent.toLowerCase())`)
-	if !slices.Contains(flags, "human error") || !slices.Contains(flags, "should have") {
+	flags := eval[[]string](t, tab, `Array.from(document.querySelectorAll('#context .flags li')).map(li => li.textContent)`)
+	var said []string
+	for _, f := range flags {
+		for _, phrase := range []string{"human error", "should have"} {
+			// Each finding says its phrase once, and its suggestion apart from the message.
+			if n := strings.Count(strings.ToLower(f), phrase); n > 0 {
+				said = append(said, phrase)
+				if n != 1 || !strings.Contains(f, ". Instead: ") {
+					t.Errorf("finding reads %q", f)
+				}
+			}
+		}
+	}
+	if !slices.Contains(said, "human error") || !slices.Contains(said, "should have") {
 		t.Fatalf("flagged %q; want both blaming phrases", flags)
 	}
 	t.Logf("note as shown: %s", strings.Join(strings.Fields(txt), " "))

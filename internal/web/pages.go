@@ -49,6 +49,9 @@ type PageOptions struct {
 	// PollInterval is how often one shared poll per watched incident reads the store for the event
 	// stream. Default 1s.
 	PollInterval time.Duration
+	// ListRefresh is how often an open incident list reloads itself, showing new incidents and
+	// status changes. Default 5s.
+	ListRefresh time.Duration
 	// Heartbeat is how often an idle event stream sends a comment, so proxies keep it open.
 	// Default 15s.
 	Heartbeat time.Duration
@@ -137,15 +140,17 @@ var pageFuncs = template.FuncMap{
 	"utc":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	"join":  strings.Join,
+	// findingText is editor.go's one sentence for a lint finding.
+	"findingText": findingText,
 }
 
 // pageTemplates holds each page parsed together with the layout, at start-up.
-var pageTemplates = mustParsePages("incidents", "incident", "postmortems", "postmortem", "error")
+var pageTemplates = mustParsePages("incidents", "incident", "postmortems", "postmortem", "error", "editor", "review")
 
 func mustParsePages(names ...string) map[string]*template.Template {
 	out := make(map[string]*template.Template, len(names))
 	for _, n := range names {
-		t, err := template.New("layout.html").Funcs(pageFuncs).ParseFS(templateFS, "templates/layout.html", "templates/"+n+".html")
+		t, err := template.New("layout.html").Funcs(pageFuncs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/"+n+".html")
 		if err != nil {
 			panic(fmt.Sprintf("web: page template %s: %v", n, err)) // only a broken build gets here
 		}
@@ -169,16 +174,22 @@ func (s *Server) pageRoutes(e *echo.Echo, api *echo.Group) {
 			return &ReviewLink{Start: info.Start, End: info.End, Status: info.Status}, nil
 		}
 	}
+	if p.o.ListRefresh <= 0 {
+		p.o.ListRefresh = 5 * time.Second
+	}
 	if p.o.MaxStreams <= 0 {
 		p.o.MaxStreams = DefaultMaxStreams
 	}
 	p.streams = make(chan struct{}, p.o.MaxStreams)
 	p.hub = newStreamHub(s, p.o)
 	s.pages = p
+	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/incidents") })
 	e.GET("/incidents", p.incidents)
 	e.GET("/incidents/:id", p.incident)
 	e.GET("/postmortems", p.postmortems)
 	e.GET("/postmortems/:id", p.postmortem)
+	p.editorRoutes(e)
+	p.reviewPageRoutes(e)
 	e.GET(assetsPrefix+":name", p.asset)
 	e.HEAD(assetsPrefix+":name", p.asset)
 	api.GET("/incidents/:id/events", p.events)
@@ -385,6 +396,8 @@ type incidentsPage struct {
 	Title  string
 	Open   []incidentRow
 	Recent []incidentRow
+	// RefreshMillis is how often the page's script reloads the lists.
+	RefreshMillis int64
 }
 
 func (p *pages) incidents(c echo.Context) error {
@@ -416,7 +429,8 @@ func (p *pages) incidents(c echo.Context) error {
 		return out
 	}
 	defer p.forgetRolesExcept(listed)
-	return p.render(c, "incidents", incidentsPage{Title: "Incidents", Open: rows(open), Recent: rows(recent)}, 64<<10)
+	return p.render(c, "incidents", incidentsPage{Title: "Incidents", Open: rows(open), Recent: rows(recent),
+		RefreshMillis: p.o.ListRefresh.Milliseconds()}, 64<<10)
 }
 
 // age says how long ago something started, in the two largest units.
@@ -732,9 +746,9 @@ func writeEventRows(rows []eventRow) template.HTML {
 		if len(r.Flags) > 0 {
 			b.WriteString(`<ul class="flags" aria-label="Wording flagged by the blameless guardrail">` + "\n")
 			for _, f := range r.Flags {
-				b.WriteString(`<li><q>` + esc(f.Match) + `</q> ` + esc(f.Message))
+				b.WriteString(`<li>` + esc(findingText(f.Match, f.Message)))
 				if f.Suggestion != "" {
-					b.WriteString(` Suggestion: ` + esc(f.Suggestion))
+					b.WriteString(` <span class="suggestion">Instead: ` + esc(f.Suggestion) + `</span>`)
 				}
 				b.WriteString("</li>\n")
 			}
@@ -848,13 +862,25 @@ type frontMatterField struct {
 }
 
 type postmortemPage struct {
-	Title      string
-	Doc        drafts.Summary
+	Title  string
+	Doc    drafts.Summary
+	Header postmortemHeader
+	// Attributes are the front matter fields the header does not show.
 	Attributes []frontMatterField
 	// RawFrontMatter is front matter that is not valid YAML, shown as written.
 	RawFrontMatter string
 	Body           template.HTML
+	Findings       []pageFinding
 	IncidentURL    string
+	EditURL        string
+	// IncidentGone is set when the store no longer has the incident (the embedded store restarted,
+	// or the incident expired): the page says so instead of linking to a 404.
+	IncidentGone bool
+	// ReviewURL is the review meeting's page, when review meetings are on.
+	ReviewURL string
+	// Saved is set after the editor's plain form saved; NamesReplaced is what the save replaced.
+	Saved         bool
+	NamesReplaced int
 }
 
 // markdown renders GitHub-flavoured Markdown (tables, task lists, strikethrough, autolinks); raw
@@ -874,15 +900,37 @@ func (p *pages) postmortem(c echo.Context) error {
 		return err
 	}
 	fields, raw, body := splitFrontMatter(doc.Content)
-	var html bytes.Buffer
-	if err := markdown.Convert(body, &html); err != nil {
+	html, err := renderMarkdown(body)
+	if err != nil {
 		return fmt.Errorf("render postmortem %s: %w", doc.ID, err)
 	}
-	data := postmortemPage{Title: doc.Title, Doc: doc.Summary, Attributes: fields, RawFrontMatter: raw,
-		Body:        template.HTML(sanitizer.SanitizeBytes(html.Bytes())), // #nosec G203 -- sanitised just now
-		IncidentURL: "/incidents/" + url.PathEscape(doc.ID)}
+	esc := url.PathEscape(doc.ID)
+	data := postmortemPage{Title: doc.Title, Doc: doc.Summary, Attributes: otherFields(fields), RawFrontMatter: raw,
+		Body: html, IncidentURL: "/incidents/" + esc, EditURL: "/postmortems/" + esc + "/edit"}
+	if head, _, ok := drafts.SplitFrontMatter(doc.Content); ok && raw == "" {
+		data.Header = newPostmortemHeader(frontMatterMap(head))
+	}
+	if data.Header.Title == "" {
+		data.Header.Title = doc.Title
+	}
 	if data.Title == "" {
 		data.Title = doc.ID
+	}
+	ctx, cancel := p.s.storeCtx(c)
+	defer cancel()
+	people, found, err := p.s.peopleOf(ctx, doc.ID)
+	if err != nil {
+		p.s.log.Warn("postmortem page: incident lookup failed", "postmortem", doc.ID, "err", err)
+		found = true // unknown: keep the link
+	}
+	data.IncidentGone = !found
+	if p.s.opts.Review.Reviews != nil {
+		data.ReviewURL = "/incidents/" + esc + "/review"
+	}
+	data.Findings = p.s.postmortemFindings(string(doc.Content), people)
+	if c.QueryParam("saved") == "1" {
+		data.Saved = true
+		data.NamesReplaced, _ = strconv.Atoi(c.QueryParam("names"))
 	}
 	return p.render(c, "postmortem", data, 8<<10+2*len(doc.Content))
 }

@@ -343,22 +343,23 @@ func TestPostmortemPages(t *testing.T) {
 			t.Fatalf("status %d, want 400", resp.StatusCode)
 		}
 	})
-	t.Run("one postmortem: front matter as a table, Markdown as sanitised HTML", func(t *testing.T) {
+	t.Run("one postmortem: a header in words, Markdown as sanitised HTML", func(t *testing.T) {
 		resp, body := s.page(t, "/postmortems/2026-11-23-checkout")
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
 		for _, w := range []string{
-			`<th scope="row">status</th><td>in-review</td>`, `<th scope="row">services</th><td>checkout, payments</td>`,
-			`<th scope="row">title</th><td>Checkout latency &lt;b&gt;spike&lt;/b&gt;</td>`,
+			`<dd id="pm-status">in-review · <strong>recommended reading</strong></dd>`, `<dt>Services</dt><dd>checkout, payments</dd>`,
+			`<dt>Severity</dt><dd>critical</dd>`, `<dt>Tags</dt><dd>latency</dd>`, `<h1>PM 2026-11-23-checkout</h1>`,
 			`<h1>Summary</h1>`, `<strong>checkout</strong>`, `<th>time</th>`, `<td>alert fired</td>`,
-			`href="/incidents/2026-11-23-checkout"`,
+			// The page service has no such incident: the page says so rather than linking to a 404.
+			`id="incident-gone"`, `href="/postmortems/2026-11-23-checkout/edit"`,
 		} {
 			if !strings.Contains(body, w) {
 				t.Errorf("page lacks %s", w)
 			}
 		}
-		for _, bad := range []string{"---", "postmortemd:begin", "<script>alert", "javascript:", "onerror"} {
+		for _, bad := range []string{"---", "postmortemd:begin", "<script>alert", "javascript:", "onerror", "null", "services:"} {
 			if strings.Contains(body, bad) {
 				t.Errorf("page contains %q", bad)
 			}

@@ -25,6 +25,8 @@ type ReviewInfo struct {
 	Start      time.Time `json:"start"`
 	End        time.Time `json:"end"`
 	TimeZone   string    `json:"time_zone"`
+	// ResolvedAt is the resolution the meeting was scheduled for; zero if unknown.
+	ResolvedAt time.Time `json:"resolved_at,omitzero"`
 	// Late reports a meeting past the deadline; Reason says why this slot.
 	Late          bool     `json:"late"`
 	Reason        string   `json:"reason"`
@@ -69,6 +71,9 @@ type ReviewOptions struct {
 	// WaiveMiddleware, if set, wraps the waive route in addition to the write access check every
 	// write gets (NoteOptions.WriteToken).
 	WaiveMiddleware []echo.MiddlewareFunc
+	// Location is where review meetings are held, a room or a call link (--review-location); the
+	// review page shows it.
+	Location string
 }
 
 // calendarType is the media type of the .ics responses.

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/postmortemd/postmortemd/drafts"
 	"github.com/postmortemd/postmortemd/receiver"
 	"github.com/postmortemd/postmortemd/timeline"
 	"github.com/postmortemd/postmortemd/timeline/redisstore"
@@ -404,13 +405,13 @@ func waitWatched(t *testing.T, s *Server, want int) {
 
 // referenceRow is the incident page's event row as html/template writes it; writeEventRows must
 // write the same bytes.
-var referenceRow = template.Must(template.New("row").Parse(`<li class="event" id="ev-{{.Cursor}}" data-id="{{.ID}}" data-cursor="{{.Cursor}}" data-at="{{.AtMillis}}">
+var referenceRow = template.Must(template.New("row").Funcs(template.FuncMap{"findingText": findingText}).Parse(`<li class="event" id="ev-{{.Cursor}}" data-id="{{.ID}}" data-cursor="{{.Cursor}}" data-at="{{.AtMillis}}">
 <time datetime="{{.AtISO}}" title="{{.AtUTC}}">{{.AtUTC}}</time>
 <span class="meta"><span class="source">{{.Source}}</span> · <span class="type">{{.Type}}</span>{{if .Role}} · <span class="role">{{.Role}}</span>{{end}}</span>
 <p class="fact">{{.Fact}}</p>
 {{if .Summary}}<p class="summary">{{.Summary}}</p>
 {{end}}{{if .Flags}}<ul class="flags" aria-label="Wording flagged by the blameless guardrail">
-{{range .Flags}}<li><q>{{.Match}}</q> {{.Message}}{{if .Suggestion}} Suggestion: {{.Suggestion}}{{end}}</li>
+{{range .Flags}}<li>{{findingText .Match .Message}}{{if .Suggestion}} <span class="suggestion">Instead: {{.Suggestion}}</span>{{end}}</li>
 {{end}}</ul>
 {{end}}{{if .Link}}<a class="source-link" href="{{.Link}}" rel="noopener noreferrer" target="_blank">source</a>
 {{end}}</li>
@@ -424,6 +425,8 @@ func TestEveryPageTemplateExecutes(t *testing.T) {
 		"postmortems": postmortemsPage{},
 		"postmortem":  postmortemPage{},
 		"error":       errorPage{SignIn: true},
+		"editor":      editorPage{CanWrite: true, Conflict: &editConflict{}, Problems: []drafts.EditProblem{{Blocking: true}}, Findings: []pageFinding{{InMachineBlock: true}}},
+		"review":      reviewPage{Info: ReviewInfo{Status: "scheduled", Roles: []string{"x"}}, CanWrite: true},
 	}
 	if len(data) != len(pageTemplates) {
 		t.Fatalf("%d templates, %d tested", len(pageTemplates), len(data))

@@ -36,6 +36,17 @@
     return el;
   }
 
+  // findingText says a lint finding in one sentence, as the server's findingText (editor.go).
+  function findingText(f) {
+    var msg = String(f.message || '').trim();
+    if (msg && !/[.。]$/.test(msg)) { msg += '.'; }
+    var match = String(f.match || '');
+    if (!match || msg.charAt(0) === '"' || msg.charAt(0) === '「' || msg.toLowerCase().indexOf(match.toLowerCase()) >= 0) {
+      return msg;
+    }
+    return '“' + match + '”: ' + msg;
+  }
+
   function webURL(u) {
     if (typeof u !== 'string' || u === '') { return ''; }
     try {
@@ -76,10 +87,11 @@
         ul.setAttribute('aria-label', 'Wording flagged by the blameless guardrail');
         a.flags.forEach(function (f) {
           var item = document.createElement('li');
-          item.appendChild(textElement('q', '', String(f.match || '')));
-          var text = ' ' + String(f.message || '');
-          if (f.suggestion) { text += ' Suggestion: ' + String(f.suggestion); }
-          item.appendChild(document.createTextNode(text));
+          item.appendChild(document.createTextNode(findingText(f)));
+          if (f.suggestion) {
+            item.appendChild(document.createTextNode(' '));
+            item.appendChild(textElement('span', 'suggestion', 'Instead: ' + String(f.suggestion)));
+          }
           ul.appendChild(item);
         });
         li.appendChild(ul);
@@ -121,6 +133,16 @@
     var backoff = 1000;
     var timer = null;
 
+    // showOpen says what a connected stream means: on a resolved incident nothing more is expected
+    // (a reopen would still appear), so the page does not claim to be live.
+    function showOpen() {
+      if (article.dataset.status === 'resolved') {
+        setState('resolved', 'Resolved: the timeline is complete. If the incident reopens, its new events appear here.');
+      } else {
+        setState('live', 'Live: new events appear as they arrive.');
+      }
+    }
+
     function setState(state, text) {
       if (indicator.dataset.state === state) { return; }
       indicator.dataset.state = state;
@@ -144,6 +166,10 @@
     function onStatus(e) {
       var st;
       try { st = JSON.parse(e.data); } catch (err) { return; }
+      if (st.status) {
+        article.dataset.status = st.status;
+        if (indicator.dataset.state === 'live' || indicator.dataset.state === 'resolved') { showOpen(); }
+      }
       var badge = document.getElementById('incident-status');
       if (badge && st.status) {
         badge.textContent = st.status;
@@ -162,7 +188,7 @@
       source = new EventSource(url + '?last_event_id=' + encodeURIComponent(lastId));
       source.addEventListener('open', function () {
         backoff = 1000;
-        setState('live', 'Live: new events appear as they arrive.');
+        showOpen();
       });
       source.addEventListener('fact', onEvent);
       source.addEventListener('context', onEvent);
@@ -195,11 +221,51 @@
     });
   }
 
+  // liveList reloads the incident lists in the background: new incidents and status changes appear
+  // without a reload, marked until the next change.
+  function liveList(root) {
+    var every = Number(root.dataset.refresh) || 5000;
+    var indicator = document.getElementById('list-live');
+    function say(state, text) {
+      if (indicator && indicator.dataset.state !== state) {
+        indicator.dataset.state = state;
+        indicator.textContent = text;
+      }
+    }
+    function key(tr) { return tr.dataset.incident + ' ' + tr.dataset.status; }
+    function tick() {
+      fetch(location.pathname + location.search, { credentials: 'same-origin', headers: { 'Accept': 'text/html' } })
+        .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.text(); })
+        .then(function (html) {
+          var fresh = new DOMParser().parseFromString(html, 'text/html').getElementById('incident-lists');
+          if (!fresh) { return; }
+          var seen = new Set();
+          root.querySelectorAll('tr[data-incident]').forEach(function (tr) { seen.add(key(tr)); });
+          var nodes = [];
+          fresh.childNodes.forEach(function (n) { nodes.push(document.importNode(n, true)); });
+          root.replaceChildren.apply(root, nodes);
+          root.querySelectorAll('tr[data-incident]').forEach(function (tr) {
+            if (!seen.has(key(tr))) { tr.classList.add('new'); }
+          });
+          root.querySelectorAll('time[datetime]').forEach(localize);
+          root.dataset.refreshed = String(Number(root.dataset.refreshed || 0) + 1);
+          say('live', 'Live: new incidents and status changes appear as they happen.');
+        })
+        .catch(function () { say('reconnecting', 'Connection lost; retrying…'); })
+        .then(function () { setTimeout(tick, every); });
+    }
+    say('live', 'Live: new incidents and status changes appear as they happen.');
+    setTimeout(tick, every);
+  }
+
   function init() {
     document.querySelectorAll('time[datetime]').forEach(localize);
+    document.querySelectorAll('[data-zone-label]').forEach(function (el) { el.textContent = '(your time zone)'; });
     var article = document.querySelector('article.incident[data-stream]');
     if (article && window.EventSource) { live(article); }
     document.querySelectorAll('form.note').forEach(noteForm);
+    var lists = document.getElementById('incident-lists');
+    if (lists && window.fetch && window.DOMParser) { liveList(lists); }
   }
 
   if (document.readyState === 'loading') {

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The demo's data are the captures in receiver/testdata, byte for byte.
+func TestDemoDataAreTheCaptures(t *testing.T) {
+	entries, err := demoData.ReadDir("demodata")
+	if err != nil || len(entries) != 15 {
+		t.Fatalf("%d demo files (%v), want 15", len(entries), err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		orig := "../../receiver/testdata/alertmanager/v0.34.2/" + strings.TrimPrefix(name, "am-")
+		if strings.HasPrefix(name, "pd-") {
+			orig = "../../receiver/testdata/pagerduty/story/" + strings.TrimPrefix(name, "pd-")
+		}
+		want, err := os.ReadFile(orig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := demoData.ReadFile("demodata/" + name); !bytes.Equal(got, want) {
+			t.Errorf("demodata/%s differs from %s", name, orig)
+		}
+	}
+}
+
+// postmortemd demo plays the captured incident through the real endpoints with today's times and
+// ends with a draft to edit and a review booked; Ctrl-C stops it cleanly.
+func TestDemoPlaysTheWholeLoop(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var out syncBuffer
+	dir := t.TempDir()
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		done <- demo(ctx, demoOptions{listen: addr, draftsDir: dir, duration: 3 * time.Second}, &out, io.Discard)
+	}()
+	deadline := time.Now().Add(90 * time.Second)
+	for !strings.Contains(out.String(), "Review meeting:") {
+		select {
+		case err := <-done:
+			t.Fatalf("demo ended: %v\n%s", err, out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no review meeting after 90s:\n%s", out.String())
+		}
+	}
+	base := "http://" + addr
+	for _, w := range []string{base + "/incidents", "PagerDuty: reopened", "PagerDuty: resolved again", "/edit"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("output lacks %q:\n%s", w, out.String())
+		}
+	}
+	var list struct {
+		Incidents []struct {
+			ID         string    `json:"id"`
+			Status     string    `json:"status"`
+			StartedAt  time.Time `json:"started_at"`
+			EventCount int       `json:"event_count"`
+		} `json:"incidents"`
+	}
+	resp, err := http.Get(base + "/api/v1/incidents")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if err != nil || len(list.Incidents) != 1 {
+		t.Fatalf("incidents %+v (%v): want the one incident", list, err)
+	}
+	inc := list.Incidents[0]
+	if inc.Status != "resolved" || inc.EventCount < 15 || inc.StartedAt.Before(start.Add(-time.Second)) {
+		t.Errorf("incident %+v: want resolved, every delivery on it, with today's times", inc)
+	}
+	for _, p := range []string{"/postmortems/" + inc.ID + "/edit", "/incidents/" + inc.ID + "/review"} {
+		resp, err := http.Get(base + p)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %v %v", p, resp.StatusCode, err)
+		}
+		resp.Body.Close()
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "*.md")); len(files) != 1 {
+		t.Errorf("drafts %v, want one", files)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("demo after Ctrl-C: %v", err)
+	}
+}
