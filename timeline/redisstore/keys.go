@@ -37,6 +37,9 @@ import (
 //	{pm}:lk:<name>                STRING a lock shared by the replicas (Lock): a random token, with
 //	                                     a TTL so a dead holder's lock lapses
 //
+// RemoveTimeline (retention.go) deletes an incident's i:<id> keys, its review record and its index
+// entries once its retention has passed; the rest expires on its own.
+//
 // The Lua script in script.go builds the per-incident keys from the prefix with the same suffixes;
 // keep the two in step.
 
