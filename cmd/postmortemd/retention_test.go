@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -64,4 +67,43 @@ func TestEmptyTokenFileStopsStartUp(t *testing.T) {
 			t.Errorf("%s with an empty file: %v, want an error naming it", flag, err)
 		}
 	}
+}
+
+// The service starts the retention sweep (it sweeps once at start-up, counted in /metrics) unless
+// --timeline-retention is 0, and says which at start-up.
+func TestRetentionSweepIsWired(t *testing.T) {
+	metric := func(t *testing.T, base string) string {
+		t.Helper()
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	t.Run("on by default", func(t *testing.T) {
+		base, _, log := startRun(t)
+		if !strings.Contains(log.String(), "timeline retention on") || !strings.Contains(log.String(), "retention=400d") {
+			t.Errorf("start-up log does not say retention is on for 400d:\n%s", log)
+		}
+		e2eEventually(t, 10*time.Second, "first retention sweep", func() error {
+			if m := metric(t, base); !strings.Contains(m, `postmortemd_retention_sweeps_total{result="ok"} 1`) {
+				return fmt.Errorf("no successful sweep counted yet")
+			}
+			return nil
+		})
+		if m := metric(t, base); !strings.Contains(m, "postmortemd_timelines_removed_total 0") {
+			t.Errorf("/metrics lacks postmortemd_timelines_removed_total 0")
+		}
+	})
+	t.Run("off with 0", func(t *testing.T) {
+		base, _, log := startRun(t, "--timeline-retention", "0")
+		if !strings.Contains(log.String(), "timeline retention is off") {
+			t.Errorf("start-up log does not say retention is off:\n%s", log)
+		}
+		if m := metric(t, base); strings.Contains(m, "postmortemd_retention_sweeps_total") {
+			t.Errorf("retention sweeps counted while retention is off")
+		}
+	})
 }
