@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -22,12 +23,15 @@ type kubeObject struct {
 // kubeTypes are the API types the manifests may hold; a kind not listed here fails the test, so a
 // new kind is decoded strictly too.
 var kubeTypes = map[string]func() any{
-	"apps/v1/Deployment":            func() any { return &appsv1.Deployment{} },
-	"v1/Service":                    func() any { return &corev1.Service{} },
-	"v1/PersistentVolumeClaim":      func() any { return &corev1.PersistentVolumeClaim{} },
-	"v1/Secret":                     func() any { return &corev1.Secret{} },
-	"v1/ConfigMap":                  func() any { return &corev1.ConfigMap{} },
-	"policy/v1/PodDisruptionBudget": func() any { return &policyv1.PodDisruptionBudget{} },
+	"apps/v1/Deployment":                 func() any { return &appsv1.Deployment{} },
+	"v1/Service":                         func() any { return &corev1.Service{} },
+	"v1/PersistentVolumeClaim":           func() any { return &corev1.PersistentVolumeClaim{} },
+	"v1/Secret":                          func() any { return &corev1.Secret{} },
+	"v1/ConfigMap":                       func() any { return &corev1.ConfigMap{} },
+	"policy/v1/PodDisruptionBudget":      func() any { return &policyv1.PodDisruptionBudget{} },
+	"apps/v1/StatefulSet":                func() any { return &appsv1.StatefulSet{} },
+	"v1/ServiceAccount":                  func() any { return &corev1.ServiceAccount{} },
+	"networking.k8s.io/v1/NetworkPolicy": func() any { return &networkingv1.NetworkPolicy{} },
 }
 
 var docSep = regexp.MustCompile(`(?m)^---\s*$`)
@@ -84,12 +88,12 @@ func TestKubernetesManifests(t *testing.T) {
 	objs := kubeObjects(t)
 	var deployments []*appsv1.Deployment
 	for _, o := range objs {
-		if d, ok := o.obj.(*appsv1.Deployment); ok {
+		if d, ok := o.obj.(*appsv1.Deployment); ok && d.Name == "postmortemd" {
 			deployments = append(deployments, d)
 		}
 	}
 	if len(deployments) != 1 {
-		t.Fatalf("%d Deployments, want 1", len(deployments))
+		t.Fatalf("%d Deployments named postmortemd, want 1", len(deployments))
 	}
 	d := deployments[0]
 	spec := d.Spec.Template.Spec
@@ -140,9 +144,9 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Errorf("readiness probe %+v: want GET /-/ready", p)
 	}
 
-	// Every Service selects the Deployment's pods.
+	// The postmortemd Service selects the Deployment's pods.
 	for _, o := range objs {
-		if s, ok := o.obj.(*corev1.Service); ok {
+		if s, ok := o.obj.(*corev1.Service); ok && s.Name == "postmortemd" {
 			for k, v := range s.Spec.Selector {
 				if d.Spec.Template.Labels[k] != v {
 					t.Errorf("Service %s selects %s=%s, which the pods do not carry", s.Name, k, v)
