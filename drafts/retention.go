@@ -131,6 +131,8 @@ func (r *Retention) Sweep(ctx context.Context) (removed int, err error) {
 		switch {
 		case errors.Is(err, timeline.ErrNotFound):
 			continue // no postmortem yet: the timeline is all there is
+		case errors.Is(err, timeline.ErrConflict):
+			// Several documents claim the incident (a person copied one): it has a postmortem.
 		case err != nil:
 			firstErr = firstOf(firstErr, err)
 			continue

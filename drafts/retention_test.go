@@ -147,3 +147,50 @@ func counter(t *testing.T, reg *prometheus.Registry, name, result string) float6
 	t.Fatalf("no %s{result=%q}", name, result)
 	return 0
 }
+
+// A postmortem that several documents claim (a person copied the file) exists: the timeline goes.
+// A postmortem store that fails leaves the timeline and counts the sweep as failed.
+func TestRetentionPostmortemLookups(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		getErr      error
+		wantRemoved int
+		wantErr     bool
+	}{
+		{"found", nil, 1, false},
+		{"several documents", timeline.ErrConflict, 1, false},
+		{"none", timeline.ErrNotFound, 0, false},
+		{"store failed", errors.New("disk on fire"), 0, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := &oneExpired{id: "inc-1"}
+			r := drafts.NewRetention(drafts.RetentionOptions{Timelines: ts, Retention: time.Hour,
+				Postmortems: getterFunc(func(string) (drafts.Document, error) { return drafts.Document{}, tt.getErr })})
+			n, err := r.Sweep(context.Background())
+			if n != tt.wantRemoved || ts.removed != tt.wantRemoved || (err != nil) != tt.wantErr {
+				t.Fatalf("sweep removed %d (store saw %d), err %v; want %d, error %v", n, ts.removed, err, tt.wantRemoved, tt.wantErr)
+			}
+		})
+	}
+}
+
+type getterFunc func(string) (drafts.Document, error)
+
+func (f getterFunc) Get(id string) (drafts.Document, error) { return f(id) }
+
+type oneExpired struct {
+	id      string
+	removed int
+}
+
+func (o *oneExpired) ExpiredTimelines(context.Context, time.Time) ([]string, error) {
+	return []string{o.id}, nil
+}
+
+func (o *oneExpired) RemoveTimeline(_ context.Context, id string, _ time.Time) (bool, error) {
+	if id != o.id {
+		return false, nil
+	}
+	o.removed++
+	return true, nil
+}
