@@ -55,6 +55,9 @@ type Config struct {
 	ResolveGrace time.Duration `yaml:"resolve_grace"`
 	// ParticipantsRetention is how long who-took-part records are kept for review invitations.
 	ParticipantsRetention time.Duration `yaml:"participants_retention"`
+	// TimelineRetention is how long after its resolution an incident's timeline stays in Redis once
+	// its postmortem exists; 0 keeps timelines for ever.
+	TimelineRetention Retention `yaml:"timeline_retention"`
 	// Review schedules postmortem review meetings (review.go).
 	Review ReviewConfig `yaml:"review"`
 	// Access says who may read and write over HTTP (notes, draft edits, review waivers).
@@ -203,6 +206,7 @@ func defaultConfig() Config {
 		LogFormat:        "text",
 
 		ParticipantsRetention: 30 * 24 * time.Hour,
+		TimelineRetention:     Retention(400 * 24 * time.Hour),
 		PagerDuty:             PagerDutyConfig{APIURL: "https://api.pagerduty.com"},
 		ResolveGrace:          time.Minute,
 	}
@@ -238,6 +242,43 @@ func dur(p func(*Config) *time.Duration) func(*Config, string) error {
 		*p(c) = d
 		return nil
 	}
+}
+
+// parseRetention reads a retention as a Go duration (9600h) or a number of days (400d).
+func parseRetention(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err == nil && n >= 0 && n <= 100*365 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	} else if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return d, nil
+	}
+	return 0, fmt.Errorf("want days such as 400d, a duration such as 9600h, or 0, got %q", v)
+}
+
+// Retention is a duration that also reads a number of days ("400d"), in flags, the environment and
+// the YAML file alike.
+type Retention time.Duration
+
+// UnmarshalYAML reads a Retention as parseRetention does.
+func (r *Retention) UnmarshalYAML(n *yaml.Node) error {
+	d, err := parseRetention(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: timeline_retention: %w", n.Line, err)
+	}
+	*r = Retention(d)
+	return nil
+}
+
+// String writes whole days as days ("400d").
+func (r Retention) String() string {
+	d := time.Duration(r)
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+	}
+	return d.String()
 }
 
 // boolean sets a boolean setting (a flag given alone passes "true").
@@ -335,6 +376,12 @@ var settings = []setting{
 		set: str(func(c *Config) *string { return &c.PagerDuty.APIURL }), def: func(c Config) string { return c.PagerDuty.APIURL }},
 	{name: "participants-retention", usage: "how long who-took-part records (kept apart from timelines, for review invitations) are kept",
 		set: dur(func(c *Config) *time.Duration { return &c.ParticipantsRetention }), def: func(c Config) string { return c.ParticipantsRetention.String() }},
+	{name: "timeline-retention", usage: "how long after its resolution an incident's timeline stays in Redis once its postmortem exists (e.g. 400d or 9600h; 0 keeps timelines for ever); the postmortem stays",
+		set: func(c *Config, v string) error {
+			d, err := parseRetention(v)
+			c.TimelineRetention = Retention(d)
+			return err
+		}, def: func(c Config) string { return c.TimelineRetention.String() }},
 	{name: "write-token", usage: "bearer token that writing needs (notes, draft edits, review waivers); empty with no --write-auth-header leaves writes open", secret: true,
 		set: str(func(c *Config) *string { return &c.Access.WriteToken }), def: func(Config) string { return "" }},
 	{name: "write-token-file", usage: "read the write token from this file",
@@ -473,6 +520,13 @@ func (c *Config) readSecretFiles() error {
 	if err := read("read-token-file", c.Access.ReadTokenFile, &c.Access.ReadToken); err != nil {
 		return err
 	}
+	// A token file that is empty (a secret mounted without its value) must not leave access open.
+	if c.Access.WriteTokenFile != "" && c.Access.WriteToken == "" {
+		return fmt.Errorf("write-token-file: %s is empty; an empty write token would leave writes open", c.Access.WriteTokenFile)
+	}
+	if c.Access.ReadTokenFile != "" && c.Access.ReadToken == "" {
+		return fmt.Errorf("read-token-file: %s is empty; an empty read token would leave reading open", c.Access.ReadTokenFile)
+	}
 	if err := read("caldav-password-file", c.Review.CalDAV.PasswordFile, &c.Review.CalDAV.Password); err != nil {
 		return err
 	}
@@ -585,6 +639,9 @@ func (c Config) Validate() error {
 	}
 	if c.ParticipantsRetention < time.Hour {
 		return errors.New("participants-retention: must be at least 1h (the review needs the participants)")
+	}
+	if c.TimelineRetention != 0 && time.Duration(c.TimelineRetention) < 24*time.Hour {
+		return errors.New("timeline-retention: want 0 (keep for ever) or at least 24h (the postmortem is drafted from the timeline)")
 	}
 	if err := c.Review.validate(); err != nil {
 		return err

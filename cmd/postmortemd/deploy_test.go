@@ -51,7 +51,8 @@ func TestDeployFiles(t *testing.T) {
 		known[s.env()] = true
 	}
 	envVar := regexp.MustCompile(`POSTMORTEMD_[A-Z_]+`)
-	for _, f := range []string{"../../deploy/compose.yaml", "../../deploy/kubernetes/postmortemd.yaml", "../../deploy/Dockerfile"} {
+	for _, f := range []string{"../../deploy/compose.yaml", "../../deploy/kubernetes/postmortemd.yaml", "../../deploy/Dockerfile",
+		"../../deploy/systemd/postmortemd.service"} {
 		t.Run(f, func(t *testing.T) {
 			raw, err := os.ReadFile(f)
 			if err != nil {

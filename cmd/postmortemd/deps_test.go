@@ -79,5 +79,11 @@ func TestDependencyRules(t *testing.T) {
 		if strings.HasPrefix(d, "github.com/prometheus/alertmanager") && d != "github.com/prometheus/alertmanager/pkg/labels" {
 			t.Errorf("the binary depends on %s; Alertmanager's packages belong in tests only", d)
 		}
+		// The deploy files' validators are large and belong to internal/deploycheck's tests.
+		for _, testOnly := range []string{"k8s.io/", "sigs.k8s.io/", "github.com/compose-spec/"} {
+			if strings.HasPrefix(d, testOnly) {
+				t.Errorf("the binary depends on %s; the deploy validators belong in tests only", d)
+			}
+		}
 	}
 }

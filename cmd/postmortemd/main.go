@@ -52,6 +52,8 @@ var (
 	_ drafts.Records     = (*redisstore.Store)(nil)
 	_ web.Postmortems    = (drafts.Postmortems)(nil)
 	_ drafts.Postmortems = (*drafts.SharedStore)(nil)
+	_ drafts.ExpiringTimelines = (*redisstore.Store)(nil)
+	_ drafts.PostmortemGetter  = (drafts.Postmortems)(nil)
 )
 
 func main() {
@@ -255,6 +257,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	draftDone := make(chan struct{})
 	go func() { defer close(draftDone); worker.Run(draftCtx) }()
 	defer func() { stopDrafts(); <-draftDone }() // after the server, like the enricher; a sweep in progress ends at its next store call
+	stopRetention := startRetention(cfg, store, files, reg, log)
+	defer stopRetention()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("postmortemd listening", "addr", ln.Addr().String(), "version", version)
@@ -304,6 +308,23 @@ func postmortemsStore(cfg Config, store *redisstore.Store, log *slog.Logger) (dr
 			defer cancel()
 			_ = store.ReleaseLease(ctx, "mirror", holder)
 		}})
+}
+
+// startRetention starts the timeline retention sweep (--timeline-retention; 0 turns it off) and
+// returns the function that stops it and waits for it.
+func startRetention(cfg Config, store *redisstore.Store, postmortems drafts.PostmortemGetter, reg prometheus.Registerer, log *slog.Logger) (stop func()) {
+	if cfg.TimelineRetention == 0 {
+		log.Info("timeline retention is off: timelines stay in Redis for ever (--timeline-retention 0)")
+		return func() {}
+	}
+	r := drafts.NewRetention(drafts.RetentionOptions{Timelines: store, Postmortems: postmortems,
+		Retention: time.Duration(cfg.TimelineRetention), Now: clock(), Logger: log, Registerer: reg})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	log.Info("timeline retention on: resolved incidents' timelines are removed from Redis once older and their postmortem exists",
+		"retention", cfg.TimelineRetention.String())
+	return func() { cancel(); <-done }
 }
 
 // draftInterval is how often the drafts worker looks for settled incidents: a quarter of the grace

@@ -44,6 +44,9 @@ import (
 //	{pm}:x:pm                     HASH   incident id -> the document's metadata JSON (the listing)
 //	{pm}:x:pmb                    SET    "<id>\n<name>" of every version kept beside a document
 //
+// RemoveTimeline (retention.go) deletes an incident's i:<id> keys, its review record and its index
+// entries once its retention has passed; the rest expires on its own.
+//
 // The Lua script in script.go builds the per-incident keys from the prefix with the same suffixes;
 // keep the two in step.
 

@@ -76,6 +76,8 @@ end
 
 local function exists(id) return redis.call('EXISTS', P .. ':i:' .. id) == 1 end
 local id = redis.call('HGET', gk, 'cur')
+-- An incident removed after its retention (RemoveTimeline) is never written to again.
+if id and not exists(id) then id = false end
 local opened, joined, late = 0, 0, false
 local wants = firingNew or openAlways or #trans > 0
 if not id and wants then
