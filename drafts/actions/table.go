@@ -502,7 +502,7 @@ func containsJapanese(s string) bool {
 
 // parseHistory reads one line of the "Renegotiated" list:
 //
-//	- 2026-12-03T10:04:05Z · due 2026-12-01 → 2026-12-15 · waiting for the vendor · Alert on queue depth <!-- action-item-history id=3f2a9c1b7d4e -->
+//   - 2026-12-03T10:04:05Z · due 2026-12-01 → 2026-12-15 · waiting for the vendor · Alert on queue depth <!-- action-item-history id=3f2a9c1b7d4e -->
 func parseHistory(s string) (Change, bool) {
 	s = strings.TrimSpace(historyMarker.ReplaceAllString(s, ""))
 	s = strings.TrimSpace(strings.TrimLeft(s, "-*+"))
