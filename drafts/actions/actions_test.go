@@ -223,3 +223,22 @@ func TestParseStatus(t *testing.T) {
 		t.Error(`ParseStatus("maybe") is ok`)
 	}
 }
+
+func TestLint(t *testing.T) {
+	fs := Parser{People: people}.Lint(mustRead(t, "reordered.en.md"))
+	var got []string
+	for _, f := range fs {
+		got = append(got, f.Rule)
+		if f.Line == 0 || f.Message == "" || f.Suggestion == "" {
+			t.Errorf("finding %+v", f)
+		}
+	}
+	want := []string{RuleOwner, RuleDue, RuleReason, RuleOwner, RuleOwner, RuleDue}
+	if !slices.Equal(got, want) {
+		t.Errorf("rules %v, want %v", got, want)
+	}
+	doc := mustRead(t, "reordered.en.md")
+	if l := string(doc[fs[0].Offset:]); !strings.HasPrefix(l, "| | Write down how to fail over") {
+		t.Errorf("offset points at %.40q", l)
+	}
+}
