@@ -419,11 +419,12 @@ var referenceRow = template.Must(template.New("row").Parse(`<li class="event" id
 // Every page template executes, also on the zero value of its data (nothing optional is assumed).
 func TestEveryPageTemplateExecutes(t *testing.T) {
 	data := map[string]any{
-		"incidents":   incidentsPage{},
-		"incident":    incidentPage{Review: &ReviewLink{}, Draft: &draftLink{}, NotesOn: true, CanWrite: true, HasCSRF: true},
-		"postmortems": postmortemsPage{},
-		"postmortem":  postmortemPage{},
-		"error":       errorPage{SignIn: true},
+		"incidents":    incidentsPage{},
+		"incident":     incidentPage{Review: &ReviewLink{}, Draft: &draftLink{}, NotesOn: true, CanWrite: true, HasCSRF: true},
+		"postmortems":  postmortemsPage{},
+		"postmortem":   postmortemPage{},
+		"error":        errorPage{SignIn: true},
+		"action-items": actionItemsPageData{Groups: []actionGroup{{Items: []listedItem{{}}}}},
 	}
 	if len(data) != len(pageTemplates) {
 		t.Fatalf("%d templates, %d tested", len(pageTemplates), len(data))
