@@ -148,7 +148,9 @@ func testReminders(t *testing.T, newClient func() redis.UniversalClient) {
 			Addresses: func(role string) []string {
 				return map[string][]string{"database on-call": {"db-oncall@example.org"}, "facilitator": {"sre-lead@example.org"}}[role]
 			},
-			Permanent: func(err error) bool { return errors.Is(err, notify.ErrPermanent) || errors.Is(err, review.ErrPermanent) }})
+			Permanent: func(err error) bool {
+				return errors.Is(err, notify.ErrPermanent) || errors.Is(err, review.ErrPermanent)
+			}})
 		if err != nil {
 			t.Fatal(err)
 		}
