@@ -227,3 +227,29 @@ func TestRecordHandChangedStatus(t *testing.T) {
 		t.Error("recorded twice")
 	}
 }
+
+// A file saved with Windows line endings keeps them, and nothing else moves.
+func TestEditKeepsCRLF(t *testing.T) {
+	doc := []byte(strings.ReplaceAll(string(mustRead(t, "filled.en.md")), "\n", "\r\n"))
+	id := findItem(t, mustParse(t, Parser{}, doc), "Retire the legacy checkout path").ID
+	out, it, err := Parser{}.Apply("pm-1", doc, id, Patch{Reason: ptr("replaced by the new checkout")}, now, tokyo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it.Reason != "replaced by the new checkout" || strings.Count(string(out), "\n") != strings.Count(string(out), "\r\n") {
+		t.Errorf("reason %q; CRLF kept: %v", it.Reason, strings.Count(string(out), "\n") == strings.Count(string(out), "\r\n"))
+	}
+	before, after := strings.Split(string(doc), "\r\n"), strings.Split(string(out), "\r\n")
+	if len(before) != len(after) {
+		t.Fatalf("%d lines became %d", len(before), len(after))
+	}
+	changed := 0
+	for i := range before {
+		if before[i] != after[i] {
+			changed++
+		}
+	}
+	if changed != 5 { // the five item rows (their ids pinned, one reason written)
+		t.Errorf("%d lines changed, want 5", changed)
+	}
+}
