@@ -49,9 +49,9 @@ var (
 	_ timeline.Annotator    = (*redisstore.Store)(nil)
 	_ receiver.EnrichStore  = (*redisstore.Store)(nil)
 
-	_ drafts.Records     = (*redisstore.Store)(nil)
-	_ web.Postmortems    = (drafts.Postmortems)(nil)
-	_ drafts.Postmortems = (*drafts.SharedStore)(nil)
+	_ drafts.Records           = (*redisstore.Store)(nil)
+	_ web.Postmortems          = (drafts.Postmortems)(nil)
+	_ drafts.Postmortems       = (*drafts.SharedStore)(nil)
 	_ drafts.ExpiringTimelines = (*redisstore.Store)(nil)
 	_ drafts.PostmortemGetter  = (drafts.Postmortems)(nil)
 )
@@ -225,10 +225,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}()
 	defer func() { stopMirror(); <-mirrorDone }()
+	// Action items: ids and hand changes recorded, metrics, reminders (actions.go).
+	actionItems, stopActionItems, err := startActionItems(cfg, store, files, reg, log)
+	if err != nil {
+		return err
+	}
+	defer stopActionItems()
 	streamsDone := make(chan struct{})
 	handler := web.New(web.Options{Store: store, Ready: store, Webhooks: rcv, Logger: log,
 		Registry: reg, Version: version, StoreTimeout: cfg.StoreTimeout,
-		Postmortems: web.PostmortemOptions{Library: files}, Notes: notes, Review: reviews.web,
+		Postmortems: web.PostmortemOptions{Library: files}, Notes: notes, Review: reviews.web, ActionItems: actionItems,
 		// The note form's token, checked by the notes handler; live event streams end when
 		// shutdown begins, so they do not hold it for its whole timeout.
 		Pages: web.PageOptions{CSRFToken: notes.CSRF.Token, Shutdown: streamsDone}})

@@ -420,13 +420,14 @@ var referenceRow = template.Must(template.New("row").Funcs(template.FuncMap{"fin
 // Every page template executes, also on the zero value of its data (nothing optional is assumed).
 func TestEveryPageTemplateExecutes(t *testing.T) {
 	data := map[string]any{
-		"incidents":   incidentsPage{},
-		"incident":    incidentPage{Review: &ReviewLink{}, Draft: &draftLink{}, NotesOn: true, CanWrite: true, HasCSRF: true},
-		"postmortems": postmortemsPage{},
-		"postmortem":  postmortemPage{},
-		"error":       errorPage{SignIn: true},
-		"editor":      editorPage{CanWrite: true, Conflict: &editConflict{}, Problems: []drafts.EditProblem{{Blocking: true}}, Findings: []pageFinding{{InMachineBlock: true}}},
-		"review":      reviewPage{Info: ReviewInfo{Status: "scheduled", Roles: []string{"x"}}, CanWrite: true},
+		"incidents":    incidentsPage{},
+		"incident":     incidentPage{Review: &ReviewLink{}, Draft: &draftLink{}, NotesOn: true, CanWrite: true, HasCSRF: true},
+		"postmortems":  postmortemsPage{},
+		"postmortem":   postmortemPage{},
+		"error":        errorPage{SignIn: true},
+		"editor":       editorPage{CanWrite: true, Conflict: &editConflict{}, Problems: []drafts.EditProblem{{Blocking: true}}, Findings: []pageFinding{{InMachineBlock: true}}},
+		"review":       reviewPage{Info: ReviewInfo{Status: "scheduled", Roles: []string{"x"}}, CanWrite: true},
+		"action-items": actionItemsPageData{Groups: []actionGroup{{Items: []pageItem{{}}}}},
 	}
 	if len(data) != len(pageTemplates) {
 		t.Fatalf("%d templates, %d tested", len(pageTemplates), len(data))

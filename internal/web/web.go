@@ -54,6 +54,7 @@ type Options struct {
 	Review      ReviewOptions     // review.go: review JSON, .ics, /calendar.ics
 	Pages       PageOptions       // pages.go: /incidents pages, assets, the event stream
 	Notes       NoteOptions       // notes.go: notes, lint API, write access
+	ActionItems ActionItemOptions // actions.go: /api/v1/action-items, /action-items
 }
 
 // Server is the HTTP handler with every route.
@@ -66,6 +67,7 @@ type Server struct {
 	storeTimeout time.Duration
 	opts         Options
 	pages        *pages // pages.go: the browser pages and the event streams' shared polls
+	actions      *actionItemState
 }
 
 // New builds the route table.
@@ -106,6 +108,7 @@ func New(o Options) *Server {
 	s.reviewRoutes(e, api)
 	s.pageRoutes(e, api)
 	s.noteRoutes(e, api)
+	s.actionItemRoutes(e, api)
 	s.echo = e
 	return s
 }

@@ -43,6 +43,8 @@ import (
 //	{pm}:pm:<id>:b                HASH   versions kept beside the document: file name -> Markdown
 //	{pm}:x:pm                     HASH   incident id -> the document's metadata JSON (the listing)
 //	{pm}:x:pmb                    SET    "<id>\n<name>" of every version kept beside a document
+//	{pm}:rm:<key>                 HASH   one reminder's delivery (reminders.go): state, attempts,
+//	                                     next, lease; expires 3 years after its last attempt
 //
 // RemoveTimeline (retention.go) deletes an incident's i:<id> keys, its review record and its index
 // entries once its retention has passed; the rest expires on its own.
@@ -68,6 +70,7 @@ func (s *Store) lockKey(name string) string        { return s.prefix + ":lk:" + 
 func (s *Store) leaseKey(name string) string       { return s.prefix + ":ls:" + name }
 func (s *Store) documentKey(id string) string      { return s.prefix + ":pm:" + id }
 func (s *Store) besideKey(id string) string        { return s.prefix + ":pm:" + id + ":b" }
+func (s *Store) reminderKey(key string) string     { return s.prefix + ":rm:" + key }
 
 // Index names, as used by indexKey and by the script.
 const (
