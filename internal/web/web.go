@@ -54,6 +54,7 @@ type Options struct {
 	Review      ReviewOptions     // review.go: review JSON, .ics, /calendar.ics
 	Pages       PageOptions       // pages.go: /incidents pages, assets, the event stream
 	Notes       NoteOptions       // notes.go: notes, lint API, write access
+	Library     LibraryOptions    // library.go: /library, /postmortems.atom, /library.atom
 }
 
 // Server is the HTTP handler with every route.
@@ -106,6 +107,7 @@ func New(o Options) *Server {
 	s.reviewRoutes(e, api)
 	s.pageRoutes(e, api)
 	s.noteRoutes(e, api)
+	s.libraryRoutes(e, newUnreadableCounter(reg))
 	s.echo = e
 	return s
 }
