@@ -46,9 +46,13 @@ func TestDependencyRules(t *testing.T) {
 		{"receiver", []string{"timeline"}, []string{"github.com/redis/go-redis"}},
 		// The web side reads the domain, the drafts directory and the review's types, and applies
 		// the blameless guardrails to what people write; it never touches Redis.
-		{"internal/web", []string{"timeline", "drafts", "drafts/lint"}, []string{"github.com/redis/go-redis"}},
+		{"internal/web", []string{"timeline", "drafts", "drafts/lint", "drafts/actions"}, []string{"github.com/redis/go-redis"}},
 		{"drafts", []string{"timeline"}, []string{"github.com/labstack/echo", "github.com/redis/go-redis"}},
 		{"drafts/review", []string{"timeline", "drafts"}, []string{"github.com/labstack/echo", "github.com/redis/go-redis"}},
+		// Action items are text: parsed from and written into documents, with no HTTP or Redis.
+		{"drafts/actions", []string{"timeline", "drafts", "drafts/lint"}, []string{"net/http", "github.com/labstack/echo", "github.com/redis/go-redis"}},
+		// Outgoing delivery (webhooks) knows its wire formats only.
+		{"notify", []string{"timeline"}, []string{"github.com/labstack/echo", "github.com/redis/go-redis"}},
 		{"drafts/lint", []string{"timeline"}, []string{"github.com/labstack/echo", "github.com/redis/go-redis"}},
 	}
 	for _, r := range rules {

@@ -8,9 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/postmortemd/postmortemd/drafts/actions"
 	"github.com/postmortemd/postmortemd/drafts/lint"
 )
 
@@ -80,6 +82,9 @@ func runLint(args []string, getenv func(string) string, stdin io.Reader, stdout,
 		var found []lint.Finding
 		if name == "-" || isMarkdown(name) {
 			found = l.Markdown(string(b))
+			// The action items' problems (no owner, no due date, won't do without a reason).
+			found = append(found, actions.Lint(b)...)
+			slices.SortStableFunc(found, func(a, b lint.Finding) int { return a.Offset - b.Offset })
 		} else {
 			found = l.Text(string(b))
 		}

@@ -27,6 +27,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/postmortemd/postmortemd/drafts/actions"
 	"github.com/postmortemd/postmortemd/drafts/lint"
 	"github.com/postmortemd/postmortemd/timeline"
 )
@@ -495,6 +496,7 @@ func (s *Server) lintPostmortem(c echo.Context) error {
 	}
 	fs := slices.DeleteFunc(s.notes().linter.Markdown(text), func(f lint.Finding) bool { return f.Rule == "email-address" })
 	fs = append(fs, lint.Names(text, people)...)
+	fs = append(fs, actions.Parser{People: people}.Lint([]byte(text))...)
 	slices.SortStableFunc(fs, func(a, b lint.Finding) int { return a.Offset - b.Offset })
 	return s.answerFindings(c, fs, "postmortem")
 }

@@ -1,0 +1,70 @@
+package actions
+
+import (
+	"strings"
+	"unicode/utf8"
+
+	"github.com/postmortemd/postmortemd/drafts/lint"
+)
+
+// The lint rules of action items.
+const (
+	RuleOwner  = "action-item-owner"
+	RuleDue    = "action-item-due"
+	RuleReason = "action-item-reason"
+	RuleStatus = "action-item-status"
+)
+
+// Lint reports the problems of doc's action items as lint findings, one per problem, at the item's
+// row (Column 1; Offset is the row's byte offset in doc). The rules are action-item-owner (no owner,
+// or a person's name), action-item-due (no due date, or one that is not a date), action-item-reason
+// (won't do without a reason) and action-item-status (a status that is not open, done or won't do).
+func (p Parser) Lint(doc []byte) []lint.Finding {
+	d := p.read("", doc)
+	offsets := lineOffsets(doc)
+	var out []lint.Finding
+	for _, r := range d.rows {
+		for _, pr := range r.item.Problems {
+			f := lint.Finding{Line: r.line + 1, Column: 1, Severity: lint.SeverityWarning, Message: "action item " + quote(r.item.Action) + ": " + pr}
+			if r.line < len(offsets) {
+				f.Offset = offsets[r.line]
+			}
+			switch {
+			case pr == ProblemNoOwner:
+				f.Rule, f.Suggestion = RuleOwner, "name the role that does it (an item without an owner fades away)"
+			case pr == ProblemOwnerIsName:
+				f.Rule, f.Suggestion = RuleOwner, "write the role instead of the person (\"the database on-call\")"
+			case pr == ProblemNoReason:
+				f.Rule, f.Suggestion = RuleReason, "write the reason the team agreed on: not doing it is a decision"
+			case strings.HasPrefix(pr, "status"):
+				f.Rule, f.Suggestion = RuleStatus, "write open, done or won't do"
+			default:
+				f.Rule, f.Suggestion = RuleDue, "write the date it is due by, as YYYY-MM-DD"
+			}
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Lint is Parser{}.Lint.
+func Lint(doc []byte) []lint.Finding { return Parser{}.Lint(doc) }
+
+func quote(s string) string {
+	if utf8.RuneCountInString(s) > 60 {
+		s = string([]rune(s)[:59]) + "…"
+	}
+	return `"` + s + `"`
+}
+
+// lineOffsets returns the byte offset of every line of doc.
+func lineOffsets(doc []byte) []int {
+	offs := []int{0}
+	for i, c := range doc {
+		if c == '\n' && i+1 < len(doc) {
+			offs = append(offs, i+1)
+		}
+	}
+	return offs
+}
+
