@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/drafts/actions"
 )
 
 // The front matter keys the figures come from. The machine-owned ones are written by postmortemd from
@@ -44,6 +45,8 @@ type Postmortem struct {
 	ImpactStarted, ImpactEnded *time.Time
 	// Review is the review meeting as the machine-owned review block says.
 	Review Review
+	// ActionItems are the items of section 5's table.
+	ActionItems []ActionItem
 	// Problems are what could not be read (a time people wrote that does not parse); the figures
 	// use what could be read.
 	Problems []string
@@ -55,6 +58,36 @@ type Review struct {
 	Start *time.Time
 	// Waived reports that people decided not to hold the meeting.
 	Waived bool
+}
+
+// ActionItem is what the figures need of one action item.
+type ActionItem struct {
+	Status actions.Status
+	// Overdue: open, and its due date is past in the service's time zone.
+	Overdue bool
+	// DueEnd is the end of the due day in the service's time zone; nil without a due date.
+	DueEnd *time.Time
+	// DoneAt is when the item's status last became done, as its history says; nil when unknown
+	// (people marked it done by hand in the document).
+	DoneAt *time.Time
+}
+
+// actionItemOf reads the figures of a parsed action item; loc is the service's time zone.
+func actionItemOf(it actions.Item, loc *time.Location) ActionItem {
+	a := ActionItem{Status: it.Status, Overdue: it.Overdue}
+	if due, ok := it.DueDate(loc); ok {
+		end := due.AddDate(0, 0, 1)
+		a.DueEnd = &end
+	}
+	if it.Status == actions.StatusDone {
+		for _, h := range it.History {
+			if h.Field == "status" && h.To == string(actions.StatusDone) {
+				done := h.At
+				a.DoneAt = &done
+			}
+		}
+	}
+	return a
 }
 
 // frontMatter is the front matter's keys the figures read, leniently: times stay text until parsed.
@@ -80,10 +113,14 @@ type frontMatter struct {
 // ErrNoFrontMatter is returned by Read for a document without front matter.
 var ErrNoFrontMatter = errors.New("no front matter")
 
-// Read reads a postmortem's figures from its document. An error means the front matter is missing
-// or is not YAML; a time that does not parse is a Problem, and the figure falls back (a correction)
-// or is unknown (a timeline time).
-func Read(content []byte) (Postmortem, error) {
+// Read reads a postmortem's figures from its document: the front matter and the action items, whose
+// overdue state and due days are taken at now in the service's time zone loc (nil: UTC). An error
+// means the front matter is missing or is not YAML; a time that does not parse is a Problem, and
+// the figure falls back (a correction) or is unknown (a timeline time).
+func Read(content []byte, now time.Time, loc *time.Location) (Postmortem, error) {
+	if loc == nil {
+		loc = time.UTC
+	}
 	head, _, ok := drafts.SplitFrontMatter(content)
 	if !ok {
 		return Postmortem{}, ErrNoFrontMatter
@@ -106,6 +143,13 @@ func Read(content []byte) (Postmortem, error) {
 	p.ImpactStarted, p.ImpactEnded = at(KeyImpactStarted, fm.ImpactStarted), at(KeyImpactEnded, fm.ImpactEnded)
 	if fm.Review != nil {
 		p.Review = Review{Start: at("review.start", fm.Review.Start), Waived: fm.Review.Waived}
+	}
+	items, err := actions.Parse(p.ID, content, now, loc)
+	if err != nil {
+		p.Problems = append(p.Problems, fmt.Sprintf("action items: %v", err))
+	}
+	for _, it := range items {
+		p.ActionItems = append(p.ActionItems, actionItemOf(it, loc))
 	}
 	return p, nil
 }
@@ -217,6 +261,35 @@ type Reviews struct {
 	Pending int `json:"pending"`
 }
 
+// ActionItems counts the action items of the counted postmortems.
+type ActionItems struct {
+	Total  int `json:"total"`
+	Open   int `json:"open"`
+	Done   int `json:"done"`
+	WontDo int `json:"wont_do"`
+	// Overdue are open items past their due date (counted in Open too).
+	Overdue int `json:"overdue"`
+	// DoneByDueDate is how items with a due date fared against it.
+	DoneByDueDate DueDateShare `json:"done_by_due_date"`
+}
+
+// DueDateShare is the share of action items done by their due date, among the items whose outcome
+// against the date is known: done (with the day it was done known) or open past the date. Open
+// items not yet due and won't-do items (an agreed decision) are not counted.
+type DueDateShare struct {
+	// Share is OnTime / (OnTime + Late), null when both are 0.
+	Share *float64 `json:"share"`
+	// OnTime were done by the end of their due day.
+	OnTime int `json:"on_time"`
+	// Late were done after it, or are open and overdue.
+	Late int `json:"late"`
+	// DoneDateUnknown are done items whose history does not say when (marked done by hand in the
+	// document): they are not in Share.
+	DoneDateUnknown int `json:"done_date_unknown"`
+	// NoDueDate are done or open items without a due date: they are not in Share.
+	NoDueDate int `json:"no_due_date"`
+}
+
 // Figure is one duration of one postmortem, and the keys its ends came from.
 type Figure struct {
 	Seconds int64  `json:"seconds"`
@@ -244,11 +317,12 @@ type Problem struct {
 
 // Report is the figures across the postmortems a Filter kept.
 type Report struct {
-	Incidents         Incidents `json:"incidents"`
-	TimeToDetect      Durations `json:"time_to_detect"`
-	TimeToAcknowledge Durations `json:"time_to_acknowledge"`
-	TimeToResolve     Durations `json:"time_to_resolve"`
-	Reviews           Reviews   `json:"reviews"`
+	Incidents         Incidents   `json:"incidents"`
+	TimeToDetect      Durations   `json:"time_to_detect"`
+	TimeToAcknowledge Durations   `json:"time_to_acknowledge"`
+	TimeToResolve     Durations   `json:"time_to_resolve"`
+	Reviews           Reviews     `json:"reviews"`
+	ActionItems       ActionItems `json:"action_items"`
 	// Postmortems are each counted postmortem's figures, newest start first.
 	Postmortems []Figures `json:"postmortems"`
 	Problems    []Problem `json:"problems"`
@@ -335,6 +409,13 @@ func Compute(pms []Postmortem, f Filter, now time.Time) Report {
 			r.Reviews.Pending++
 		}
 		r.Postmortems = append(r.Postmortems, fig)
+		for _, it := range p.ActionItems {
+			r.ActionItems.add(it)
+		}
+	}
+	if n := r.ActionItems.DoneByDueDate.OnTime + r.ActionItems.DoneByDueDate.Late; n > 0 {
+		share := float64(r.ActionItems.DoneByDueDate.OnTime) / float64(n)
+		r.ActionItems.DoneByDueDate.Share = &share
 	}
 	fillMonths(r.Incidents.ByMonth)
 	months := slices.Sorted(maps.Keys(r.Incidents.ByMonth))
@@ -436,5 +517,36 @@ func fillMonths(byMonth map[string]int) {
 		if _, ok := byMonth[Month(t)]; !ok {
 			byMonth[Month(t)] = 0
 		}
+	}
+}
+
+func (a *ActionItems) add(it ActionItem) {
+	a.Total++
+	d := &a.DoneByDueDate
+	switch it.Status {
+	case actions.StatusWontDo:
+		a.WontDo++
+		return
+	case actions.StatusDone:
+		a.Done++
+		switch {
+		case it.DueEnd == nil:
+			d.NoDueDate++
+		case it.DoneAt == nil:
+			d.DoneDateUnknown++
+		case it.DoneAt.Before(*it.DueEnd):
+			d.OnTime++
+		default:
+			d.Late++
+		}
+		return
+	}
+	a.Open++
+	switch {
+	case it.DueEnd == nil:
+		d.NoDueDate++
+	case it.Overdue:
+		a.Overdue++
+		d.Late++
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postmortemd/postmortemd/drafts/actions"
 	"github.com/postmortemd/postmortemd/drafts/insights"
 )
 
@@ -210,7 +211,7 @@ func TestRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := insights.Read(b)
+	p, err := insights.Read(b, now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +226,7 @@ func TestRead(t *testing.T) {
 	// People's corrections sit outside the machine-owned block, written by hand.
 	edited := strings.Replace(string(b), "recommended: false\n", "recommended: false\nimpact_started: 2026-11-23 13:20\nimpact_ended: yesterday\n", 1)
 	edited = strings.Replace(edited, "# postmortemd:end attributes\n", "review:\n  start: 2026-11-24T01:00:00Z\n  waived: true\n# postmortemd:end attributes\n", 1)
-	p, err = insights.Read([]byte(edited))
+	p, err = insights.Read([]byte(edited), now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,10 +236,86 @@ func TestRead(t *testing.T) {
 	if len(p.Problems) != 1 || !strings.HasPrefix(p.Problems[0], `impact_ended: want a time such as`) {
 		t.Fatalf("problems %q", p.Problems)
 	}
-	if _, err := insights.Read([]byte("no front matter")); err == nil {
+	if _, err := insights.Read([]byte("no front matter"), now, nil); err == nil {
 		t.Fatal("a document without front matter read")
 	}
-	if _, err := insights.Read([]byte("---\nid: [\n---\n")); err == nil {
+	if _, err := insights.Read([]byte("---\nid: [\n---\n"), now, nil); err == nil {
 		t.Fatal("front matter that is not YAML read")
+	}
+}
+
+// Action items are read from section 5 as people left it, and an item marked done through the API
+// carries the day it was done in its history.
+func TestActionItemsFromDocuments(t *testing.T) {
+	doc, err := os.ReadFile("../actions/testdata/filled.en.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Five items: open due 12-10 (not yet due), open due 11-20 (overdue), open with no due date,
+	// won't do, and done (by hand: when is unknown).
+	p, err := insights.Read(doc, now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := insights.Compute([]insights.Postmortem{p}, insights.Filter{}, now)
+	want := insights.ActionItems{Total: 5, Open: 3, Done: 1, WontDo: 1, Overdue: 1,
+		DoneByDueDate: insights.DueDateShare{Share: f(0), OnTime: 0, Late: 1, DoneDateUnknown: 1, NoDueDate: 1}}
+	if !reflect.DeepEqual(r.ActionItems, want) {
+		g, _ := json.Marshal(r.ActionItems)
+		t.Fatalf("action items %s", g)
+	}
+
+	// The item due 12-10 is done through the API on 12-02: on time. 1 on time, 1 late: a half.
+	items, err := actions.Parse(p.ID, doc, now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	for _, it := range items {
+		if it.Due == "2026-12-10" {
+			id = it.ID
+		}
+	}
+	done := actions.StatusDone
+	doc, _, err = actions.Parser{}.Apply(p.ID, doc, id, actions.Patch{Status: &done}, *at("2026-12-02T09:00:00Z"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := *at("2026-12-03T00:00:00Z")
+	p, err = insights.Read(doc, later, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = insights.Compute([]insights.Postmortem{p}, insights.Filter{}, later)
+	want = insights.ActionItems{Total: 5, Open: 2, Done: 2, WontDo: 1, Overdue: 1,
+		DoneByDueDate: insights.DueDateShare{Share: f(0.5), OnTime: 1, Late: 1, DoneDateUnknown: 1, NoDueDate: 1}}
+	if !reflect.DeepEqual(r.ActionItems, want) {
+		g, _ := json.Marshal(r.ActionItems)
+		t.Fatalf("after one is done on time: %s", g)
+	}
+}
+
+func TestActionItemsDueDates(t *testing.T) {
+	dueEnd := at("2026-11-20T15:00:00Z") // the end of 2026-11-20 in Tokyo
+	tests := []struct {
+		name string
+		item insights.ActionItem
+		want insights.DueDateShare
+	}{
+		{"done on the due day, late evening in Tokyo", insights.ActionItem{Status: actions.StatusDone, DueEnd: dueEnd, DoneAt: at("2026-11-20T14:59:59Z")},
+			insights.DueDateShare{Share: f(1), OnTime: 1}},
+		{"done the next day in Tokyo", insights.ActionItem{Status: actions.StatusDone, DueEnd: dueEnd, DoneAt: at("2026-11-20T15:00:00Z")},
+			insights.DueDateShare{Share: f(0), Late: 1}},
+		{"open, not yet due", insights.ActionItem{Status: actions.StatusOpen, DueEnd: dueEnd}, insights.DueDateShare{}},
+		{"won't do is a decision, not a miss", insights.ActionItem{Status: actions.StatusWontDo, DueEnd: dueEnd}, insights.DueDateShare{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := insights.Compute([]insights.Postmortem{{ID: "x", ActionItems: []insights.ActionItem{tt.item}}}, insights.Filter{}, now)
+			if !reflect.DeepEqual(r.ActionItems.DoneByDueDate, tt.want) {
+				g, _ := json.Marshal(r.ActionItems.DoneByDueDate)
+				t.Errorf("got %s", g)
+			}
+		})
 	}
 }
