@@ -42,7 +42,7 @@ const defaultFeedLimit = 100
 
 // The library's pages are parsed with the layout at start-up, as the others are.
 func init() {
-	maps.Copy(pageTemplates, mustParsePages("library"))
+	maps.Copy(pageTemplates, mustParsePages("library", "insights"))
 }
 
 // library serves the reading list and the feeds.

@@ -55,6 +55,7 @@ type Options struct {
 	Pages       PageOptions       // pages.go: /incidents pages, assets, the event stream
 	Notes       NoteOptions       // notes.go: notes, lint API, write access
 	Library     LibraryOptions    // library.go: /library, /postmortems.atom, /library.atom
+	Insights    InsightsOptions   // insights.go: /api/v1/insights, /insights
 }
 
 // Server is the HTTP handler with every route.
@@ -107,7 +108,9 @@ func New(o Options) *Server {
 	s.reviewRoutes(e, api)
 	s.pageRoutes(e, api)
 	s.noteRoutes(e, api)
-	s.libraryRoutes(e, newUnreadableCounter(reg))
+	unreadable := newUnreadableCounter(reg)
+	s.libraryRoutes(e, unreadable)
+	s.insightRoutes(e, api, unreadable)
 	s.echo = e
 	return s
 }
