@@ -49,8 +49,8 @@ type plotImage struct {
 }
 
 type monthRow struct {
-	Month                      string
-	Incidents                  int
+	Month                        string
+	Incidents                    int
 	Detect, Acknowledge, Resolve string
 }
 

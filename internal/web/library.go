@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/feeds"
@@ -50,6 +51,15 @@ type library struct {
 	s          *Server
 	o          LibraryOptions
 	unreadable *prometheus.CounterVec
+
+	mu       sync.Mutex
+	synopses map[string]cachedSynopsis // by postmortem id, while its file is unchanged
+}
+
+type cachedSynopsis struct {
+	file     string
+	modified time.Time
+	html     template.HTML
 }
 
 // newUnreadableCounter counts the postmortems a view listing many could not read in full; the view
@@ -68,7 +78,7 @@ func (s *Server) libraryRoutes(e *echo.Echo, unreadable *prometheus.CounterVec) 
 	if s.opts.Postmortems.Library == nil {
 		return
 	}
-	l := &library{s: s, o: s.opts.Library, unreadable: unreadable}
+	l := &library{s: s, o: s.opts.Library, unreadable: unreadable, synopses: map[string]cachedSynopsis{}}
 	if l.o.FeedLimit <= 0 {
 		l.o.FeedLimit = defaultFeedLimit
 	}
@@ -98,10 +108,8 @@ func (l *library) readings(sums []drafts.Summary, view string) []reading {
 	out := make([]reading, 0, len(sums))
 	for _, sum := range sums {
 		r := reading{Summary: sum}
-		doc, err := l.s.opts.Postmortems.Library.Get(sum.ID)
-		if err == nil {
-			r.Synopsis, err = renderSynopsis(drafts.Synopsis(doc.Content))
-		}
+		var err error
+		r.Synopsis, err = l.synopsis(sum)
 		if err != nil {
 			l.s.log.Warn("a postmortem could not be read; it is listed without its summary", "view", view, "postmortem", sum.ID, "err", err)
 			l.unreadable.WithLabelValues(view).Inc()
@@ -114,6 +122,35 @@ func (l *library) readings(sums []drafts.Summary, view string) []reading {
 	}
 	return out
 }
+
+// synopsis returns a postmortem's rendered summary, reading its document only when the file changed
+// since the last time.
+func (l *library) synopsis(sum drafts.Summary) (template.HTML, error) {
+	l.mu.Lock()
+	c, ok := l.synopses[sum.ID]
+	l.mu.Unlock()
+	if ok && c.file == sum.File && c.modified.Equal(sum.Modified) {
+		return c.html, nil
+	}
+	doc, err := l.s.opts.Postmortems.Library.Get(sum.ID)
+	if err != nil {
+		return "", err
+	}
+	html, err := renderSynopsis(drafts.Synopsis(doc.Content))
+	if err != nil {
+		return "", err
+	}
+	l.mu.Lock()
+	if len(l.synopses) > maxCachedSynopses {
+		clear(l.synopses) // removed postmortems do not pile up; the next views read again
+	}
+	l.synopses[sum.ID] = cachedSynopsis{file: sum.File, modified: sum.Modified, html: html}
+	l.mu.Unlock()
+	return html, nil
+}
+
+// maxCachedSynopses bounds the cache of rendered summaries.
+const maxCachedSynopses = 10000
 
 // renderSynopsis renders people's Markdown as sanitised HTML, as the postmortem page does.
 func renderSynopsis(md string) (template.HTML, error) {
