@@ -333,7 +333,11 @@ func newData(in Input) *Data {
 		} else {
 			d.Facts = append(d.Facts, line)
 		}
-		addRole(e.Role, systemRole(e))
+		// Only the roles the systems reported: a note's role is whatever its writer typed, and the
+		// pages do not list it either.
+		if e.Kind != timeline.KindContext {
+			addRole(e.Role, systemRole(e))
+		}
 		switch e.Source {
 		case timeline.SourceAlertmanager:
 			usedAM = true

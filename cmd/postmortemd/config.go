@@ -61,6 +61,8 @@ type Config struct {
 	People []Person `yaml:"people"`
 	// PeopleFile is a YAML file holding a list of the same form, added to People at start-up.
 	PeopleFile string `yaml:"people_file"`
+	// ActionItems announces action items as they come due (actions.go).
+	ActionItems ActionItemsConfig `yaml:"action_items"`
 }
 
 // Person is one entry of the people directory.
@@ -482,6 +484,9 @@ func (c *Config) readSecretFiles() error {
 
 // Validate names the first bad setting.
 func (c Config) Validate() error {
+	if err := c.ActionItems.validate(); err != nil {
+		return err
+	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("listen: %q is not host:port: %w", c.Listen, err)
 	}

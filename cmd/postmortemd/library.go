@@ -1,8 +1,6 @@
 package main
 
 import (
-	"time"
-
 	"github.com/postmortemd/postmortemd/internal/web"
 )
 
@@ -12,14 +10,8 @@ func libraryOptions(cfg Config) web.LibraryOptions {
 	return web.LibraryOptions{BaseURL: cfg.Review.BaseURL, Now: clock()}
 }
 
-// insightsOptions wires the insights: the service's time zone (the review's, review-timezone)
-// decides when an action item is overdue.
+// insightsOptions wires the insights: action items are overdue, and done by their due date, in the
+// same time zone as the action-item list and reminders use.
 func insightsOptions(cfg Config) web.InsightsOptions {
-	loc := time.UTC
-	if tz := cfg.Review.TimeZone; tz != "" {
-		if l, err := time.LoadLocation(tz); err == nil { // Validate has already named a bad zone
-			loc = l
-		}
-	}
-	return web.InsightsOptions{Location: loc, Now: clock()}
+	return web.InsightsOptions{Location: cfg.actionItemsLocation(), Now: clock()}
 }

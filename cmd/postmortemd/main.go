@@ -191,10 +191,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer stopReviews()
 	files := &drafts.Store{Dir: cfg.DraftsDir, Logger: log} // one, so the worker and the API share its lock and cache
+	actionItems, stopActionItems, err := startActionItems(cfg, store, files, reg, log) // actions.go
+	if err != nil {
+		return err
+	}
+	defer stopActionItems()
 	streamsDone := make(chan struct{})
 	handler := web.New(web.Options{Store: store, Ready: store, Webhooks: rcv, Logger: log,
 		Registry: reg, Version: version, StoreTimeout: cfg.StoreTimeout,
-		Postmortems: web.PostmortemOptions{Library: files}, Notes: notes, Review: reviews.web,
+		Postmortems: web.PostmortemOptions{Library: files}, Notes: notes, Review: reviews.web, ActionItems: actionItems,
 		Library: libraryOptions(cfg), Insights: insightsOptions(cfg), // library.go
 		// The note form's token, checked by the notes handler; live event streams end when
 		// shutdown begins, so they do not hold it for its whole timeout.

@@ -193,6 +193,9 @@ func (p Parser) Parse(postmortemID string, doc []byte, now time.Time, loc *time.
 		if r.handDue {
 			it.History = append(it.History, Change{At: now.UTC().Truncate(time.Second), Field: "due", From: r.markDue, To: it.Due, Reason: ReasonChangedInDocument})
 		}
+		if r.handStatus {
+			it.History = append(it.History, Change{At: now.UTC().Truncate(time.Second), Field: "status", From: string(r.markStatus), To: string(it.Status), Reason: ReasonChangedInDocument})
+		}
 		it.Overdue = it.Status == StatusOpen && it.Due != "" && it.Due < today
 		items = append(items, it)
 	}

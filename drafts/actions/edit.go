@@ -124,6 +124,9 @@ func (e *editor) record() {
 		if r.handDue {
 			e.addHistory(r, Change{At: e.at, Field: "due", From: r.markDue, To: r.item.Due, Reason: ReasonChangedInDocument})
 		}
+		if r.handStatus {
+			e.addHistory(r, Change{At: e.at, Field: "status", From: string(r.markStatus), To: string(r.item.Status), Reason: ReasonChangedInDocument})
+		}
 		if r.names {
 			if i := r.t.col(colOwner); i >= 0 && i < len(r.cells) {
 				owner := r.item.Owner
@@ -135,7 +138,7 @@ func (e *editor) record() {
 				}
 			}
 		}
-		if !r.marked || r.markID != r.item.ID || !r.dueSet || r.markDue != r.item.Due {
+		if !r.marked || r.markID != r.item.ID || !r.dueSet || r.markDue != r.item.Due || r.markStatus != r.item.Status {
 			e.pin(r)
 		}
 	}
@@ -171,11 +174,11 @@ func (e *editor) apply(r *row, patch Patch) error {
 		if o == "" {
 			return invalid("owner", "an item needs an owner: name the role that does it")
 		}
-		role, named := e.p.ownerRole(o)
+		// A known person's name is replaced by their role, as notes are; an unknown address cannot be.
+		role, _ := e.p.ownerRole(o)
 		if role == "" {
 			return invalid("owner", "%q names a person; the owner is a role (\"the database on-call\")", o)
 		}
-		_ = named // a known person's name is replaced by their role, as notes are
 		newOwner = role
 	}
 	dueMoved := newDue != it.Due
@@ -194,6 +197,8 @@ func (e *editor) apply(r *row, patch Patch) error {
 	if newStatus != it.Status {
 		e.setCell(r, colStatus, msgs[r.t.ja].status[newStatus])
 		e.addHistory(r, Change{At: e.at, Field: "status", From: string(it.Status), To: string(newStatus), Reason: reason})
+		r.item.Status = newStatus
+		e.pin(r)
 	}
 	if newOwner != it.Owner || r.names && patch.Owner != nil {
 		e.setCell(r, colOwner, newOwner)
@@ -218,8 +223,8 @@ func (e *editor) pin(r *row) {
 		due = "-"
 	}
 	cell := strings.TrimSpace(rowMarker.ReplaceAllString(r.cells[i], ""))
-	e.setCellAt(r, i, cell+" <!-- action-item id="+r.item.ID+" due="+due+" -->")
-	r.marked, r.markID, r.dueSet, r.markDue = true, r.item.ID, true, r.item.Due
+	e.setCellAt(r, i, cell+" <!-- action-item id="+r.item.ID+" due="+due+" status="+string(r.item.Status)+" -->")
+	r.marked, r.markID, r.dueSet, r.markDue, r.markStatus = true, r.item.ID, true, r.item.Due, r.item.Status
 }
 
 // setCell writes v (plain text, escaped here) into r's column of kind k, adding the column to the

@@ -207,3 +207,23 @@ func section5(doc []byte) string {
 	}
 	return s
 }
+
+// A status changed by hand is recorded too, so the history says when an item was done.
+func TestRecordHandChangedStatus(t *testing.T) {
+	pinned, _ := Parser{}.Record("pm-1", mustRead(t, "filled.en.md"), now)
+	done := strings.Replace(string(pinned), "| SRE on-call for payments | 2026-12-10 | short | open |", "| SRE on-call for payments | 2026-12-10 | short | done |", 1)
+	at := now.Add(26 * time.Hour)
+	out, changed := Parser{}.Record("pm-1", []byte(done), at)
+	if !changed {
+		t.Fatal("the hand change was not recorded")
+	}
+	items, _ := Parser{}.Parse("pm-1", out, at, tokyo)
+	it := findItem(t, items, "Alert on checkout p99 latency above 2 s for 5 minutes")
+	want := []Change{{At: at, Field: "status", From: "open", To: "done", Reason: ReasonChangedInDocument}}
+	if !slices.Equal(it.History, want) {
+		t.Errorf("history %+v, want %+v", it.History, want)
+	}
+	if _, again := (Parser{}).Record("pm-1", out, at.Add(time.Hour)); again {
+		t.Error("recorded twice")
+	}
+}

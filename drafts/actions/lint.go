@@ -67,4 +67,3 @@ func lineOffsets(doc []byte) []int {
 	}
 	return offs
 }
-

@@ -22,15 +22,16 @@ import (
 // time it writes the document (the reminder sweep, or a PATCH), as a hidden comment at the end of
 // the action cell, together with the due date it last saw:
 //
-//	| Alert on queue depth <!-- action-item id=3f2a9c1b7d4e due=2026-12-01 --> | SRE | 2026-12-15 | ...
+//	| Alert on queue depth <!-- action-item id=3f2a9c1b7d4e due=2026-12-01 status=open --> | SRE | 2026-12-15 | ...
 //
 // From then on the id travels with the row (reordered, reworded, moved to another table), and a due
-// date that differs from the pinned one was changed by hand: postmortemd records that in the
-// history ("changed in the document") and pins the new date. A comment is invisible in the rendered
+// date or status that differs from the pinned one was changed by hand: postmortemd records that in
+// the history ("changed in the document") and pins the new value, so the history says when an item
+// was done however it was done. A comment is invisible in the rendered
 // page and in most editors' previews; a visible id column would make every hand-written table
 // wrong until someone filled it in.
 var (
-	rowMarker     = regexp.MustCompile(`<!--\s*action-item\s+id=([0-9a-f]{12})(?:\s+due=(\S*))?\s*-->`)
+	rowMarker     = regexp.MustCompile(`<!--\s*action-item\s+id=([0-9a-f]{12})(?:\s+due=(\S*))?(?:\s+status=([a-z_]+))?\s*-->`)
 	historyMarker = regexp.MustCompile(`<!--\s*action-item-history\s+id=([0-9a-f]{12})\s*-->`)
 	anyComment    = regexp.MustCompile(`<!--.*?-->`)
 	headingLine   = regexp.MustCompile(`^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$`)
@@ -116,7 +117,11 @@ type row struct {
 	markDue string // the due date the marker pinned ("" for none)
 	dueSet  bool   // the marker says which due date it last saw
 	handDue bool   // the due date differs from the pinned one: changed by hand
-	names   bool   // the owner cell names a person
+	// markStatus is the status the marker pinned ("" when it has none); handStatus reports a
+	// status changed by hand since.
+	markStatus Status
+	handStatus bool
+	names      bool // the owner cell names a person
 }
 
 // parsed is a document read for its action items.
@@ -279,7 +284,7 @@ func (p Parser) readRows(postmortemID string, d *parsed) {
 		}
 		r.item.ID = id
 		taken[id] = true
-		r.handDue = false // an unpinned or re-pinned row has no baseline
+		r.handDue, r.handStatus = false, false // an unpinned or re-pinned row has no baseline
 	}
 	for _, r := range rows {
 		r.item.PostmortemID = postmortemID
@@ -307,6 +312,7 @@ func (p Parser) fill(r *row) bool {
 				r.markDue = ""
 			}
 		}
+		r.markStatus = Status(m[3])
 	}
 	action := cleanCell(actionCell)
 	if action == "" || isPlaceholder(actionCell, true) {
@@ -355,6 +361,9 @@ func (p Parser) fill(r *row) bool {
 		it.Problems = append(it.Problems, sprintf(problemBadStatus, cleanCell(cell(colStatus))))
 	}
 	it.Status = st
+	if r.markStatus != "" && r.markStatus != st {
+		r.handStatus = true
+	}
 	it.Reason = cleanCell(cell(colReason))
 	if st == StatusWontDo && it.Reason == "" {
 		it.Problems = append(it.Problems, ProblemNoReason)

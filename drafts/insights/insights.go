@@ -67,8 +67,8 @@ type ActionItem struct {
 	Overdue bool
 	// DueEnd is the end of the due day in the service's time zone; nil without a due date.
 	DueEnd *time.Time
-	// DoneAt is when the item's status last became done, as its history says; nil when unknown
-	// (people marked it done by hand in the document).
+	// DoneAt is when the item's status last became done, as its history says (an API change, or
+	// when postmortemd noticed a hand edit); nil when unknown (done before postmortemd first saw it).
 	DoneAt *time.Time
 }
 
@@ -283,8 +283,8 @@ type DueDateShare struct {
 	OnTime int `json:"on_time"`
 	// Late were done after it, or are open and overdue.
 	Late int `json:"late"`
-	// DoneDateUnknown are done items whose history does not say when (marked done by hand in the
-	// document): they are not in Share.
+	// DoneDateUnknown are done items whose history does not say when (done before postmortemd first
+	// saw the row): they are not in Share.
 	DoneDateUnknown int `json:"done_date_unknown"`
 	// NoDueDate are done or open items without a due date: they are not in Share.
 	NoDueDate int `json:"no_due_date"`

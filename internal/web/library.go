@@ -106,10 +106,15 @@ type reading struct {
 // the others.
 func (l *library) readings(sums []drafts.Summary, view string) []reading {
 	out := make([]reading, 0, len(sums))
+	claims := make(map[string]int, len(sums))
+	for _, sum := range sums {
+		claims[sum.ID]++
+	}
 	for _, sum := range sums {
 		r := reading{Summary: sum}
 		var err error
-		r.Synopsis, err = l.synopsis(sum)
+		// Files copied by hand claim one id: Get says which, so no cached summary hides it.
+		r.Synopsis, err = l.synopsis(sum, claims[sum.ID] > 1)
 		if err != nil {
 			l.s.log.Warn("a postmortem could not be read; it is listed without its summary", "view", view, "postmortem", sum.ID, "err", err)
 			l.unreadable.WithLabelValues(view).Inc()
@@ -124,12 +129,12 @@ func (l *library) readings(sums []drafts.Summary, view string) []reading {
 }
 
 // synopsis returns a postmortem's rendered summary, reading its document only when the file changed
-// since the last time.
-func (l *library) synopsis(sum drafts.Summary) (template.HTML, error) {
+// since the last time (always when fresh).
+func (l *library) synopsis(sum drafts.Summary, fresh bool) (template.HTML, error) {
 	l.mu.Lock()
 	c, ok := l.synopses[sum.ID]
 	l.mu.Unlock()
-	if ok && c.file == sum.File && c.modified.Equal(sum.Modified) {
+	if ok && !fresh && c.file == sum.File && c.modified.Equal(sum.Modified) {
 		return c.html, nil
 	}
 	doc, err := l.s.opts.Postmortems.Library.Get(sum.ID)

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/postmortemd/postmortemd/drafts/insights"
 	"github.com/postmortemd/postmortemd/receiver"
 	"github.com/postmortemd/postmortemd/timeline"
 	"github.com/postmortemd/postmortemd/timeline/redisstore"
@@ -419,11 +420,14 @@ var referenceRow = template.Must(template.New("row").Parse(`<li class="event" id
 // Every page template executes, also on the zero value of its data (nothing optional is assumed).
 func TestEveryPageTemplateExecutes(t *testing.T) {
 	data := map[string]any{
-		"incidents":   incidentsPage{},
-		"incident":    incidentPage{Review: &ReviewLink{}, Draft: &draftLink{}, NotesOn: true, CanWrite: true, HasCSRF: true},
-		"postmortems": postmortemsPage{},
-		"postmortem":  postmortemPage{},
-		"error":       errorPage{SignIn: true},
+		"library":      libraryPage{Items: []reading{{}}},
+		"insights":     insightsPage{Report: insights.Report{Incidents: insights.Incidents{Total: 1}}, Plots: []plotImage{{}}},
+		"incidents":    incidentsPage{},
+		"incident":     incidentPage{Review: &ReviewLink{}, Draft: &draftLink{}, NotesOn: true, CanWrite: true, HasCSRF: true},
+		"postmortems":  postmortemsPage{},
+		"postmortem":   postmortemPage{},
+		"error":        errorPage{SignIn: true},
+		"action-items": actionItemsPageData{Groups: []actionGroup{{Items: []listedItem{{}}}}},
 	}
 	if len(data) != len(pageTemplates) {
 		t.Fatalf("%d templates, %d tested", len(pageTemplates), len(data))

@@ -56,6 +56,7 @@ type Options struct {
 	Notes       NoteOptions       // notes.go: notes, lint API, write access
 	Library     LibraryOptions    // library.go: /library, /postmortems.atom, /library.atom
 	Insights    InsightsOptions   // insights.go: /api/v1/insights, /insights
+	ActionItems ActionItemOptions // actions.go: /api/v1/action-items, /action-items
 }
 
 // Server is the HTTP handler with every route.
@@ -68,6 +69,7 @@ type Server struct {
 	storeTimeout time.Duration
 	opts         Options
 	pages        *pages // pages.go: the browser pages and the event streams' shared polls
+	actions      *actionItemState
 }
 
 // New builds the route table.
@@ -111,6 +113,7 @@ func New(o Options) *Server {
 	unreadable := newUnreadableCounter(reg)
 	s.libraryRoutes(e, unreadable)
 	s.insightRoutes(e, api, unreadable)
+	s.actionItemRoutes(e, api)
 	s.echo = e
 	return s
 }

@@ -36,6 +36,8 @@ import (
 //	                                     removed when Reviews finds them gone)
 //	{pm}:lk:<name>                STRING a lock shared by the replicas (Lock): a random token, with
 //	                                     a TTL so a dead holder's lock lapses
+//	{pm}:rm:<key>                 HASH   one reminder's delivery (reminders.go): state, attempts,
+//	                                     next, lease; expires 3 years after its last attempt
 //
 // The Lua script in script.go builds the per-incident keys from the prefix with the same suffixes;
 // keep the two in step.
@@ -55,6 +57,7 @@ func (s *Store) mergedKey(id string) string        { return s.prefix + ":m:" + i
 func (s *Store) indexKey(name string) string       { return s.prefix + ":x:" + name }
 func (s *Store) reviewKey(id string) string        { return s.prefix + ":rv:" + id }
 func (s *Store) lockKey(name string) string        { return s.prefix + ":lk:" + name }
+func (s *Store) reminderKey(key string) string     { return s.prefix + ":rm:" + key }
 
 // Index names, as used by indexKey and by the script.
 const (
