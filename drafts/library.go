@@ -49,6 +49,9 @@ type Summary struct {
 	// PendingVersions are newer drafts written beside this file because a merge was not safe (see
 	// Store.Write): the new facts in them wait for a person to merge them by hand.
 	PendingVersions []string `json:"pending_versions,omitempty"`
+	// RecommendedReason is why people recommend the postmortem to newcomers (their front matter key
+	// "recommended_reason"), "" when they gave none.
+	RecommendedReason string `json:"recommended_reason"`
 }
 
 // Query narrows a listing of postmortems. Empty fields match everything.
@@ -186,6 +189,8 @@ type frontMatter struct {
 	Recommended    lenientBool `yaml:"recommended"`
 	Started        string      `yaml:"started"`
 	Resolved       string      `yaml:"resolved"`
+	// RecommendedReason is people's words; a bare number or date is kept as written.
+	RecommendedReason string `yaml:"recommended_reason"`
 }
 
 // lenientList reads a YAML list of scalars, or one scalar as a list of one.
@@ -258,6 +263,7 @@ func summarize(b []byte) (Summary, error) {
 	sum := Summary{ID: fm.ID, Title: fm.Title, Status: fm.Status, Severity: fm.Severity, Priority: fm.Priority,
 		IncidentStatus: fm.IncidentStatus, Services: nonNil(fm.Services), Tags: nonNil(fm.Tags), Recommended: bool(fm.Recommended),
 		Started: parseStamp(fm.Started), Resolved: parseStamp(fm.Resolved)}
+	sum.RecommendedReason = strings.TrimSpace(fm.RecommendedReason)
 	return sum, nil
 }
 

@@ -235,6 +235,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	handler := web.New(web.Options{Store: store, Ready: store, Webhooks: rcv, Logger: log,
 		Registry: reg, Version: version, StoreTimeout: cfg.StoreTimeout,
 		Postmortems: web.PostmortemOptions{Library: files}, Notes: notes, Review: reviews.web, ActionItems: actionItems,
+		Library: libraryOptions(cfg), Insights: insightsOptions(cfg), // library.go
 		// The note form's token, checked by the notes handler; live event streams end when
 		// shutdown begins, so they do not hold it for its whole timeout.
 		Pages: web.PageOptions{CSRFToken: notes.CSRF.Token, Shutdown: streamsDone}})

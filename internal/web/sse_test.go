@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/drafts/insights"
 	"github.com/postmortemd/postmortemd/receiver"
 	"github.com/postmortemd/postmortemd/timeline"
 	"github.com/postmortemd/postmortemd/timeline/redisstore"
@@ -420,6 +421,8 @@ var referenceRow = template.Must(template.New("row").Funcs(template.FuncMap{"fin
 // Every page template executes, also on the zero value of its data (nothing optional is assumed).
 func TestEveryPageTemplateExecutes(t *testing.T) {
 	data := map[string]any{
+		"library":      libraryPage{Items: []reading{{}}},
+		"insights":     insightsPage{Report: insights.Report{Incidents: insights.Incidents{Total: 1}}, Plots: []plotImage{{}}},
 		"incidents":    incidentsPage{},
 		"incident":     incidentPage{Review: &ReviewLink{}, Draft: &draftLink{}, NotesOn: true, CanWrite: true, HasCSRF: true},
 		"postmortems":  postmortemsPage{},

@@ -54,6 +54,8 @@ type Options struct {
 	Review      ReviewOptions     // review.go: review JSON, .ics, /calendar.ics
 	Pages       PageOptions       // pages.go: /incidents pages, assets, the event stream
 	Notes       NoteOptions       // notes.go: notes, lint API, write access
+	Library     LibraryOptions    // library.go: /library, /postmortems.atom, /library.atom
+	Insights    InsightsOptions   // insights.go: /api/v1/insights, /insights
 	ActionItems ActionItemOptions // actions.go: /api/v1/action-items, /action-items
 }
 
@@ -108,6 +110,9 @@ func New(o Options) *Server {
 	s.reviewRoutes(e, api)
 	s.pageRoutes(e, api)
 	s.noteRoutes(e, api)
+	unreadable := newUnreadableCounter(reg)
+	s.libraryRoutes(e, unreadable)
+	s.insightRoutes(e, api, unreadable)
 	s.actionItemRoutes(e, api)
 	s.echo = e
 	return s

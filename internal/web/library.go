@@ -1,0 +1,288 @@
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/feeds"
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/timeline"
+)
+
+// LibraryOptions configures the reading list (/library) and the Atom feeds (/postmortems.atom,
+// /library.atom). They read the postmortems of PostmortemOptions.Library and are left out without it.
+type LibraryOptions struct {
+	// BaseURL is postmortemd's external URL ("https://postmortemd.example.com"), for the feeds'
+	// absolute links and ids. Empty: the request's scheme and host.
+	BaseURL string
+	// FeedLimit bounds the entries of /postmortems.atom (newest first). Default 100.
+	FeedLimit int
+	// Now dates an empty feed. Default time.Now.
+	Now func() time.Time
+}
+
+// feedStatuses are the statuses a postmortem has once its review is done: /postmortems.atom lists
+// only these, so subscribers do not get drafts people are still writing.
+var feedStatuses = []string{"reviewed", "published"}
+
+const defaultFeedLimit = 100
+
+// The library's pages are parsed with the layout at start-up, as the others are.
+func init() {
+	maps.Copy(pageTemplates, mustParsePages("library", "insights"))
+}
+
+// library serves the reading list and the feeds.
+type library struct {
+	s          *Server
+	o          LibraryOptions
+	unreadable *prometheus.CounterVec
+
+	mu       sync.Mutex
+	synopses map[string]cachedSynopsis // by postmortem id, while its file is unchanged
+}
+
+type cachedSynopsis struct {
+	file     string
+	modified time.Time
+	html     template.HTML
+}
+
+// newUnreadableCounter counts the postmortems a view listing many could not read in full; the view
+// shows the rest.
+func newUnreadableCounter(reg prometheus.Registerer) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "postmortemd_postmortems_unreadable_total",
+		Help: "Postmortems a reading list, feed or insights view could not read in full (it listed the others), by view.",
+	}, []string{"view"})
+	reg.MustRegister(c)
+	return c
+}
+
+// libraryRoutes registers the reading list and the feeds.
+func (s *Server) libraryRoutes(e *echo.Echo, unreadable *prometheus.CounterVec) {
+	if s.opts.Postmortems.Library == nil {
+		return
+	}
+	l := &library{s: s, o: s.opts.Library, unreadable: unreadable, synopses: map[string]cachedSynopsis{}}
+	if l.o.FeedLimit <= 0 {
+		l.o.FeedLimit = defaultFeedLimit
+	}
+	if l.o.Now == nil {
+		l.o.Now = time.Now
+	}
+	e.GET("/library", l.page)
+	e.GET("/postmortems.atom", l.postmortemsFeed)
+	e.HEAD("/postmortems.atom", l.postmortemsFeed)
+	e.GET("/library.atom", l.libraryFeed)
+	e.HEAD("/library.atom", l.libraryFeed)
+}
+
+// reading is one postmortem of the reading list or a feed, with what its document says.
+type reading struct {
+	drafts.Summary
+	// Synopsis is section 2's "In a few sentences", rendered and sanitised; "" when not written.
+	Synopsis template.HTML
+	// Unreadable says why the document could not be read; the entry shows its front matter only.
+	Unreadable string
+}
+
+// readings reads each listed postmortem's document for its synopsis. A document that cannot be read
+// is logged and counted, and keeps its place with what the listing knew: one bad file never hides
+// the others.
+func (l *library) readings(sums []drafts.Summary, view string) []reading {
+	out := make([]reading, 0, len(sums))
+	claims := make(map[string]int, len(sums))
+	for _, sum := range sums {
+		claims[sum.ID]++
+	}
+	for _, sum := range sums {
+		r := reading{Summary: sum}
+		var err error
+		// Files copied by hand claim one id: Get says which, so no cached summary hides it.
+		r.Synopsis, err = l.synopsis(sum, claims[sum.ID] > 1)
+		if err != nil {
+			l.s.log.Warn("a postmortem could not be read; it is listed without its summary", "view", view, "postmortem", sum.ID, "err", err)
+			l.unreadable.WithLabelValues(view).Inc()
+			r.Unreadable = "its document could not be read"
+			if errors.Is(err, timeline.ErrConflict) || errors.Is(err, timeline.ErrNotFound) {
+				r.Unreadable = err.Error() // says which files to fix
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// synopsis returns a postmortem's rendered summary, reading its document only when the file changed
+// since the last time (always when fresh).
+func (l *library) synopsis(sum drafts.Summary, fresh bool) (template.HTML, error) {
+	l.mu.Lock()
+	c, ok := l.synopses[sum.ID]
+	l.mu.Unlock()
+	if ok && !fresh && c.file == sum.File && c.modified.Equal(sum.Modified) {
+		return c.html, nil
+	}
+	doc, err := l.s.opts.Postmortems.Library.Get(sum.ID)
+	if err != nil {
+		return "", err
+	}
+	html, err := renderSynopsis(drafts.Synopsis(doc.Content))
+	if err != nil {
+		return "", err
+	}
+	l.mu.Lock()
+	if len(l.synopses) > maxCachedSynopses {
+		clear(l.synopses) // removed postmortems do not pile up; the next views read again
+	}
+	l.synopses[sum.ID] = cachedSynopsis{file: sum.File, modified: sum.Modified, html: html}
+	l.mu.Unlock()
+	return html, nil
+}
+
+// maxCachedSynopses bounds the cache of rendered summaries.
+const maxCachedSynopses = 10000
+
+// renderSynopsis renders people's Markdown as sanitised HTML, as the postmortem page does.
+func renderSynopsis(md string) (template.HTML, error) {
+	if md == "" {
+		return "", nil
+	}
+	var buf bytes.Buffer
+	if err := markdown.Convert([]byte(md), &buf); err != nil {
+		return "", fmt.Errorf("render summary: %w", err)
+	}
+	return template.HTML(sanitizer.SanitizeBytes(buf.Bytes())), nil // #nosec G203 -- sanitised just now
+}
+
+// libraryPage is GET /library.
+type libraryPage struct {
+	Title string
+	Items []reading
+}
+
+// page is the reading list: the recommended postmortems, newest incident first, each with why it is
+// recommended, its summary and its services.
+func (l *library) page(c echo.Context) error {
+	yes := true
+	sums, err := l.s.opts.Postmortems.Library.List(drafts.Query{Recommended: &yes})
+	if err != nil {
+		return fmt.Errorf("list recommended postmortems: %w", err)
+	}
+	items := l.readings(sums, "library")
+	return l.s.pages.render(c, "library", libraryPage{Title: "Library", Items: items}, 8<<10+len(items)*2<<10)
+}
+
+func (l *library) postmortemsFeed(c echo.Context) error {
+	all, err := l.s.opts.Postmortems.Library.List(drafts.Query{})
+	if err != nil {
+		return fmt.Errorf("list postmortems: %w", err)
+	}
+	var sums []drafts.Summary
+	for _, s := range all {
+		if slices.Contains(feedStatuses, strings.ToLower(s.Status)) && len(sums) < l.o.FeedLimit {
+			sums = append(sums, s)
+		}
+	}
+	return l.feed(c, "/postmortems.atom", "Postmortems", "Every reviewed or published postmortem, newest incident first.", sums, "postmortems_feed")
+}
+
+func (l *library) libraryFeed(c echo.Context) error {
+	yes := true
+	sums, err := l.s.opts.Postmortems.Library.List(drafts.Query{Recommended: &yes})
+	if err != nil {
+		return fmt.Errorf("list recommended postmortems: %w", err)
+	}
+	return l.feed(c, "/library.atom", "Library: recommended postmortems", "The postmortems recommended for newcomers to read, with why.", sums, "library_feed")
+}
+
+// baseURL is where the feeds' links point: the configured external URL, else the request's own.
+func (l *library) baseURL(c echo.Context) string {
+	if l.o.BaseURL != "" {
+		return strings.TrimSuffix(l.o.BaseURL, "/")
+	}
+	return c.Scheme() + "://" + c.Request().Host
+}
+
+// feed writes an Atom 1.0 feed of sums. Each entry's id is the postmortem's page URL (it never
+// changes); updated is the file's modification time, so an edit reaches subscribers.
+func (l *library) feed(c echo.Context, path, title, subtitle string, sums []drafts.Summary, view string) error {
+	base := l.baseURL(c)
+	f := &feeds.Feed{Title: "postmortemd: " + title, Description: subtitle, Author: &feeds.Author{Name: "postmortemd"}}
+	var updated time.Time
+	items := l.readings(sums, view)
+	for _, r := range items {
+		link := base + "/postmortems/" + url.PathEscape(r.ID)
+		it := &feeds.Item{Title: r.Title, Link: &feeds.Link{Href: link, Type: "text/html"}, Id: link,
+			Updated: r.Modified, Content: entryHTML(r)}
+		if it.Title == "" {
+			it.Title = r.ID
+		}
+		if r.Modified.After(updated) {
+			updated = r.Modified
+		}
+		f.Items = append(f.Items, it)
+	}
+	if updated.IsZero() {
+		updated = l.o.Now().UTC().Truncate(time.Second)
+	}
+	f.Updated = updated
+	atom := (&feeds.Atom{Feed: f}).AtomFeed()
+	atom.Id = base + path
+	atom.Link = &feeds.AtomLink{Href: base + path, Rel: "self", Type: "application/atom+xml"}
+	for i, r := range items {
+		if r.Started != nil {
+			atom.Entries[i].Published = r.Started.UTC().Format(time.RFC3339)
+		}
+	}
+	var buf bytes.Buffer
+	if err := feeds.WriteXML(atom, &buf); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
+	h := c.Response().Header()
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", "no-cache")
+	if inm := c.Request().Header.Get("If-None-Match"); inm != "" && etagListHas(inm, etag) {
+		return c.NoContent(http.StatusNotModified)
+	}
+	if c.Request().Method == http.MethodHead {
+		h.Set("Content-Type", "application/atom+xml; charset=utf-8")
+		return c.NoContent(http.StatusOK)
+	}
+	return c.Blob(http.StatusOK, "application/atom+xml; charset=utf-8", buf.Bytes())
+}
+
+// entryTemplate is a feed entry's HTML content: why it is recommended, its summary, its attributes.
+var entryTemplate = template.Must(template.New("entry").Parse(`
+{{- with .RecommendedReason}}<p><strong>Why read it:</strong> {{.}}</p>{{end}}
+{{- if .Synopsis}}{{.Synopsis}}{{else}}<p><em>No summary written yet.</em></p>{{end}}
+<ul>
+<li>Status: {{.Status}}</li>
+{{- if .Services}}<li>Services: {{range $i, $s := .Services}}{{if $i}}, {{end}}{{$s}}{{end}}</li>{{end}}
+{{- if or .Severity .Priority}}<li>Severity: {{.Severity}}{{if and .Severity .Priority}} / {{end}}{{.Priority}}</li>{{end}}
+{{- with .Started}}<li>Started: {{.UTC.Format "2006-01-02 15:04 UTC"}}</li>{{end}}
+</ul>`))
+
+func entryHTML(r reading) string {
+	var buf bytes.Buffer
+	if err := entryTemplate.Execute(&buf, r); err != nil {
+		return "" // the entry keeps its title and link
+	}
+	return buf.String()
+}
