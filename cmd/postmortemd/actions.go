@@ -164,7 +164,7 @@ func startActionItems(cfg Config, store *redisstore.Store, files drafts.Postmort
 	loc := cfg.actionItemsLocation()
 	opts := actions.ReminderOptions{Documents: files, Claims: store, RemindBefore: ac.RemindBefore, Location: loc,
 		BaseURL: cfg.Review.BaseURL, People: cfg.participants(), DigestRole: ac.DigestRole, Interval: ac.Sweep,
-		Addresses: cfg.addresses, Now: clock(), Logger: log, Registerer: reg,
+		Addresses: cfg.addresses, Now: clock(), Logger: log, Registerer: reg, Lang: cfg.DraftLang,
 		Permanent: func(err error) bool {
 			return errors.Is(err, notify.ErrPermanent) || errors.Is(err, review.ErrPermanent)
 		}}

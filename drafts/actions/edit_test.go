@@ -253,3 +253,18 @@ func TestEditKeepsCRLF(t *testing.T) {
 		t.Errorf("%d lines changed, want 5", changed)
 	}
 }
+
+// A reminder is written in the language of its postmortem's table.
+func TestAnnouncementLanguage(t *testing.T) {
+	items := mustParse(t, Parser{}, mustRead(t, "edited.ja.md"))
+	r := &Reminders{o: ReminderOptions{BaseURL: "https://pm.example.org"}}
+	a := r.announcement(dueItem{Item: items[0], Title: "キュー滞留", threshold: ThresholdOverdue, ja: true})
+	if a.Text != "アクションアイテムが期限（2026-12-05）を過ぎています: キュー滞留のアラートを追加する" ||
+		a.Fields[0] != (Field{"担当", "データベース当番"}) || a.Fields[3] != (Field{"期間", "短期"}) || a.Link != "https://pm.example.org/postmortems/pm-1" {
+		t.Errorf("announcement %+v", a)
+	}
+	en := r.announcement(dueItem{Item: items[0], threshold: ThresholdDueToday})
+	if en.Text != "Action item due today (2026-12-05): キュー滞留のアラートを追加する" || en.LinkText != "Postmortem: pm-1" {
+		t.Errorf("announcement %+v", en)
+	}
+}
