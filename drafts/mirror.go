@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/postmortemd/postmortemd/timeline"
@@ -56,6 +57,9 @@ type Mirror struct {
 	invalid map[string]string
 	// pending holds, during a pass, the names of the versions kept beside each postmortem.
 	pending map[string][]string
+	// first is closed when Run's first pass has ended (or found the lease held elsewhere).
+	first     chan struct{}
+	firstOnce sync.Once
 	// seen caches, by file, the size and time of a file found in step, so an unchanged file is not
 	// read again every pass.
 	seen map[string]seenFile
@@ -70,7 +74,7 @@ type seenFile struct {
 // NewMirror returns a Mirror; it does nothing until Run or Sync is called.
 func NewMirror(o MirrorOptions) *Mirror {
 	m := &Mirror{o: o, log: o.Logger, invalid: map[string]string{}, pending: map[string][]string{},
-		seen: map[string]seenFile{}}
+		seen: map[string]seenFile{}, first: make(chan struct{})}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
@@ -95,6 +99,7 @@ func (m *Mirror) Run(ctx context.Context) {
 			m.o.Release()
 		}
 	}()
+	defer m.firstOnce.Do(func() { close(m.first) })
 	for {
 		ok, err := m.o.Lease(ctx)
 		switch {
@@ -115,6 +120,7 @@ func (m *Mirror) Run(ctx context.Context) {
 				m.log.Error("mirror pass failed; trying again on the next pass", "err", err)
 			}
 		}
+		m.firstOnce.Do(func() { close(m.first) })
 		select {
 		case <-ctx.Done():
 			return
@@ -122,6 +128,10 @@ func (m *Mirror) Run(ctx context.Context) {
 		}
 	}
 }
+
+// FirstPass is closed once Run's first pass has ended, whether this replica held the lease or not,
+// so that files left in the directory are taken in before the worker drafts the same incidents.
+func (m *Mirror) FirstPass() <-chan struct{} { return m.first }
 
 // Sync makes one pass over every document, without checking the lease.
 func (m *Mirror) Sync(ctx context.Context) error {
