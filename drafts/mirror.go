@@ -193,7 +193,7 @@ func (m *Mirror) syncOne(id string, meta docMeta, state map[string]string) error
 	if c, ok := m.seen[meta.File]; ok && err == nil && meta.ETag != "" && c.etag == meta.ETag &&
 		c.size == info.Size() && c.mod.Equal(info.ModTime()) {
 		state[meta.File] = meta.ETag // unchanged on both sides since the last pass
-		return m.syncBesideNames(id, m.pending[id])
+		return m.syncBesideNames(id, m.pending[id], state)
 	}
 	onDisk, err := os.ReadFile(path)
 	if err == nil && meta.ETag != "" && ETag(onDisk) == meta.ETag {
@@ -201,7 +201,7 @@ func (m *Mirror) syncOne(id string, meta docMeta, state map[string]string) error
 		if info != nil {
 			m.seen[meta.File] = seenFile{size: info.Size(), mod: info.ModTime(), etag: meta.ETag}
 		}
-		return m.syncBesideNames(id, m.pending[id])
+		return m.syncBesideNames(id, m.pending[id], state)
 	}
 	delete(m.seen, meta.File)
 	doc, derr := m.o.Store.Get(id)
@@ -216,7 +216,7 @@ func (m *Mirror) syncOne(id string, meta docMeta, state map[string]string) error
 		return fmt.Errorf("mirror %s: %w", sum.File, err)
 	case ETag(onDisk) == doc.ETag:
 		state[sum.File] = doc.ETag
-		return m.syncBeside(doc)
+		return m.syncBeside(doc.ID, state)
 	case known && ETag(onDisk) == written:
 		// Untouched since the mirror wrote it: the document moved on.
 	case known:
@@ -227,7 +227,7 @@ func (m *Mirror) syncOne(id string, meta docMeta, state map[string]string) error
 			state[sum.File] = saved.ETag
 			delete(m.invalid, sum.File)
 			m.log.Info("an edit of the mirror's file was taken in", "incident_id", sum.ID, "file", sum.File)
-			return m.syncBeside(saved)
+			return m.syncBeside(saved.ID, state)
 		case errors.Is(err, timeline.ErrInvalid):
 			if m.invalid[sum.File] != ETag(onDisk) {
 				m.invalid[sum.File] = ETag(onDisk)
@@ -252,7 +252,7 @@ func (m *Mirror) syncOne(id string, meta docMeta, state map[string]string) error
 		return fmt.Errorf("mirror: %w", err)
 	}
 	state[sum.File] = doc.ETag
-	return m.syncBeside(doc)
+	return m.syncBeside(doc.ID, state)
 }
 
 // takeInNew stores the postmortems that people put into the directory for incidents the store has
@@ -350,22 +350,24 @@ func (m *Mirror) keepBeside(doc Document, file string, content []byte) error {
 	return fmt.Errorf("mirror %s: no free name for the conflicting edit", file)
 }
 
-// syncBesideNames writes the versions kept beside incident id's postmortem, named names, that the
-// directory does not have yet; it reads them from the store only when one is missing.
-func (m *Mirror) syncBesideNames(id string, names []string) error {
+// syncBesideNames brings the versions kept beside incident id's postmortem, named names, into
+// step with the directory; it reads them from the store only when one is missing from the directory.
+func (m *Mirror) syncBesideNames(id string, names []string, state map[string]string) error {
 	for _, name := range names {
 		if _, err := os.Lstat(filepath.Join(m.o.Dir, name)); err != nil {
-			return m.syncBeside(Document{Summary: Summary{ID: id}})
+			return m.syncBeside(id, state)
 		}
 	}
 	return nil
 }
 
-// syncBeside writes the versions kept beside doc that the directory does not have yet.
-func (m *Mirror) syncBeside(doc Document) error {
-	beside, err := m.o.Store.Beside(doc.ID)
+// syncBeside writes the versions kept beside incident id's postmortem that the directory does not
+// have yet. One the mirror wrote there and a person deleted since is merged or dismissed: it is
+// removed from the store too, as deleting a *.regenerated-*.md file does with the files store.
+func (m *Mirror) syncBeside(id string, state map[string]string) error {
+	beside, err := m.o.Store.Beside(id)
 	if err != nil {
-		return fmt.Errorf("mirror %s: %w", doc.File, err)
+		return fmt.Errorf("mirror %s: %w", id, err)
 	}
 	for name, content := range beside {
 		if filepath.Base(name) != name || strings.HasPrefix(name, ".") {
@@ -375,9 +377,19 @@ func (m *Mirror) syncBeside(doc Document) error {
 		if _, err := os.Lstat(path); err == nil {
 			continue // written before; a person may be merging it
 		}
+		if _, wrote := state[name]; wrote {
+			if err := m.o.Store.Dismiss(id, name); err != nil {
+				return fmt.Errorf("mirror %s: %w", name, err)
+			}
+			delete(state, name)
+			m.log.Info("a version kept beside a postmortem was deleted from the mirror directory; it is dismissed",
+				"incident_id", id, "file", name)
+			continue
+		}
 		if err := writeAtomic(path, content); err != nil {
 			return fmt.Errorf("mirror: %w", err)
 		}
+		state[name] = ETag(content)
 	}
 	return nil
 }

@@ -97,6 +97,17 @@ func TestMirrorWritesDocumentsAndTakesInEdits(t *testing.T) {
 	if got := mustRead(t, filepath.Join(dir, want)); !bytes.Equal(got, inFile) {
 		t.Fatal("the conflicting edit is not in the mirror directory")
 	}
+	// The person merges it by hand and deletes it from the directory: it is no longer pending.
+	if err := os.Remove(filepath.Join(dir, want)); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, m)
+	if doc, _ = store.Get(inc.ID); len(doc.PendingVersions) != 0 {
+		t.Fatalf("pending versions %v after the person deleted it, want none", doc.PendingVersions)
+	}
+	if _, err := os.Stat(filepath.Join(dir, want)); !os.IsNotExist(err) {
+		t.Fatal("the dismissed version was written into the directory again")
+	}
 
 	// A file that does not parse is left alone (the person is fixing it) and not taken in.
 	broken := []byte(strings.Replace(string(overHTTP), "status: reviewed", "status: [reviewed", 1))

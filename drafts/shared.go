@@ -67,6 +67,9 @@ type Records interface {
 	BesideDocuments(ctx context.Context, id string) (map[string][]byte, error)
 	// BesideIndex returns the names of the versions kept beside every document, by incident id.
 	BesideIndex(ctx context.Context) (map[string][]string, error)
+	// RemoveBesideDocument forgets the version called name beside incident id's document (a person
+	// merged or dismissed it); a name not there is no error.
+	RemoveBesideDocument(ctx context.Context, id, name string) error
 }
 
 // SharedStore keeps postmortems in a database every replica shares (Records), so replicas need no
@@ -372,4 +375,15 @@ func (s *SharedStore) Beside(id string) (map[string][]byte, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	return s.Records.BesideDocuments(ctx, id)
+}
+
+// Dismiss forgets the version called name kept beside incident id's postmortem: a person merged it
+// by hand or decided against it. It is no longer listed in pending_versions.
+func (s *SharedStore) Dismiss(id, name string) error {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	if err := s.Records.RemoveBesideDocument(ctx, id, name); err != nil {
+		return fmt.Errorf("dismiss %s beside postmortem %q: %w", name, id, err)
+	}
+	return nil
 }
