@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -190,7 +191,7 @@ func (s *SharedStore) write(ctx context.Context, inc timeline.Incident, content 
 	if err != nil {
 		return res, fmt.Errorf("write draft %s: %w", name, err)
 	}
-	for _, o := range slices.Sorted(mapKeys(others)) {
+	for _, o := range slices.Sorted(maps.Keys(others)) {
 		if strings.HasPrefix(o, base+".regenerated-") && bytes.Equal(others[o], content) {
 			return Result{Path: o, Outcome: Unchanged, Reason: conflict}, nil
 		}
@@ -208,16 +209,6 @@ func (s *SharedStore) write(ctx context.Context, inc timeline.Incident, content 
 		return res, fmt.Errorf("write draft %s: %w: %s was taken", name, timeline.ErrPrecondition, beside)
 	}
 	return Result{Path: beside, Outcome: WrittenBeside, Reason: conflict}, nil
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // Get returns the postmortem of incident id, or an error wrapping timeline.ErrNotFound.
