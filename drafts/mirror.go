@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/postmortemd/postmortemd/timeline"
@@ -56,6 +57,9 @@ type Mirror struct {
 	invalid map[string]string
 	// pending holds, during a pass, the names of the versions kept beside each postmortem.
 	pending map[string][]string
+	// first is closed when Run's first pass has ended (or found the lease held elsewhere).
+	first     chan struct{}
+	firstOnce sync.Once
 	// seen caches, by file, the size and time of a file found in step, so an unchanged file is not
 	// read again every pass.
 	seen map[string]seenFile
@@ -70,7 +74,7 @@ type seenFile struct {
 // NewMirror returns a Mirror; it does nothing until Run or Sync is called.
 func NewMirror(o MirrorOptions) *Mirror {
 	m := &Mirror{o: o, log: o.Logger, invalid: map[string]string{}, pending: map[string][]string{},
-		seen: map[string]seenFile{}}
+		seen: map[string]seenFile{}, first: make(chan struct{})}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
@@ -95,6 +99,7 @@ func (m *Mirror) Run(ctx context.Context) {
 			m.o.Release()
 		}
 	}()
+	defer m.firstOnce.Do(func() { close(m.first) })
 	for {
 		ok, err := m.o.Lease(ctx)
 		switch {
@@ -115,6 +120,7 @@ func (m *Mirror) Run(ctx context.Context) {
 				m.log.Error("mirror pass failed; trying again on the next pass", "err", err)
 			}
 		}
+		m.firstOnce.Do(func() { close(m.first) })
 		select {
 		case <-ctx.Done():
 			return
@@ -122,6 +128,10 @@ func (m *Mirror) Run(ctx context.Context) {
 		}
 	}
 }
+
+// FirstPass is closed once Run's first pass has ended, whether this replica held the lease or not,
+// so that files left in the directory are taken in before the worker drafts the same incidents.
+func (m *Mirror) FirstPass() <-chan struct{} { return m.first }
 
 // Sync makes one pass over every document, without checking the lease.
 func (m *Mirror) Sync(ctx context.Context) error {
@@ -183,7 +193,7 @@ func (m *Mirror) syncOne(id string, meta docMeta, state map[string]string) error
 	if c, ok := m.seen[meta.File]; ok && err == nil && meta.ETag != "" && c.etag == meta.ETag &&
 		c.size == info.Size() && c.mod.Equal(info.ModTime()) {
 		state[meta.File] = meta.ETag // unchanged on both sides since the last pass
-		return m.syncBesideNames(id, m.pending[id])
+		return m.syncBesideNames(id, m.pending[id], state)
 	}
 	onDisk, err := os.ReadFile(path)
 	if err == nil && meta.ETag != "" && ETag(onDisk) == meta.ETag {
@@ -191,7 +201,7 @@ func (m *Mirror) syncOne(id string, meta docMeta, state map[string]string) error
 		if info != nil {
 			m.seen[meta.File] = seenFile{size: info.Size(), mod: info.ModTime(), etag: meta.ETag}
 		}
-		return m.syncBesideNames(id, m.pending[id])
+		return m.syncBesideNames(id, m.pending[id], state)
 	}
 	delete(m.seen, meta.File)
 	doc, derr := m.o.Store.Get(id)
@@ -206,7 +216,7 @@ func (m *Mirror) syncOne(id string, meta docMeta, state map[string]string) error
 		return fmt.Errorf("mirror %s: %w", sum.File, err)
 	case ETag(onDisk) == doc.ETag:
 		state[sum.File] = doc.ETag
-		return m.syncBeside(doc)
+		return m.syncBeside(doc.ID, state)
 	case known && ETag(onDisk) == written:
 		// Untouched since the mirror wrote it: the document moved on.
 	case known:
@@ -217,7 +227,7 @@ func (m *Mirror) syncOne(id string, meta docMeta, state map[string]string) error
 			state[sum.File] = saved.ETag
 			delete(m.invalid, sum.File)
 			m.log.Info("an edit of the mirror's file was taken in", "incident_id", sum.ID, "file", sum.File)
-			return m.syncBeside(saved)
+			return m.syncBeside(saved.ID, state)
 		case errors.Is(err, timeline.ErrInvalid):
 			if m.invalid[sum.File] != ETag(onDisk) {
 				m.invalid[sum.File] = ETag(onDisk)
@@ -242,7 +252,7 @@ func (m *Mirror) syncOne(id string, meta docMeta, state map[string]string) error
 		return fmt.Errorf("mirror: %w", err)
 	}
 	state[sum.File] = doc.ETag
-	return m.syncBeside(doc)
+	return m.syncBeside(doc.ID, state)
 }
 
 // takeInNew stores the postmortems that people put into the directory for incidents the store has
@@ -340,22 +350,24 @@ func (m *Mirror) keepBeside(doc Document, file string, content []byte) error {
 	return fmt.Errorf("mirror %s: no free name for the conflicting edit", file)
 }
 
-// syncBesideNames writes the versions kept beside incident id's postmortem, named names, that the
-// directory does not have yet; it reads them from the store only when one is missing.
-func (m *Mirror) syncBesideNames(id string, names []string) error {
+// syncBesideNames brings the versions kept beside incident id's postmortem, named names, into
+// step with the directory; it reads them from the store only when one is missing from the directory.
+func (m *Mirror) syncBesideNames(id string, names []string, state map[string]string) error {
 	for _, name := range names {
 		if _, err := os.Lstat(filepath.Join(m.o.Dir, name)); err != nil {
-			return m.syncBeside(Document{Summary: Summary{ID: id}})
+			return m.syncBeside(id, state)
 		}
 	}
 	return nil
 }
 
-// syncBeside writes the versions kept beside doc that the directory does not have yet.
-func (m *Mirror) syncBeside(doc Document) error {
-	beside, err := m.o.Store.Beside(doc.ID)
+// syncBeside writes the versions kept beside incident id's postmortem that the directory does not
+// have yet. One the mirror wrote there and a person deleted since is merged or dismissed: it is
+// removed from the store too, as deleting a *.regenerated-*.md file does with the files store.
+func (m *Mirror) syncBeside(id string, state map[string]string) error {
+	beside, err := m.o.Store.Beside(id)
 	if err != nil {
-		return fmt.Errorf("mirror %s: %w", doc.File, err)
+		return fmt.Errorf("mirror %s: %w", id, err)
 	}
 	for name, content := range beside {
 		if filepath.Base(name) != name || strings.HasPrefix(name, ".") {
@@ -365,9 +377,19 @@ func (m *Mirror) syncBeside(doc Document) error {
 		if _, err := os.Lstat(path); err == nil {
 			continue // written before; a person may be merging it
 		}
+		if _, wrote := state[name]; wrote {
+			if err := m.o.Store.Dismiss(id, name); err != nil {
+				return fmt.Errorf("mirror %s: %w", name, err)
+			}
+			delete(state, name)
+			m.log.Info("a version kept beside a postmortem was deleted from the mirror directory; it is dismissed",
+				"incident_id", id, "file", name)
+			continue
+		}
 		if err := writeAtomic(path, content); err != nil {
 			return fmt.Errorf("mirror: %w", err)
 		}
+		state[name] = ETag(content)
 	}
 	return nil
 }

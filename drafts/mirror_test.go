@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,6 +97,17 @@ func TestMirrorWritesDocumentsAndTakesInEdits(t *testing.T) {
 	if got := mustRead(t, filepath.Join(dir, want)); !bytes.Equal(got, inFile) {
 		t.Fatal("the conflicting edit is not in the mirror directory")
 	}
+	// The person merges it by hand and deletes it from the directory: it is no longer pending.
+	if err := os.Remove(filepath.Join(dir, want)); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, m)
+	if doc, _ = store.Get(inc.ID); len(doc.PendingVersions) != 0 {
+		t.Fatalf("pending versions %v after the person deleted it, want none", doc.PendingVersions)
+	}
+	if _, err := os.Stat(filepath.Join(dir, want)); !os.IsNotExist(err) {
+		t.Fatal("the dismissed version was written into the directory again")
+	}
 
 	// A file that does not parse is left alone (the person is fixing it) and not taken in.
 	broken := []byte(strings.Replace(string(overHTTP), "status: reviewed", "status: [reviewed", 1))
@@ -172,5 +184,40 @@ func TestMirrorTakesInNewPostmortemFiles(t *testing.T) {
 	doc, _ = store.Get(inc.ID)
 	if len(doc.PendingVersions) != 1 || !strings.HasPrefix(doc.PendingVersions[0], "my-copy.edited-") {
 		t.Fatalf("pending versions %v, want the copy kept beside once", doc.PendingVersions)
+	}
+}
+
+// Run writes only while it holds the lease, says when its first pass is done, and gives the lease
+// up when it stops.
+func TestMirrorRunWritesOnlyWithTheLease(t *testing.T) {
+	store, _ := sharedOnMiniredis(t)
+	inc, _ := libraryIn(t, store)
+	dir := t.TempDir()
+	var held atomic.Bool
+	released := make(chan struct{})
+	m := drafts.NewMirror(drafts.MirrorOptions{Dir: dir, Store: store, Interval: 10 * time.Millisecond,
+		Lease:   func(context.Context) (bool, error) { return held.Load(), nil },
+		Release: func() { close(released) }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(ctx) }()
+	<-m.FirstPass()
+	path := filepath.Join(dir, drafts.FileName(inc))
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("the mirror wrote without the lease: %v", err)
+	}
+	held.Store(true)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	select {
+	case <-released:
+	default:
+		t.Fatal("the lease was not given up when Run stopped")
 	}
 }

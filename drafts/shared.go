@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -67,6 +68,9 @@ type Records interface {
 	BesideDocuments(ctx context.Context, id string) (map[string][]byte, error)
 	// BesideIndex returns the names of the versions kept beside every document, by incident id.
 	BesideIndex(ctx context.Context) (map[string][]string, error)
+	// RemoveBesideDocument forgets the version called name beside incident id's document (a person
+	// merged or dismissed it); a name not there is no error.
+	RemoveBesideDocument(ctx context.Context, id, name string) error
 }
 
 // SharedStore keeps postmortems in a database every replica shares (Records), so replicas need no
@@ -187,7 +191,7 @@ func (s *SharedStore) write(ctx context.Context, inc timeline.Incident, content 
 	if err != nil {
 		return res, fmt.Errorf("write draft %s: %w", name, err)
 	}
-	for _, o := range slices.Sorted(mapKeys(others)) {
+	for _, o := range slices.Sorted(maps.Keys(others)) {
 		if strings.HasPrefix(o, base+".regenerated-") && bytes.Equal(others[o], content) {
 			return Result{Path: o, Outcome: Unchanged, Reason: conflict}, nil
 		}
@@ -205,16 +209,6 @@ func (s *SharedStore) write(ctx context.Context, inc timeline.Incident, content 
 		return res, fmt.Errorf("write draft %s: %w: %s was taken", name, timeline.ErrPrecondition, beside)
 	}
 	return Result{Path: beside, Outcome: WrittenBeside, Reason: conflict}, nil
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // Get returns the postmortem of incident id, or an error wrapping timeline.ErrNotFound.
@@ -372,4 +366,15 @@ func (s *SharedStore) Beside(id string) (map[string][]byte, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	return s.Records.BesideDocuments(ctx, id)
+}
+
+// Dismiss forgets the version called name kept beside incident id's postmortem: a person merged it
+// by hand or decided against it. It is no longer listed in pending_versions.
+func (s *SharedStore) Dismiss(id, name string) error {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	if err := s.Records.RemoveBesideDocument(ctx, id, name); err != nil {
+		return fmt.Errorf("dismiss %s beside postmortem %q: %w", name, id, err)
+	}
+	return nil
 }

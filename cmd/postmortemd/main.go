@@ -262,7 +262,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Files: files, Logger: log, Interval: draftInterval(cfg.ResolveGrace), Reviews: reviews.scheduler, Now: clock(), Registerer: reg})
 	draftCtx, stopDrafts := context.WithCancel(context.Background())
 	draftDone := make(chan struct{})
-	go func() { defer close(draftDone); worker.Run(draftCtx) }()
+	go func() {
+		defer close(draftDone)
+		if mirror != nil { // files left in the mirror directory are taken in before drafting over them
+			select {
+			case <-mirror.FirstPass():
+			case <-time.After(2 * cfg.StoreTimeout):
+			case <-draftCtx.Done():
+				return
+			}
+		}
+		worker.Run(draftCtx)
+	}()
 	defer func() { stopDrafts(); <-draftDone }() // after the server, like the enricher; a sweep in progress ends at its next store call
 	stopRetention := startRetention(cfg, store, files, reg, log)
 	defer stopRetention()

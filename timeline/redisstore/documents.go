@@ -134,6 +134,18 @@ func (s *Store) BesideIndex(ctx context.Context) (_ map[string][]string, err err
 	return out, nil
 }
 
+// RemoveBesideDocument forgets the version called name beside incident id's document; a name not
+// there is no error.
+func (s *Store) RemoveBesideDocument(ctx context.Context, id, name string) (err error) {
+	defer s.timed("remove_beside_document", &err)()
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HDel(ctx, s.besideKey(id), name)
+		p.SRem(ctx, s.indexKey(indexBeside), id+"\n"+name)
+		return nil
+	})
+	return s.wrap("remove a version beside the postmortem", err)
+}
+
 // leaseScript takes or renews a lease: KEYS[1] the lease, ARGV holder, TTL in ms. Returns 1 when
 // the caller holds it afterwards.
 var leaseScript = redis.NewScript(`

@@ -57,6 +57,16 @@ func TestDocumentsAreCompareAndSet(t *testing.T) {
 		if bi, err := s.BesideIndex(ctx); err != nil || len(bi["inc-1"]) != 1 {
 			t.Fatalf("beside index %v %v", bi, err)
 		}
+		for range 2 { // a second removal is no error
+			if err := s.RemoveBesideDocument(ctx, "inc-1", "a.regenerated-1.md"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, err1 := s.BesideDocuments(ctx, "inc-1")
+		bi, err2 := s.BesideIndex(ctx)
+		if len(b) != 0 || len(bi) != 0 || err1 != nil || err2 != nil {
+			t.Fatalf("after removal: %q %v %v %v", b, bi, err1, err2)
+		}
 	})
 }
 
