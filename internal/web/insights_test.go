@@ -295,3 +295,49 @@ func TestBrowserInsightsPage(t *testing.T) {
 		t.Errorf("the months table shows %q", txt)
 	}
 }
+
+// manyPostmortems are n postmortems over two years, a third recommended with a summary.
+func manyPostmortems(n int) []pm {
+	out := make([]pm, n)
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	stamp := func(t time.Time) string { return t.Format(time.RFC3339) }
+	for i := range out {
+		start := t0.Add(time.Duration(i) * 53 * time.Hour)
+		out[i] = pm{id: "pm-" + itoa(i), title: "Incident " + itoa(i), status: []string{"draft", "reviewed", "published"}[i%3],
+			services: []string{[]string{"checkout", "search", "login"}[i%3]}, severity: []string{"critical", "warning"}[i%2],
+			recommended: i%3 == 0, reason: "Reason " + itoa(i), synopsis: "What happened in **incident " + itoa(i) + "**.",
+			started: stamp(start), detected: stamp(start.Add(time.Duration(i%17+1) * time.Minute)),
+			acknowledged: stamp(start.Add(time.Duration(i%17+3) * time.Minute)), resolved: stamp(start.Add(time.Duration(i%91+10) * time.Minute))}
+	}
+	return out
+}
+
+// BenchmarkInsightsAPI measures GET /api/v1/insights over 500 postmortems once their figures are
+// cached (the files unchanged since the last request).
+func BenchmarkInsightsAPI(b *testing.B) {
+	files := writePostmortems(b, manyPostmortems(500)...)
+	s, _ := newLibraryService(b, files, web.Options{})
+	b.ResetTimer()
+	for range b.N {
+		resp, err := http.Get(s.URL + "/api/v1/insights")
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatal(err, resp.StatusCode)
+		}
+		resp.Body.Close()
+	}
+}
+
+// BenchmarkLibraryFeed measures GET /postmortems.atom (100 entries of 500 postmortems) with the
+// summaries cached.
+func BenchmarkLibraryFeed(b *testing.B) {
+	files := writePostmortems(b, manyPostmortems(500)...)
+	s, _ := newLibraryService(b, files, web.Options{})
+	b.ResetTimer()
+	for range b.N {
+		resp, err := http.Get(s.URL + "/postmortems.atom")
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatal(err, resp.StatusCode)
+		}
+		resp.Body.Close()
+	}
+}
