@@ -164,8 +164,10 @@ func startActionItems(cfg Config, store *redisstore.Store, files *drafts.Store, 
 	loc := cfg.actionItemsLocation()
 	opts := actions.ReminderOptions{Documents: files, Claims: store, RemindBefore: ac.RemindBefore, Location: loc,
 		BaseURL: cfg.Review.BaseURL, People: cfg.participants(), DigestRole: ac.DigestRole, Interval: ac.Sweep,
-		Addresses: cfg.addresses, Now: clock(), Logger: log, Registerer: reg,
-		Permanent: func(err error) bool { return errors.Is(err, notify.ErrPermanent) || errors.Is(err, review.ErrPermanent) }}
+		Addresses: cfg.addresses, Now: clock(), Logger: log, Registerer: reg, Lang: cfg.DraftLang,
+		Permanent: func(err error) bool {
+			return errors.Is(err, notify.ErrPermanent) || errors.Is(err, review.ErrPermanent)
+		}}
 	if ac.Webhook != "" {
 		w, err := notify.NewWebhook(notify.WebhookOptions{URL: ac.Webhook, Format: notify.Format(ac.WebhookFormat)})
 		if err != nil {

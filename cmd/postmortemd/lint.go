@@ -38,8 +38,9 @@ func runLint(args []string, getenv func(string) string, stdin io.Reader, stdout,
 	fs.SetOutput(stderr)
 	words := fs.String("words", getenv(envPrefix+"LINT_WORDS"), "YAML words file that adds rules or disables default ones (env "+envPrefix+"LINT_WORDS)")
 	format := fs.String("format", "text", "output format: text (file:line:col: rule: message (suggestion)) or json")
+	peopleFile := fs.String("people-file", getenv(envPrefix+"PEOPLE_FILE"), "YAML list of {name, email, role}: a person's name as an action item's owner is flagged (env "+envPrefix+"PEOPLE_FILE)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: postmortemd lint [--words FILE] [--format text|json] FILE...")
+		fmt.Fprintln(stderr, "Usage: postmortemd lint [--words FILE] [--people-file FILE] [--format text|json] FILE...")
 		fmt.Fprintln(stderr, "Flags wording that blames or judges people (English and Japanese). Exit status: 0 clean, 1 findings, 2 error.")
 		fs.PrintDefaults()
 	}
@@ -62,6 +63,15 @@ func runLint(args []string, getenv func(string) string, stdin io.Reader, stdout,
 		fmt.Fprintf(stderr, "postmortemd lint: --words: %v\n", err)
 		return lintUsage
 	}
+	var items actions.Parser
+	if *peopleFile != "" {
+		c := Config{PeopleFile: *peopleFile}
+		if err := c.readSecretFiles(); err != nil { // reads the people file, nothing else is set
+			fmt.Fprintf(stderr, "postmortemd lint: --%v\n", err)
+			return lintUsage
+		}
+		items.People = c.participants()
+	}
 	all := []lintFinding{}
 	failed := false
 	for _, name := range fs.Args() {
@@ -83,7 +93,7 @@ func runLint(args []string, getenv func(string) string, stdin io.Reader, stdout,
 		if name == "-" || isMarkdown(name) {
 			found = l.Markdown(string(b))
 			// The action items' problems (no owner, no due date, won't do without a reason).
-			found = append(found, actions.Lint(b)...)
+			found = append(found, items.Lint(b)...)
 			slices.SortStableFunc(found, func(a, b lint.Finding) int { return a.Offset - b.Offset })
 		} else {
 			found = l.Text(string(b))

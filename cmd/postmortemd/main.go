@@ -191,7 +191,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer stopReviews()
 	files := &drafts.Store{Dir: cfg.DraftsDir, Logger: log} // one, so the worker and the API share its lock and cache
-	actionItems, stopActionItems, err := startActionItems(cfg, store, files, reg, log) // actions.go
+	// Action items: ids and hand changes recorded, metrics, reminders (actions.go).
+	actionItems, stopActionItems, err := startActionItems(cfg, store, files, reg, log)
 	if err != nil {
 		return err
 	}

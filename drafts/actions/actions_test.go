@@ -242,3 +242,14 @@ func TestLint(t *testing.T) {
 		t.Errorf("offset points at %.40q", l)
 	}
 }
+
+// Without a section-5 heading, a table is an action-item table only when it has an action column
+// and an owner or due column: other tables (a timeline) are not items.
+func TestParseWithoutASection5Heading(t *testing.T) {
+	doc := "# Notes\n\n| Time | Action |\n| --- | --- |\n| 10:00 | restarted the node |\n\n## Follow-up\n\n" +
+		"| Action | Owner | Due |\n| --- | --- | --- |\n| Add an alert | SRE | 2026-12-10 |\n"
+	items := mustParse(t, Parser{}, []byte(doc))
+	if len(items) != 1 || items[0].Action != "Add an alert" || items[0].Owner != "SRE" {
+		t.Errorf("items %+v", items)
+	}
+}

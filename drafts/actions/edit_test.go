@@ -227,3 +227,44 @@ func TestRecordHandChangedStatus(t *testing.T) {
 		t.Error("recorded twice")
 	}
 }
+
+// A file saved with Windows line endings keeps them, and nothing else moves.
+func TestEditKeepsCRLF(t *testing.T) {
+	doc := []byte(strings.ReplaceAll(string(mustRead(t, "filled.en.md")), "\n", "\r\n"))
+	id := findItem(t, mustParse(t, Parser{}, doc), "Retire the legacy checkout path").ID
+	out, it, err := Parser{}.Apply("pm-1", doc, id, Patch{Reason: ptr("replaced by the new checkout")}, now, tokyo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it.Reason != "replaced by the new checkout" || strings.Count(string(out), "\n") != strings.Count(string(out), "\r\n") {
+		t.Errorf("reason %q; CRLF kept: %v", it.Reason, strings.Count(string(out), "\n") == strings.Count(string(out), "\r\n"))
+	}
+	before, after := strings.Split(string(doc), "\r\n"), strings.Split(string(out), "\r\n")
+	if len(before) != len(after) {
+		t.Fatalf("%d lines became %d", len(before), len(after))
+	}
+	changed := 0
+	for i := range before {
+		if before[i] != after[i] {
+			changed++
+		}
+	}
+	if changed != 5 { // the five item rows (their ids pinned, one reason written)
+		t.Errorf("%d lines changed, want 5", changed)
+	}
+}
+
+// A reminder is written in the language of its postmortem's table.
+func TestAnnouncementLanguage(t *testing.T) {
+	items := mustParse(t, Parser{}, mustRead(t, "edited.ja.md"))
+	r := &Reminders{o: ReminderOptions{BaseURL: "https://pm.example.org"}}
+	a := r.announcement(dueItem{Item: items[0], Title: "キュー滞留", threshold: ThresholdOverdue, ja: true})
+	if a.Text != "アクションアイテムが期限（2026-12-05）を過ぎています: キュー滞留のアラートを追加する" ||
+		a.Fields[0] != (Field{"担当", "データベース当番"}) || a.Fields[3] != (Field{"期間", "短期"}) || a.Link != "https://pm.example.org/postmortems/pm-1" {
+		t.Errorf("announcement %+v", a)
+	}
+	en := r.announcement(dueItem{Item: items[0], threshold: ThresholdDueToday})
+	if en.Text != "Action item due today (2026-12-05): キュー滞留のアラートを追加する" || en.LinkText != "Postmortem: pm-1" {
+		t.Errorf("announcement %+v", en)
+	}
+}

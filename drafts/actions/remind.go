@@ -118,6 +118,9 @@ type ReminderOptions struct {
 	BaseURL string
 	// People replace names in owner cells (see Parser).
 	People []timeline.Participant
+	// Lang is the language of the digest ("en" or "ja"; default "en"). An item's reminder is written
+	// in the language of its postmortem's table.
+	Lang string
 	// Permanent reports a delivery error that retrying cannot fix. Default: none is.
 	Permanent func(error) bool
 	// Interval is the time between sweeps (Run). Default 1m.
@@ -273,6 +276,7 @@ func (r *Reminders) Sweep(ctx context.Context) error {
 				r.log.Warn("action items not recorded", "postmortem", sum.ID, "err", err)
 			}
 		}
+		ja := p.read(sum.ID, content).ja
 		items, err := p.Parse(sum.ID, content, now, r.o.Location)
 		if err != nil {
 			r.log.Warn("action items not read", "postmortem", sum.ID, "err", err)
@@ -288,7 +292,7 @@ func (r *Reminders) Sweep(ctx context.Context) error {
 			if !ok {
 				continue
 			}
-			di := dueItem{Item: it, Title: doc.Title, threshold: th}
+			di := dueItem{Item: it, Title: doc.Title, threshold: th, ja: ja}
 			if th == ThresholdOverdue {
 				digest = append(digest, di)
 			}
@@ -315,6 +319,41 @@ type dueItem struct {
 	Item
 	Title     string
 	threshold Threshold
+	ja        bool // the postmortem's table is written in Japanese
+}
+
+// reminderMessages are a reminder's words in one language.
+type reminderMessages struct {
+	dueSoon, dueToday, overdue           string // format: due date, action
+	owner, due, postmortem, horizon      string
+	noOwner, linkText, footer            string
+	digestSubject, digestIntro, digestAt string
+	horizons                             map[Horizon]string
+}
+
+// reminderMsgs is the catalogue, keyed by "in Japanese".
+var reminderMsgs = map[bool]reminderMessages{
+	false: {
+		dueSoon: "Action item due on %s: %s", dueToday: "Action item due today (%s): %s", overdue: "Action item overdue since %s: %s",
+		owner: "Owner", due: "Due", postmortem: "Postmortem", horizon: "Horizon", noOwner: "no owner yet", linkText: "Postmortem: %s",
+		footer:        "Renegotiate an overdue date with the facilitator; the postmortem keeps the history.",
+		digestSubject: "%d overdue action items to renegotiate (week %d-W%02d)",
+		digestIntro: "These action items are past their due date. Agree a new date (and why) with each owner, or\n" +
+			"record the agreed decision not to do it; postmortemd keeps the history in each postmortem.",
+		digestAt: "owner: %s; due %s; postmortem: %s",
+		horizons: map[Horizon]string{HorizonShort: "short", HorizonLong: "long"},
+	},
+	true: {
+		dueSoon: "アクションアイテムの期限が近づいています（%s）: %s", dueToday: "アクションアイテムの期限は今日です（%s）: %s",
+		overdue: "アクションアイテムが期限（%s）を過ぎています: %s",
+		owner:   "担当", due: "期限", postmortem: "ポストモーテム", horizon: "期間", noOwner: "担当未定", linkText: "ポストモーテム: %s",
+		footer:        "期限を過ぎた項目は、ファシリテーターと新しい期限と理由を合意してください。履歴はポストモーテムに残ります。",
+		digestSubject: "期限切れのアクションアイテム %d 件の再調整（%d-W%02d 週）",
+		digestIntro: "以下のアクションアイテムは期限を過ぎています。担当と新しい期限（と理由）を合意するか、\n" +
+			"対応しないという合意を理由とともに記録してください。履歴は各ポストモーテムに残ります。",
+		digestAt: "担当: %s / 期限 %s / ポストモーテム: %s",
+		horizons: map[Horizon]string{HorizonShort: "短期", HorizonLong: "長期"},
+	},
 }
 
 // threshold says which reminder an open item is due for now, if any.
@@ -381,7 +420,7 @@ func (r *Reminders) remind(ctx context.Context, it dueItem, now time.Time) error
 		if a.Link != "" {
 			body += "\n" + a.Link + "\n"
 		}
-		body += "\nRenegotiate an overdue date with the facilitator; the postmortem keeps the history.\n"
+		body += "\n" + reminderMsgs[it.ja].footer + "\n"
 		errs = append(errs, r.attempt(ctx, key, it.threshold, now, "email", it.PostmortemID, func() error {
 			return r.o.Mailer.SendText(ctx, key, subject, body, to)
 		}))
@@ -389,29 +428,29 @@ func (r *Reminders) remind(ctx context.Context, it dueItem, now time.Time) error
 	return errors.Join(errs...)
 }
 
-// announcement writes the reminder of it.
+// announcement writes the reminder of it, in its postmortem's language.
 func (r *Reminders) announcement(it dueItem) Announcement {
-	var text string
+	m := reminderMsgs[it.ja]
+	format := m.dueSoon
 	switch it.threshold {
 	case ThresholdOverdue:
-		text = "Action item overdue since " + it.Due + ": " + it.Action
+		format = m.overdue
 	case ThresholdDueToday:
-		text = "Action item due today (" + it.Due + "): " + it.Action
-	default:
-		text = "Action item due on " + it.Due + ": " + it.Action
+		format = m.dueToday
 	}
+	text := fmt.Sprintf(format, it.Due, it.Action)
 	title := it.Title
 	if title == "" {
 		title = it.PostmortemID
 	}
 	owner := it.Owner
 	if owner == "" {
-		owner = "no owner yet"
+		owner = m.noOwner
 	}
-	a := Announcement{Threshold: it.threshold, Text: text, Link: r.link(it.PostmortemID), LinkText: "Postmortem: " + title,
-		Fields: []Field{{"Owner", owner}, {"Due", it.Due}, {"Postmortem", title}}}
+	a := Announcement{Threshold: it.threshold, Text: text, Link: r.link(it.PostmortemID), LinkText: fmt.Sprintf(m.linkText, title),
+		Fields: []Field{{m.owner, owner}, {m.due, it.Due}, {m.postmortem, title}}}
 	if it.Horizon != "" {
-		a.Fields = append(a.Fields, Field{"Horizon", string(it.Horizon)})
+		a.Fields = append(a.Fields, Field{m.horizon, m.horizons[it.Horizon]})
 	}
 	a.Data = ReminderData{Kind: "action_item_reminder", Threshold: it.threshold, Text: text, Item: it.Item}
 	a.Data.Postmortem.ID, a.Data.Postmortem.Title, a.Data.Postmortem.URL = it.PostmortemID, it.Title, a.Link
@@ -479,20 +518,20 @@ func (r *Reminders) sendDigest(ctx context.Context, items []dueItem, now time.Ti
 	}
 	year, week := now.In(r.o.Location).ISOWeek()
 	key := reminderKey("digest", r.o.DigestRole, fmt.Sprintf("%d-W%02d", year, week))
-	subject := fmt.Sprintf("%d overdue action items to renegotiate (week %d-W%02d)", len(items), year, week)
+	m := reminderMsgs[r.o.Lang == "ja"]
+	subject := fmt.Sprintf(m.digestSubject, len(items), year, week)
 	var b strings.Builder
-	b.WriteString("These action items are past their due date. Agree a new date (and why) with each owner, or\n")
-	b.WriteString("record the agreed decision not to do it; postmortemd keeps the history in each postmortem.\n\n")
+	b.WriteString(m.digestIntro + "\n\n")
 	for _, it := range items {
 		owner := it.Owner
 		if owner == "" {
-			owner = "no owner yet"
+			owner = m.noOwner
 		}
 		title := it.Title
 		if title == "" {
 			title = it.PostmortemID
 		}
-		fmt.Fprintf(&b, "- %s\n  owner: %s; due %s; postmortem: %s", it.Action, owner, it.Due, title)
+		fmt.Fprintf(&b, "- %s\n  "+m.digestAt, it.Action, owner, it.Due, title)
 		if l := r.link(it.PostmortemID); l != "" {
 			fmt.Fprintf(&b, "\n  %s", l)
 		}

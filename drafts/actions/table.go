@@ -154,7 +154,7 @@ func (p Parser) read(postmortemID string, doc []byte) *parsed {
 			d.bodyStart = len(d.lines)
 		}
 	}
-	start, end := d.section()
+	start, end, found := d.section()
 	d.secEnd = end
 	for i := start; i < end; i++ {
 		if fenceLine.MatchString(d.lines[i].text) {
@@ -163,7 +163,7 @@ func (p Parser) read(postmortemID string, doc []byte) *parsed {
 			continue
 		}
 		if i+1 < end && strings.Contains(d.lines[i].text, "|") && delimiterLine.MatchString(d.lines[i+1].text) {
-			t := d.readTable(i, end, start >= 0)
+			t := d.readTable(i, end, found)
 			if t != nil {
 				d.tables = append(d.tables, t)
 				i = t.end - 1
@@ -187,7 +187,7 @@ func (p Parser) read(postmortemID string, doc []byte) *parsed {
 // section returns the lines of section 5: from its heading to the next heading of the same or a
 // higher level. A document without such a heading is searched whole, but then only tables with an
 // action column and an owner or due column count.
-func (d *parsed) section() (start, end int) {
+func (d *parsed) section() (start, end int, found bool) {
 	level := 0
 	start = -1
 	for i := d.bodyStart; i < len(d.lines); i++ {
@@ -201,7 +201,7 @@ func (d *parsed) section() (start, end int) {
 		}
 		if start >= 0 {
 			if len(m[1]) <= level {
-				return start, i
+				return start, i, true
 			}
 			continue
 		}
@@ -210,9 +210,9 @@ func (d *parsed) section() (start, end int) {
 		}
 	}
 	if start >= 0 {
-		return start, len(d.lines)
+		return start, len(d.lines), true
 	}
-	return d.bodyStart, len(d.lines)
+	return d.bodyStart, len(d.lines), false
 }
 
 func isActionHeading(h string) bool {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -371,8 +372,25 @@ type actionItemsPageData struct {
 
 type actionGroup struct {
 	Owner   string
-	Items   []listedItem
+	Items   []pageItem
 	Overdue int
+}
+
+// pageItem is an item on the page, with its action rendered from Markdown.
+type pageItem struct {
+	listedItem
+	ActionHTML template.HTML
+}
+
+// inlineMarkdown renders a table cell's Markdown (emphasis, code, links) as sanitised inline HTML.
+func inlineMarkdown(s string) template.HTML {
+	var b bytes.Buffer
+	if err := markdown.Convert([]byte(s), &b); err != nil {
+		return template.HTML(template.HTMLEscapeString(s)) // #nosec G203 -- escaped
+	}
+	out := strings.TrimSpace(b.String())
+	out = strings.TrimSuffix(strings.TrimPrefix(out, "<p>"), "</p>")
+	return template.HTML(sanitizer.Sanitize(out)) // #nosec G203 -- sanitised just now
 }
 
 // actionItemsPage is GET /action-items: the open items of every postmortem (overdue first),
@@ -393,7 +411,7 @@ func (s *Server) actionItemsPage(c echo.Context) error {
 			byOwner[key] = i
 			data.Groups = append(data.Groups, actionGroup{Owner: it.Owner})
 		}
-		data.Groups[i].Items = append(data.Groups[i].Items, it)
+		data.Groups[i].Items = append(data.Groups[i].Items, pageItem{listedItem: it, ActionHTML: inlineMarkdown(it.Action)})
 		if it.Overdue {
 			data.Groups[i].Overdue++
 			data.Overdue++

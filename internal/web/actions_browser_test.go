@@ -28,7 +28,8 @@ func TestBrowserActionItemsPage(t *testing.T) {
 		t.Fatalf("groups %q", groups)
 	}
 	overdue := eval[[]string](t, tab, `Array.from(document.querySelectorAll('tr.overdue th')).map(th => th.textContent)`)
-	if len(overdue) != 1 || !strings.Contains(overdue[0], "Alert") {
+	strong := eval[string](t, tab, `document.querySelector('tr.overdue th strong') ? document.querySelector('tr.overdue th strong').textContent : ''`)
+	if len(overdue) != 1 || overdue[0] != "Alert on queue depth, not only on latency" || strong != "Alert" {
 		t.Errorf("overdue rows %q (the renegotiated item is no longer overdue)", overdue)
 	}
 	run(t, tab, chromedp.Navigate(s.URL+"/postmortems/pm-en"))

@@ -427,7 +427,7 @@ func TestEveryPageTemplateExecutes(t *testing.T) {
 		"postmortems":  postmortemsPage{},
 		"postmortem":   postmortemPage{},
 		"error":        errorPage{SignIn: true},
-		"action-items": actionItemsPageData{Groups: []actionGroup{{Items: []listedItem{{}}}}},
+		"action-items": actionItemsPageData{Groups: []actionGroup{{Items: []pageItem{{}}}}},
 	}
 	if len(data) != len(pageTemplates) {
 		t.Fatalf("%d templates, %d tested", len(pageTemplates), len(data))
