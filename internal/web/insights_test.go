@@ -273,7 +273,8 @@ func TestInsightsPage(t *testing.T) {
 	}
 }
 
-// The plots show in a real browser under the page's Content-Security-Policy, with no JavaScript.
+// The plots show in a real browser under the page's Content-Security-Policy, with no JavaScript;
+// the reading list reads well on a phone.
 func TestBrowserInsightsPage(t *testing.T) {
 	browser := testenv.StartChromium(t)
 	files := writePostmortems(t, insightPostmortems()...)
@@ -293,6 +294,24 @@ func TestBrowserInsightsPage(t *testing.T) {
 	}
 	if txt := eval[string](t, tab, `document.querySelector('table.insights-months').textContent`); !strings.Contains(txt, "2026-11") {
 		t.Errorf("the months table shows %q", txt)
+	}
+
+	// The reading list on a phone: readable without sideways scrolling, the summary rendered.
+	lib := writePostmortems(t, libraryPostmortems()...)
+	ls, _ := newLibraryService(t, lib, web.Options{})
+	phone := newTab(t, browser)
+	run(t, phone, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(ls.URL+"/library"))
+	waitFor(t, phone, `document.readyState === 'complete'`)
+	for what, cond := range map[string]string{
+		"no sideways scrolling":      `document.documentElement.scrollWidth <= document.documentElement.clientWidth`,
+		"three recommended":          `document.querySelectorAll('ol.library > li').length === 3`,
+		"the summary's Markdown":     `document.querySelector('[data-postmortem="20261120-checkout-1"] .synopsis strong').textContent === 'row locks'`,
+		"why, in Japanese":           `document.querySelector('[data-postmortem="20261125-search-2"] .why').textContent.includes('アラートの閾値を見直した好例')`,
+		"the feed for a feed reader": `document.querySelector('link[rel=alternate][type="application/atom+xml"]').getAttribute('href') === '/library.atom'`,
+	} {
+		if !eval[bool](t, phone, cond) {
+			t.Errorf("/library lacks %s: %s", what, cond)
+		}
 	}
 }
 
