@@ -273,7 +273,8 @@ func TestInsightsPage(t *testing.T) {
 	}
 }
 
-// The plots show in a real browser under the page's Content-Security-Policy, with no JavaScript.
+// The plots show in a real browser under the page's Content-Security-Policy, with no JavaScript;
+// the reading list reads well on a phone.
 func TestBrowserInsightsPage(t *testing.T) {
 	browser := testenv.StartChromium(t)
 	files := writePostmortems(t, insightPostmortems()...)
@@ -293,5 +294,69 @@ func TestBrowserInsightsPage(t *testing.T) {
 	}
 	if txt := eval[string](t, tab, `document.querySelector('table.insights-months').textContent`); !strings.Contains(txt, "2026-11") {
 		t.Errorf("the months table shows %q", txt)
+	}
+
+	// The reading list on a phone: readable without sideways scrolling, the summary rendered.
+	lib := writePostmortems(t, libraryPostmortems()...)
+	ls, _ := newLibraryService(t, lib, web.Options{})
+	phone := newTab(t, browser)
+	run(t, phone, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(ls.URL+"/library"))
+	waitFor(t, phone, `document.readyState === 'complete'`)
+	for what, cond := range map[string]string{
+		"no sideways scrolling":      `document.documentElement.scrollWidth <= document.documentElement.clientWidth`,
+		"three recommended":          `document.querySelectorAll('ol.library > li').length === 3`,
+		"the summary's Markdown":     `document.querySelector('[data-postmortem="20261120-checkout-1"] .synopsis strong').textContent === 'row locks'`,
+		"why, in Japanese":           `document.querySelector('[data-postmortem="20261125-search-2"] .why').textContent.includes('アラートの閾値を見直した好例')`,
+		"the feed for a feed reader": `document.querySelector('link[rel=alternate][type="application/atom+xml"]').getAttribute('href') === '/library.atom'`,
+	} {
+		if !eval[bool](t, phone, cond) {
+			t.Errorf("/library lacks %s: %s", what, cond)
+		}
+	}
+}
+
+// manyPostmortems are n postmortems over two years, a third recommended with a summary.
+func manyPostmortems(n int) []pm {
+	out := make([]pm, n)
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	stamp := func(t time.Time) string { return t.Format(time.RFC3339) }
+	for i := range out {
+		start := t0.Add(time.Duration(i) * 53 * time.Hour)
+		out[i] = pm{id: "pm-" + itoa(i), title: "Incident " + itoa(i), status: []string{"draft", "reviewed", "published"}[i%3],
+			services: []string{[]string{"checkout", "search", "login"}[i%3]}, severity: []string{"critical", "warning"}[i%2],
+			recommended: i%3 == 0, reason: "Reason " + itoa(i), synopsis: "What happened in **incident " + itoa(i) + "**.",
+			started: stamp(start), detected: stamp(start.Add(time.Duration(i%17+1) * time.Minute)),
+			acknowledged: stamp(start.Add(time.Duration(i%17+3) * time.Minute)), resolved: stamp(start.Add(time.Duration(i%91+10) * time.Minute))}
+	}
+	return out
+}
+
+// BenchmarkInsightsAPI measures GET /api/v1/insights over 500 postmortems once their figures are
+// cached (the files unchanged since the last request).
+func BenchmarkInsightsAPI(b *testing.B) {
+	files := writePostmortems(b, manyPostmortems(500)...)
+	s, _ := newLibraryService(b, files, web.Options{})
+	b.ResetTimer()
+	for range b.N {
+		resp, err := http.Get(s.URL + "/api/v1/insights")
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatal(err, resp.StatusCode)
+		}
+		resp.Body.Close()
+	}
+}
+
+// BenchmarkLibraryFeed measures GET /postmortems.atom (100 entries of 500 postmortems) with the
+// summaries cached.
+func BenchmarkLibraryFeed(b *testing.B) {
+	files := writePostmortems(b, manyPostmortems(500)...)
+	s, _ := newLibraryService(b, files, web.Options{})
+	b.ResetTimer()
+	for range b.N {
+		resp, err := http.Get(s.URL + "/postmortems.atom")
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatal(err, resp.StatusCode)
+		}
+		resp.Body.Close()
 	}
 }

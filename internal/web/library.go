@@ -29,7 +29,8 @@ type LibraryOptions struct {
 	// BaseURL is postmortemd's external URL ("https://postmortemd.example.com"), for the feeds'
 	// absolute links and ids. Empty: the request's scheme and host.
 	BaseURL string
-	// FeedLimit bounds the entries of /postmortems.atom (newest first). Default 100.
+	// FeedLimit, when above 0, bounds the entries of /postmortems.atom to the newest ones. Default 0:
+	// every reviewed or published postmortem, as subscribers expect of the archive.
 	FeedLimit int
 	// Now dates an empty feed. Default time.Now.
 	Now func() time.Time
@@ -38,8 +39,6 @@ type LibraryOptions struct {
 // feedStatuses are the statuses a postmortem has once its review is done: /postmortems.atom lists
 // only these, so subscribers do not get drafts people are still writing.
 var feedStatuses = []string{"reviewed", "published"}
-
-const defaultFeedLimit = 100
 
 // The library's pages are parsed with the layout at start-up, as the others are.
 func init() {
@@ -79,9 +78,6 @@ func (s *Server) libraryRoutes(e *echo.Echo, unreadable *prometheus.CounterVec) 
 		return
 	}
 	l := &library{s: s, o: s.opts.Library, unreadable: unreadable, synopses: map[string]cachedSynopsis{}}
-	if l.o.FeedLimit <= 0 {
-		l.o.FeedLimit = defaultFeedLimit
-	}
 	if l.o.Now == nil {
 		l.o.Now = time.Now
 	}
@@ -194,7 +190,7 @@ func (l *library) postmortemsFeed(c echo.Context) error {
 	}
 	var sums []drafts.Summary
 	for _, s := range all {
-		if slices.Contains(feedStatuses, strings.ToLower(s.Status)) && len(sums) < l.o.FeedLimit {
+		if slices.Contains(feedStatuses, strings.ToLower(s.Status)) && (l.o.FeedLimit <= 0 || len(sums) < l.o.FeedLimit) {
 			sums = append(sums, s)
 		}
 	}

@@ -109,7 +109,7 @@ func writePostmortems(t testing.TB, pms ...pm) *drafts.Store {
 }
 
 // newLibraryService serves a drafts directory.
-func newLibraryService(t *testing.T, files *drafts.Store, o web.Options) (*service, *prometheus.Registry) {
+func newLibraryService(t testing.TB, files *drafts.Store, o web.Options) (*service, *prometheus.Registry) {
 	t.Helper()
 	mr, store := newMiniStore(t, redisstore.Options{})
 	reg := prometheus.NewRegistry()
