@@ -33,6 +33,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
@@ -46,6 +47,8 @@ type PageOptions struct {
 	Review func(ctx context.Context, incidentID string) (*ReviewLink, error)
 	// Now is the clock the incident list measures ages with. Default time.Now.
 	Now func() time.Time
+	// Lang pins the pages' language (--ui-lang); "" follows each browser's Accept-Language.
+	Lang i18n.Lang
 	// PollInterval is how often one shared poll per watched incident reads the store for the event
 	// stream. Default 1s.
 	PollInterval time.Duration
@@ -139,19 +142,43 @@ var pageFuncs = template.FuncMap{
 	"join":  strings.Join,
 }
 
-// pageTemplates holds each page parsed together with the layout, at start-up.
+// pageTemplates holds each page parsed together with the layout, at start-up, once per language:
+// the language's words come from its catalogue (internal/i18n) through the functions t, status,
+// role and utc.
 var pageTemplates = mustParsePages("incidents", "incident", "postmortems", "postmortem", "error")
 
-func mustParsePages(names ...string) map[string]*template.Template {
-	out := make(map[string]*template.Template, len(names))
-	for _, n := range names {
-		t, err := template.New("layout.html").Funcs(pageFuncs).ParseFS(templateFS, "templates/layout.html", "templates/"+n+".html")
-		if err != nil {
-			panic(fmt.Sprintf("web: page template %s: %v", n, err)) // only a broken build gets here
+func mustParsePages(names ...string) map[i18n.Lang]map[string]*template.Template {
+	all := make(map[i18n.Lang]map[string]*template.Template, len(i18n.Langs))
+	for _, l := range i18n.Langs {
+		out := make(map[string]*template.Template, len(names))
+		for _, n := range names {
+			t, err := template.New("layout.html").Funcs(pageFuncs).Funcs(langFuncs(i18n.For(l))).
+				ParseFS(templateFS, "templates/layout.html", "templates/"+n+".html")
+			if err != nil {
+				panic(fmt.Sprintf("web: page template %s: %v", n, err)) // only a broken build gets here
+			}
+			out[n] = t
 		}
-		out[n] = t
+		all[l] = out
 	}
-	return out
+	return all
+}
+
+// langFuncs are the template functions that write in p's language.
+func langFuncs(p i18n.Printer) template.FuncMap {
+	return template.FuncMap{
+		"lang":   func() string { return string(p.Lang()) },
+		"t":      func(id string) string { return p.T(id) },
+		"status": func(s timeline.Status) string { return p.T("status." + string(s)) },
+		"role":   p.Role,
+		"utc":    func(t time.Time) string { return p.T("ui.time", "DateTime", p.DateTime(t.UTC())) },
+	}
+}
+
+// lang is the language a page is written in for r: the pinned --ui-lang, else the best of the
+// browser's Accept-Language.
+func (p *pages) lang(r *http.Request) i18n.Lang {
+	return i18n.Match(r.Header.Get("Accept-Language"), p.o.Lang)
 }
 
 // pageRoutes registers the browser pages and the live event stream (issue #6).
@@ -205,7 +232,8 @@ func (p *pages) render(c echo.Context, name string, data any, size int) error {
 func (p *pages) renderStatus(c echo.Context, code int, name string, data any, size int) error {
 	var buf bytes.Buffer
 	buf.Grow(size)
-	if err := pageTemplates[name].Execute(&buf, data); err != nil {
+	lang := p.lang(c.Request())
+	if err := pageTemplates[lang][name].Execute(&buf, data); err != nil {
 		return fmt.Errorf("render %s page: %w", name, err)
 	}
 	h := c.Response().Header()
@@ -215,6 +243,9 @@ func (p *pages) renderStatus(c echo.Context, code int, name string, data any, si
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 	h.Add("Vary", "Accept-Encoding")
+	if p.o.Lang == "" {
+		h.Add("Vary", "Accept-Language")
+	}
 	if buf.Len() >= gzipMinBytes && acceptsGzip(c.Request()) {
 		var z bytes.Buffer
 		z.Grow(buf.Len() / 4)
@@ -399,12 +430,13 @@ func (p *pages) incidents(c echo.Context) error {
 		return fmt.Errorf("list resolved incidents: %w", err)
 	}
 	now := p.o.Now()
+	pr := i18n.For(p.lang(c.Request()))
 	listed := map[string]bool{}
 	rows := func(incs []timeline.Incident) []incidentRow {
 		out := make([]incidentRow, len(incs))
 		for i, inc := range incs {
 			listed[inc.ID] = true
-			out[i] = incidentRow{Incident: inc, Age: age(now.Sub(inc.StartedAt))}
+			out[i] = incidentRow{Incident: inc, Age: age(pr, now.Sub(inc.StartedAt))}
 			roles, err := p.rolesOf(ctx, inc)
 			if err != nil {
 				// The list is still worth showing; the incident's own page will say what failed.
@@ -416,22 +448,22 @@ func (p *pages) incidents(c echo.Context) error {
 		return out
 	}
 	defer p.forgetRolesExcept(listed)
-	return p.render(c, "incidents", incidentsPage{Title: "Incidents", Open: rows(open), Recent: rows(recent)}, 64<<10)
+	return p.render(c, "incidents", incidentsPage{Title: i18n.For(p.lang(c.Request())).T("ui.incidents"), Open: rows(open), Recent: rows(recent)}, 64<<10)
 }
 
-// age says how long ago something started, in the two largest units.
-func age(d time.Duration) string {
+// age says how long ago something started, in the two largest units, in p's language.
+func age(p i18n.Printer, d time.Duration) string {
 	if d < time.Minute {
-		return "just now"
+		return p.T("ui.just_now")
 	}
 	days, hours, mins := int(d/(24*time.Hour)), int(d/time.Hour)%24, int(d/time.Minute)%60
 	switch {
 	case days > 0:
-		return fmt.Sprintf("%dd %dh", days, hours)
+		return p.T("ui.age_days", "Days", days, "Hours", hours)
 	case hours > 0:
-		return fmt.Sprintf("%dh %dm", hours, mins)
+		return p.T("ui.age_hours", "Hours", hours, "Minutes", mins)
 	}
-	return fmt.Sprintf("%dm", mins)
+	return p.T("ui.age_minutes", "Minutes", mins)
 }
 
 // eventRow is one event as the incident page shows it. Every string is untrusted (writeEventRows
@@ -555,7 +587,7 @@ func (p *pages) incident(c echo.Context) error {
 	data.Roles = roles.sorted()
 	for _, k := range []struct{ key, name string }{
 		{timeline.SourceKeyAlertmanagerExternal, "Alertmanager"},
-		{timeline.SourceKeyPagerDutyIncidentHTML, "PagerDuty incident"},
+		{timeline.SourceKeyPagerDutyIncidentHTML, i18n.For(p.lang(c.Request())).T("ui.pagerduty_incident")},
 	} {
 		if u := webURL(inc.Sources[k.key]); u != "" {
 			data.Sources = append(data.Sources, sourceLink{Name: k.name, URL: u})
@@ -839,7 +871,7 @@ func (p *pages) postmortems(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("list postmortems: %w", err)
 	}
-	return p.render(c, "postmortems", postmortemsPage{Title: "Postmortems", Items: items, Statuses: drafts.Statuses, Filter: f}, 16<<10+len(items)*600)
+	return p.render(c, "postmortems", postmortemsPage{Title: i18n.For(p.lang(c.Request())).T("ui.postmortems"), Items: items, Statuses: drafts.Statuses, Filter: f}, 16<<10+len(items)*600)
 }
 
 // frontMatterField is one line of a postmortem's attributes table.
