@@ -189,6 +189,20 @@ func (p Printer) Duration(d time.Duration) string {
 	return sb.String()
 }
 
+// Span is Duration without days, as people state lead times and deadlines: "24h", "24時間".
+func (p Printer) Span(d time.Duration) string {
+	if d >= 24*time.Hour {
+		h := d / time.Hour
+		rest := d - h*time.Hour
+		s := p.T("duration.hours", "N", int64(h))
+		if rest >= time.Second {
+			s += p.Duration(rest)
+		}
+		return s
+	}
+	return p.Duration(d)
+}
+
 // List joins items as the language joins a list of roles: "a and b", "a、b".
 func (p Printer) List(items []string) string {
 	return strings.Join(items, p.T("list.and"))
