@@ -460,7 +460,7 @@ func newData(in Input, p i18n.Printer) *Data {
 			d.Review.Roles = append(d.Review.Roles, Text(truncate(p.Role(timeline.Role(role)), maxValue)))
 		}
 		if loc, err := time.LoadLocation(r.TimeZone); err == nil && r.TimeZone != "" && !r.Start.IsZero() {
-			d.Review.Local = r.Start.In(loc).Format("2006-01-02 15:04") + "–" + r.End.In(loc).Format("15:04 MST")
+			d.Review.Local = p.Date(r.Start.In(loc)) + " " + r.Start.In(loc).Format("15:04") + "–" + r.End.In(loc).Format("15:04 MST")
 		}
 	}
 	return d
