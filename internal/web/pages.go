@@ -172,7 +172,19 @@ func langFuncs(p i18n.Printer) template.FuncMap {
 		"status": func(s timeline.Status) string { return p.T("status." + string(s)) },
 		"role":   p.Role,
 		"utc":    func(t time.Time) string { return p.T("ui.time", "DateTime", p.DateTime(t.UTC())) },
+		"words":  func() string { return pageScriptWords(p) },
 	}
+}
+
+// pageScriptWords are the words the page's script writes (live state, statuses), as JSON for a
+// data attribute.
+func pageScriptWords(p i18n.Printer) string {
+	w := map[string]string{"live": p.T("ui.live_on"), "reconnecting": p.T("ui.reconnecting"), "not_yet": p.T("ui.not_yet")}
+	for _, st := range []timeline.Status{timeline.StatusOpen, timeline.StatusAcknowledged, timeline.StatusResolved} {
+		w["status."+string(st)] = p.T("status." + string(st))
+	}
+	b, _ := json.Marshal(w)
+	return string(b)
 }
 
 // lang is the language a page is written in for r: the pinned --ui-lang, else the best of the
@@ -568,15 +580,20 @@ func (p *pages) incident(c echo.Context) error {
 		}
 	}
 	timeline.SortEntries(entries)
+	pr := i18n.For(p.lang(c.Request()))
+	words := readerWords(pr, entries)
 	roles := roleSet{}
 	var facts, context []eventRow
-	for _, d := range p.rows.decode(id, entries) {
+	for i, d := range p.rows.decode(id, entries) {
 		row, kind, err := d.row, d.kind, d.err
 		if err != nil {
 			p.s.log.Warn("incident page: undecodable event skipped", "incident_id", id, "err", err)
 			continue
 		}
-		roles.add(row.Role, kind)
+		roles.add(row.Role, kind) // the note form suggests the canonical roles
+		if words != nil {
+			row.Fact, row.Role = words[i].fact, timeline.Role(words[i].role)
+		}
 		if kind == timeline.KindContext {
 			context = append(context, row)
 		} else {
@@ -616,6 +633,39 @@ func (p *pages) incident(c echo.Context) error {
 	}
 	data.IdempotencyKey = newIdempotencyKey()
 	return p.render(c, "incident", data, 8<<10+len(entries)*600)
+}
+
+// readerWord is an event's fact and role in the reader's language.
+type readerWord struct{ fact, role string }
+
+// readerWords renders each entry's fact and role in p's language (facts from their types and
+// attributes, see internal/i18n), in entries' order; nil for English, which shows the stored
+// sentences. An entry that does not decode keeps its stored words.
+func readerWords(p i18n.Printer, entries []timeline.Entry) []readerWord {
+	if p.Lang() == i18n.English {
+		return nil
+	}
+	evs := make([]timeline.Event, len(entries))
+	for i, e := range entries {
+		if json.Unmarshal(e.JSON, &evs[i]) != nil {
+			var bare struct {
+				Fact string        `json:"fact"`
+				Role timeline.Role `json:"role"`
+				Kind timeline.Kind `json:"kind"`
+			}
+			_ = json.Unmarshal(e.JSON, &bare)
+			evs[i] = timeline.Event{Fact: bare.Fact, Role: bare.Role, Kind: bare.Kind, Source: timeline.SourceManual}
+		}
+	}
+	facts := p.Facts(evs)
+	out := make([]readerWord, len(evs))
+	for i, e := range evs {
+		out[i] = readerWord{fact: facts[i], role: p.Role(e.Role)}
+		if e.Role == "" {
+			out[i].role = ""
+		}
+	}
+	return out
 }
 
 type decodedRow struct {
