@@ -106,16 +106,13 @@ func (p Printer) N(id string, count int, data ...any) string {
 }
 
 func (p Printer) localize(id string, count any, data []any) string {
-	if p.loc == nil {
-		p = For(English)
-	}
 	td := make(map[string]any, len(data)/2)
 	for i := 0; i+1 < len(data); i += 2 {
 		if k, ok := data[i].(string); ok {
 			td[k] = data[i+1]
 		}
 	}
-	s, err := p.loc.Localize(&goi18n.LocalizeConfig{MessageID: id, TemplateData: td, PluralCount: count})
+	s, err := p.localizer().Localize(&goi18n.LocalizeConfig{MessageID: id, TemplateData: td, PluralCount: count})
 	if err != nil && s == "" {
 		return id
 	}
@@ -124,13 +121,12 @@ func (p Printer) localize(id string, count any, data []any) string {
 
 // Has reports whether the language's own catalogue has message id.
 func (p Printer) Has(id string) bool {
-	_, tag, err := p.Localizer().LocalizeWithTag(&goi18n.LocalizeConfig{MessageID: id, PluralCount: 1})
+	_, tag, err := p.localizer().LocalizeWithTag(&goi18n.LocalizeConfig{MessageID: id, PluralCount: 1})
 	return err == nil && tag == language.Make(string(p.Lang()))
 }
 
-// Localizer is the go-i18n localizer behind the printer, for templates that look up messages
-// themselves.
-func (p Printer) Localizer() *goi18n.Localizer {
+// localizer is the go-i18n localizer behind the printer.
+func (p Printer) localizer() *goi18n.Localizer {
 	if p.loc == nil {
 		return For(English).loc
 	}
