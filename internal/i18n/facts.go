@@ -67,8 +67,17 @@ func (p Printer) Facts(evs []timeline.Event) []string {
 
 // Render renders every event's sentence from its type and attributes, as Facts does for languages
 // other than English, whatever the printer's language.
+//
+// Enrichment may refine a role after the event was stored: it rewrites the stored sentence and the
+// event's role, not the attributes. The actor's role is the event's; a role inside the sentence
+// (an assignee, a responder) is recovered from the stored sentence by comparing it with the
+// English rendering of the attributes, which it equals but for the refined roles.
 func (p Printer) Render(evs []timeline.Event) []string {
 	r := renderer{p: p, last: map[string]string{}, firing: map[string]attrs{}}
+	var en *renderer
+	if p.Lang() != English {
+		en = &renderer{p: For(English), last: map[string]string{}, firing: map[string]attrs{}}
+	}
 	out := make([]string, len(evs))
 	for i, e := range evs {
 		var a attrs
@@ -76,11 +85,102 @@ func (p Printer) Render(evs []timeline.Event) []string {
 			out[i] = e.Fact
 			continue
 		}
+		if en != nil {
+			if s, ok := en.fact(e, a); ok && s != e.Fact && e.Source == timeline.SourcePagerDuty {
+				a = a.withRoles(refinedRoles(s, e.Fact, a.roles()))
+			}
+		}
 		s, ok := r.fact(e, a)
 		if !ok {
 			s = e.Fact
 		}
 		out[i] = s
+	}
+	return out
+}
+
+// roles are the roles a PagerDuty fact names besides its actor, longest first.
+func (a attrs) roles() []string {
+	var rs []string
+	add := func(r string) {
+		if r != "" && !contains(rs, r) {
+			rs = append(rs, r)
+		}
+	}
+	for _, r := range a.TargetRoles {
+		add(r)
+	}
+	if a.Assignees != nil {
+		for _, r := range *a.Assignees {
+			add(r)
+		}
+	}
+	for _, as := range a.Assignments {
+		add(as.To)
+		add(as.From)
+	}
+	sort.SliceStable(rs, func(i, j int) bool { return len(rs[i]) > len(rs[j]) })
+	return rs
+}
+
+// withRoles returns a with each role in refined replaced by its refinement.
+func (a attrs) withRoles(refined map[string]string) attrs {
+	if len(refined) == 0 {
+		return a
+	}
+	swap := func(r string) string {
+		if n, ok := refined[r]; ok {
+			return n
+		}
+		return r
+	}
+	a.TargetRoles = slices.Clone(a.TargetRoles)
+	for i := range a.TargetRoles {
+		a.TargetRoles[i] = swap(a.TargetRoles[i])
+	}
+	if a.Assignees != nil {
+		as := slices.Clone(*a.Assignees)
+		for i := range as {
+			as[i] = swap(as[i])
+		}
+		a.Assignees = &as
+	}
+	a.Assignments = slices.Clone(a.Assignments)
+	for i := range a.Assignments {
+		a.Assignments[i].To, a.Assignments[i].From = swap(a.Assignments[i].To), swap(a.Assignments[i].From)
+	}
+	return a
+}
+
+// refinedRoles finds the roles whose phrases in rendered (the English rendering of the stored
+// attributes) stand replaced by other phrases in stored (the stored sentence, refined), and what
+// replaced them. It returns nil unless replacing them turns rendered into stored exactly.
+func refinedRoles(rendered, stored string, roles []string) map[string]string {
+	out := map[string]string{}
+	cur := rendered
+	for _, r := range roles {
+		old := timeline.Role(r).Phrase()
+		if !strings.Contains(cur, old) || strings.Contains(stored, old) {
+			continue
+		}
+		parts := strings.Split(cur, old)
+		if !strings.HasPrefix(stored, parts[0]) {
+			return nil
+		}
+		rest := stored[len(parts[0]):]
+		repl := rest
+		if parts[1] != "" {
+			k := strings.Index(rest, parts[1])
+			if k <= 0 {
+				return nil
+			}
+			repl = rest[:k]
+		}
+		cur = strings.Join(parts, repl)
+		out[r] = strings.TrimPrefix(repl, "the ") // Role.Phrase put it there
+	}
+	if cur != stored {
+		return nil
 	}
 	return out
 }

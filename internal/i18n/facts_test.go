@@ -240,3 +240,39 @@ func TestEventTypesCovered(t *testing.T) {
 		}
 	}
 }
+
+// A role enrichment refined after the event was stored (it rewrites the stored sentence, not the
+// attributes) is the role the Japanese sentence names too.
+func TestRefinedRolesReachTheJapaneseSentence(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(testdata, "pagerduty/data/incident.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprintf(`{"event":{"id":"01REF","event_type":"incident.reassigned","resource_type":"incident","occurred_at":"2026-11-23T13:40:00Z","agent":null,"client":null,"data":%s}}`, data)
+	evs := receive(t, "/webhook/pagerduty", []byte(body))
+	if len(evs) != 1 {
+		t.Fatalf("%d events", len(evs))
+	}
+	ev := evs[0]
+	ev.Fact = strings.ReplaceAll(ev.Fact, timeline.FromPlaceholder("assignees"), "") // as the store leaves it
+	ja := i18n.For(i18n.Japanese)
+	before := ja.Facts([]timeline.Event{ev})[0]
+	if !strings.Contains(before, "Default ポリシー経由のオンコール担当") {
+		t.Fatalf("before refinement: %q (stored %q)", before, ev.Fact)
+	}
+	// What the on-call enrichment does: the same phrase, replaced in the stored sentence.
+	refined := strings.Replace(ev.Fact, "the on-call responder via the Default policy", "the secondary on-call (level 2) for API Service", 1)
+	if refined == ev.Fact {
+		t.Fatalf("stored %q does not name the policy role", ev.Fact)
+	}
+	ev.Fact = refined
+	after := ja.Facts([]timeline.Event{ev})[0]
+	if !strings.Contains(after, "API Service の二次オンコール（レベル 2）") || strings.Contains(after, "Default ポリシー経由") {
+		t.Errorf("after refinement: %q (stored %q)", after, ev.Fact)
+	}
+	// A stored sentence that differs in some other way is not guessed at: the attributes' roles stay.
+	ev.Fact = "Reassigned by hand to the secondary on-call (level 2) for API Service"
+	if got := ja.Facts([]timeline.Event{ev})[0]; !strings.Contains(got, "Default ポリシー経由のオンコール担当") {
+		t.Errorf("unrelated stored sentence: %q", got)
+	}
+}
