@@ -204,10 +204,10 @@ func (p Printer) List(items []string) string {
 	return strings.Join(items, p.T("list.and"))
 }
 
-// Match picks the language for a reader: pinned when it is set, else the best of the
+// Match picks the language for a reader: pinned when it is one of Langs, else the best of the
 // Accept-Language header among Langs, else English.
 func Match(acceptLanguage string, pinned Lang) Lang {
-	if pinned != "" {
+	if _, err := Parse(string(pinned)); err == nil {
 		return pinned
 	}
 	tags, _, err := language.ParseAcceptLanguage(acceptLanguage)

@@ -170,6 +170,7 @@ func TestMatchAcceptLanguage(t *testing.T) {
 		{"garbage;;;q=x", "", i18n.English},
 		{"ja", i18n.English, i18n.English},
 		{"en", i18n.Japanese, i18n.Japanese},
+		{"ja", "fr", i18n.Japanese}, // an unknown pinned language pins nothing
 	} {
 		if got := i18n.Match(tc.header, tc.pinned); got != tc.want {
 			t.Errorf("Match(%q, %q) = %q, want %q", tc.header, tc.pinned, got, tc.want)

@@ -460,7 +460,7 @@ func (p *pages) incidents(c echo.Context) error {
 		return out
 	}
 	defer p.forgetRolesExcept(listed)
-	return p.render(c, "incidents", incidentsPage{Title: i18n.For(p.lang(c.Request())).T("ui.incidents"), Open: rows(open), Recent: rows(recent)}, 64<<10)
+	return p.render(c, "incidents", incidentsPage{Title: pr.T("ui.incidents"), Open: rows(open), Recent: rows(recent)}, 64<<10)
 }
 
 // age says how long ago something started, in the two largest units, in p's language.
