@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
@@ -25,8 +26,10 @@ const (
 // escaped; everything else is postmortemd's own wording or a time.
 type Data struct {
 	ID, Title, Severity, Priority Text
-	// IncidentStatus is the timeline's status of the incident (open, acknowledged, resolved).
+	// IncidentStatus is the timeline's status of the incident (open, acknowledged, resolved);
+	// StatusText says it in the draft's language.
 	IncidentStatus string
+	StatusText     string
 	Services       Texts
 	Labels         []Label
 	// Sources are the systems that reported the incident, with links where they have one.
@@ -133,8 +136,11 @@ type ReviewData struct {
 	Roles Texts
 }
 
-// Stamp is a point in time, shown in UTC.
-type Stamp struct{ t time.Time }
+// Stamp is a point in time, shown in UTC, written as the draft's language writes dates.
+type Stamp struct {
+	t time.Time
+	p i18n.Printer
+}
 
 // Set reports whether the time is known.
 func (s Stamp) Set() bool { return !s.t.IsZero() }
@@ -160,7 +166,7 @@ func (s Stamp) DateTime() string {
 	if !s.Set() {
 		return ""
 	}
-	return s.t.UTC().Format("2006-01-02 15:04:05")
+	return s.p.DateTime(s.t.UTC())
 }
 
 // Date returns the UTC date, "" when unknown.
@@ -168,7 +174,7 @@ func (s Stamp) Date() string {
 	if !s.Set() {
 		return ""
 	}
-	return s.t.UTC().Format("2006-01-02")
+	return s.p.Date(s.t.UTC())
 }
 
 // Clock returns the UTC time of day, "15:04:05", "" when unknown.
@@ -176,31 +182,33 @@ func (s Stamp) Clock() string {
 	if !s.Set() {
 		return ""
 	}
-	return s.t.UTC().Format("15:04:05")
+	return s.p.Clock(s.t.UTC())
 }
 
 // Span is a duration between two timeline points, rounded to seconds.
 type Span struct {
 	d   time.Duration
 	set bool
+	p   i18n.Printer
 }
 
-func span(from, to time.Time) Span {
+func span(p i18n.Printer, from, to time.Time) Span {
 	if from.IsZero() || to.IsZero() {
 		return Span{}
 	}
-	return Span{d: to.Sub(from).Round(time.Second), set: true}
+	return Span{d: to.Sub(from).Round(time.Second), set: true, p: p}
 }
 
 // Set reports whether both ends are known.
 func (s Span) Set() bool { return s.set }
 
-// String returns the duration as Go writes it ("1h17m49s"), "" when unknown.
+// String returns the duration in the draft's language ("1h17m49s", "1時間17分49秒"), "" when
+// unknown.
 func (s Span) String() string {
 	if !s.set {
 		return ""
 	}
-	return s.d.String()
+	return s.p.Duration(s.d)
 }
 
 // Seconds returns the duration in whole seconds.
@@ -251,20 +259,27 @@ type pdAttrs struct {
 	TargetRoles []string `json:"target_roles"`
 }
 
-// newData builds what templates see from the incident and its events.
-func newData(in Input) *Data {
+// newData builds what templates see from the incident and its events, in p's language: facts
+// rendered from their types and attributes (stored sentences in English), roles, dates and
+// durations.
+func newData(in Input, p i18n.Printer) *Data {
 	inc := in.Incident
 	evs := slices.Clone(in.Events)
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].At.Before(evs[j].At) })
+	facts := p.Facts(evs)
+	stamp := func(t time.Time) Stamp { return Stamp{t: t, p: p} }
+	role := func(r timeline.Role) Text { return Text(truncate(p.Role(r), maxValue)) }
 	d := &Data{
 		ID: Text(inc.ID), Title: Text(truncate(inc.Title, maxValue)), Severity: Text(truncate(inc.Severity, maxValue)),
-		IncidentStatus: string(inc.Status), Started: Stamp{inc.StartedAt}, Empty: len(evs) == 0,
+		IncidentStatus: string(inc.Status), Started: stamp(inc.StartedAt), Empty: len(evs) == 0,
 	}
 	if !inc.Status.Valid() {
 		d.IncidentStatus = ""
+	} else {
+		d.StatusText = p.T("status." + string(inc.Status))
 	}
 	if inc.ResolvedAt != nil {
-		d.Resolved = Stamp{*inc.ResolvedAt}
+		d.Resolved = stamp(*inc.ResolvedAt)
 	}
 	services := map[string]bool{}
 	addService := func(s string) {
@@ -280,10 +295,7 @@ func newData(in Input) *Data {
 		d.Labels = append(d.Labels, Label{Name: Text(truncate(k, maxValue)), Value: Text(truncate(inc.Labels[k], maxValue))})
 	}
 	if am := inc.Sources[timeline.SourceKeyAlertmanagerReceiver]; am != "" || inc.Sources[timeline.SourceKeyAlertmanagerGroupKey] != "" {
-		name := "Alertmanager"
-		if am != "" {
-			name += " (receiver " + truncate(am, maxValue) + ")"
-		}
+		name := p.T("draft.source.alertmanager", "Receiver", truncate(am, maxValue))
 		d.Sources = append(d.Sources, Source{Kind: "alertmanager", Name: Text(name),
 			ID:   Text(truncate(inc.Sources[timeline.SourceKeyAlertmanagerGroupKey], maxValue)),
 			Link: newLink("", inc.Sources[timeline.SourceKeyAlertmanagerExternal])})
@@ -316,18 +328,18 @@ func newData(in Input) *Data {
 		}
 		roles[r] = true
 		if system {
-			d.Systems = append(d.Systems, Text(r))
+			d.Systems = append(d.Systems, role(r))
 		} else {
-			d.Responders = append(d.Responders, Text(r))
+			d.Responders = append(d.Responders, role(r))
 		}
 	}
-	for _, e := range evs {
-		when := e.At.UTC().Format("15:04:05")
-		if date := e.At.UTC().Format("2006-01-02"); date != lastDate {
+	for i, e := range evs {
+		when := p.Clock(e.At.UTC())
+		if date := p.Date(e.At.UTC()); date != lastDate {
 			when, lastDate = date+" "+when, date
 		}
-		line := Line{When: when, At: Stamp{e.At}, Role: Text(truncate(string(e.Role), maxValue)),
-			Fact: Text(truncate(e.Fact, maxFact)), Type: string(e.Type), Source: string(e.Source)}
+		line := Line{When: when, At: stamp(e.At), Role: role(e.Role),
+			Fact: Text(truncate(facts[i], maxFact)), Type: string(e.Type), Source: string(e.Source)}
 		if e.Kind == timeline.KindContext {
 			d.Context = append(d.Context, line)
 		} else {
@@ -353,7 +365,7 @@ func newData(in Input) *Data {
 			d.Decisions = append(d.Decisions, Decision{When: when, At: line.At, Action: "recovered", Role: line.Role, Fact: line.Fact})
 		case e.Type == timeline.TypeNote && e.Kind == timeline.KindContext && e.Source != timeline.SourceAlertmanager:
 			d.Decisions = append(d.Decisions, Decision{When: when, At: line.At, Action: "note", Role: line.Role,
-				Fact: Text(truncate(e.Fact, maxNoteInTable))})
+				Fact: Text(truncate(facts[i], maxNoteInTable))})
 		}
 		switch e.Type {
 		case timeline.TypeAlertFiring:
@@ -366,7 +378,7 @@ func newData(in Input) *Data {
 			var a alertAttrs
 			_ = json.Unmarshal(e.Attributes, &a)
 			addService(a.Labels["service"])
-			al := alertOf(a, e)
+			al := alertOf(a, e, p)
 			if len(d.Alerts) < maxAlerts {
 				d.Alerts = append(d.Alerts, al)
 			} else {
@@ -383,8 +395,8 @@ func newData(in Input) *Data {
 			}
 			if g := a.GeneratorURL; g != "" && !gens[g] && len(gens) < maxGenerators {
 				gens[g] = true
-				addTool("generator", "alert "+string(al.Name), al.Generator)
-				d.Sources = append(d.Sources, Source{Kind: "generator", Name: Text("generator of alert " + string(al.Name)), Link: al.Generator})
+				addTool("generator", p.T("draft.tool.alert", "Name", string(al.Name)), al.Generator)
+				d.Sources = append(d.Sources, Source{Kind: "generator", Name: Text(p.T("draft.source.generator", "Name", string(al.Name))), Link: al.Generator})
 			}
 		case timeline.TypeIncidentTriggered:
 			if triggered.IsZero() {
@@ -396,7 +408,7 @@ func newData(in Input) *Data {
 			}
 		}
 		if strings.HasPrefix(string(e.Type), "workflow_") || strings.HasPrefix(string(e.Type), "action_invocation_") {
-			addTool("automation", e.Fact, Link{})
+			addTool("automation", facts[i], Link{})
 		}
 		if e.Source == timeline.SourcePagerDuty {
 			var p pdAttrs
@@ -428,34 +440,31 @@ func newData(in Input) *Data {
 	pdID := firstNonEmpty(inc.Sources[timeline.SourceKeyPagerDutyIncidentID], pd.IncidentID)
 	pdURL := firstNonEmpty(inc.Sources[timeline.SourceKeyPagerDutyIncidentHTML], pd.HTMLURL)
 	if pdID != "" || pdURL != "" {
-		label := "PagerDuty incident"
-		if d.PagerDutyNumber != "" {
-			label += " #" + d.PagerDutyNumber
-		}
+		label := p.T("draft.source.pagerduty", "Number", d.PagerDutyNumber)
 		d.Sources = append(d.Sources, Source{Kind: "pagerduty", Name: Text(label), ID: Text(truncate(pdID, maxValue)),
 			Link: newLink(label, pdURL)})
 	}
 	if usedAM {
-		addTool("integration", "Alertmanager webhook", Link{})
+		addTool("integration", p.T("draft.tool.alertmanager"), Link{})
 	}
 	if usedPD {
-		addTool("integration", "PagerDuty V3 webhook", Link{})
+		addTool("integration", p.T("draft.tool.pagerduty"), Link{})
 	}
 	if usedManual {
-		addTool("integration", "postmortemd API (manual entries)", Link{})
+		addTool("integration", p.T("draft.tool.manual"), Link{})
 	}
-	d.Detected = Stamp{detectedAt(inc.StartedAt, d.Resolved.t, received, triggered, alertStart, &d.DetectedLate)}
-	d.TimeToDetect = span(inc.StartedAt, d.Detected.t)
-	d.TimeToAcknowledge = span(inc.StartedAt, d.Acknowledged.t)
-	d.TimeToResolve = span(inc.StartedAt, d.Resolved.t)
+	d.Detected = stamp(detectedAt(inc.StartedAt, d.Resolved.t, received, triggered, alertStart, &d.DetectedLate))
+	d.TimeToDetect = span(p, inc.StartedAt, d.Detected.t)
+	d.TimeToAcknowledge = span(p, inc.StartedAt, d.Acknowledged.t)
+	d.TimeToResolve = span(p, inc.StartedAt, d.Resolved.t)
 	if r := in.Review; r != nil {
-		d.Review = &ReviewData{Start: Stamp{r.Start}, End: Stamp{r.End}, TimeZone: Text(truncate(r.TimeZone, maxValue)),
+		d.Review = &ReviewData{Start: stamp(r.Start), End: stamp(r.End), TimeZone: Text(truncate(r.TimeZone, maxValue)),
 			Reason: Text(truncate(r.Reason, maxLongText)), Waived: r.Waived, WaiveReason: Text(truncate(r.WaiveReason, maxLongText))}
 		for _, role := range r.Roles {
-			d.Review.Roles = append(d.Review.Roles, Text(truncate(role, maxValue)))
+			d.Review.Roles = append(d.Review.Roles, Text(truncate(p.Role(timeline.Role(role)), maxValue)))
 		}
 		if loc, err := time.LoadLocation(r.TimeZone); err == nil && r.TimeZone != "" && !r.Start.IsZero() {
-			d.Review.Local = r.Start.In(loc).Format("2006-01-02 15:04") + "–" + r.End.In(loc).Format("15:04 MST")
+			d.Review.Local = p.Date(r.Start.In(loc)) + " " + r.Start.In(loc).Format("15:04") + "–" + r.End.In(loc).Format("15:04 MST")
 		}
 	}
 	return d
@@ -506,10 +515,10 @@ func systemRole(e timeline.Event) bool {
 // identityLabels lead an alert's label list, as in the receiver's facts.
 var identityLabels = []string{"service", "job", "instance"}
 
-func alertOf(a alertAttrs, e timeline.Event) Alert {
+func alertOf(a alertAttrs, e timeline.Event, p i18n.Printer) Alert {
 	name := a.Labels["alertname"]
 	if name == "" {
-		name = "(unnamed)"
+		name = p.T("fact.alert_unnamed")
 	}
 	var pairs []string
 	for _, n := range identityLabels {
@@ -533,7 +542,7 @@ func alertOf(a alertAttrs, e timeline.Event) Alert {
 		Summary:     Text(truncate(firstNonEmpty(a.Annotations["summary"], a.Annotations["message"]), maxValue)),
 		Description: Text(truncate(a.Annotations["description"], maxLongText)),
 		Labels:      Text(truncate(strings.Join(pairs, ", "), maxValue)),
-		Starts:      Stamp{starts},
+		Starts:      Stamp{t: starts, p: p},
 		Generator:   newLink("", a.GeneratorURL),
 		Runbook:     newLink("", runbook),
 	}

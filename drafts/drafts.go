@@ -23,6 +23,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
@@ -62,10 +63,13 @@ type Review struct {
 type Renderer struct {
 	name string
 	tmpl *template.Template
+	// p writes what the template is given (facts, roles, dates, durations) in the draft's language.
+	p i18n.Printer
 }
 
 // NewRenderer parses the embedded template for lang ("en" or "ja"), or, when custom is not empty,
-// the user's text/template file at that path instead. It then renders two sample incidents (an
+// the user's text/template file at that path instead; facts, roles, dates and durations are given
+// to either in lang. It then renders two sample incidents (an
 // empty one and one with every kind of event and a review), so a template that would fail on real
 // data fails here, at start-up. Errors name the template and, for syntax errors, the line.
 func NewRenderer(lang, custom string) (*Renderer, error) {
@@ -74,17 +78,16 @@ func NewRenderer(lang, custom string) (*Renderer, error) {
 		text []byte
 		err  error
 	)
+	l, err := i18n.Parse(lang)
+	if err != nil {
+		return nil, fmt.Errorf("draft language %q: want one of %v", lang, Languages)
+	}
 	if custom != "" {
 		name = custom
 		if text, err = os.ReadFile(custom); err != nil {
 			return nil, fmt.Errorf("draft template: %w", err)
 		}
 	} else {
-		switch lang {
-		case "en", "ja":
-		default:
-			return nil, fmt.Errorf("draft language %q: want one of %v", lang, Languages)
-		}
 		name = lang + ".md.tmpl"
 		if text, err = templates.ReadFile("templates/" + name); err != nil {
 			return nil, fmt.Errorf("draft template %s: %w", name, err)
@@ -94,7 +97,7 @@ func NewRenderer(lang, custom string) (*Renderer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("draft template: %w", err) // text/template says "template: NAME:LINE: ..."
 	}
-	r := &Renderer{name: name, tmpl: t}
+	r := &Renderer{name: name, tmpl: t, p: i18n.For(l)}
 	for _, in := range samples() {
 		if _, err := r.Render(in); err != nil {
 			return nil, fmt.Errorf("draft template %s fails on a sample incident: %w", name, err)
@@ -113,7 +116,7 @@ func (r *Renderer) Render(in Input) (out []byte, err error) {
 		}
 	}()
 	var buf bytes.Buffer
-	if err := r.tmpl.Execute(&buf, newData(in)); err != nil {
+	if err := r.tmpl.Execute(&buf, newData(in, r.p)); err != nil {
 		return nil, fmt.Errorf("render draft of incident %q: %w", in.Incident.ID, err)
 	}
 	sealed, err := seal(buf.Bytes())

@@ -99,7 +99,8 @@ func TestRegenerateAfterReopenKeepsHumanEditsByteForByte(t *testing.T) {
 			if fm["status"] != "in-review" || fm["time_to_resolve"] != "1h17m49s" || fm["incident_status"] != "resolved" {
 				t.Errorf("front matter after merge: status %v, time_to_resolve %v", fm["status"], fm["time_to_resolve"])
 			}
-			if !bytes.Contains(merged, []byte("Reopened by the incident commander")) {
+			reopened := map[string]string{"en": "Reopened by the incident commander", "ja": "インシデントコマンダーが再オープンしました"}[lang]
+			if !bytes.Contains(merged, []byte(reopened)) {
 				t.Error("the reopen is not in the merged draft")
 			}
 			if lang == "en" && (fm["title"] != "Checkout slow: a schema migration held row locks" || fm["recommended"] != true) {

@@ -757,11 +757,15 @@ func (e *PagerDutyEnricher) logEntryEvent(book *roleBook, pdID string, le pagerd
 	if le.Agent.ID != "" || le.Agent.Type != "" {
 		agent = &pdRef{ID: le.Agent.ID, Type: le.Agent.Type, Summary: le.Agent.Summary}
 	}
+	assigneeRoleList := []string{}
 	assignees := func() string {
 		var roles []string
 		for _, a := range le.Assignees {
 			ref := &pdRef{ID: a.ID, Type: orDefault(a.Type, "user_reference"), Summary: a.Summary}
 			book.learn(ref, "", timeline.RankFallback, "assignee")
+			if r := book.role(ref); !contains(assigneeRoleList, string(r)) {
+				assigneeRoleList = append(assigneeRoleList, string(r))
+			}
 			if r := book.role(ref).Phrase(); !contains(roles, r) {
 				roles = append(roles, r)
 			}
@@ -842,6 +846,13 @@ func (e *PagerDutyEnricher) logEntryEvent(book *roleBook, pdID string, le pagerd
 		"pagerduty_log_entry_id": le.ID, "recovered_from": "log_entries"}
 	if le.Channel.Type != "" {
 		attrs["channel"] = le.Channel.Type // its other fields may name people
+	}
+	// What the sentence says beyond the type, so it can be rendered in another language.
+	switch le.Type {
+	case "trigger_log_entry":
+		attrs["service"] = le.Service.Summary
+	case "unacknowledge_log_entry", "escalate_log_entry", "assign_log_entry":
+		attrs["assignees"] = assigneeRoleList
 	}
 	identity := "log_entry:" + orDefault(le.ID, le.Type+"@"+at.Format(time.RFC3339))
 	ev := timeline.Event{ID: timeline.EventID(timeline.SourcePagerDuty, identity), At: at, RecordedAt: e.now().UTC(),

@@ -324,7 +324,7 @@ func (h *Handler) pagerDutyEvent(ctx context.Context, ev *pdEvent, received time
 		}
 	}
 
-	f := pdFacts{book: book, ev: ev, inc: inc, sub: &sub}
+	f := pdFacts{book: book, ev: ev, inc: inc, sub: &sub, extra: map[string]any{}}
 	fact, typ, kind, status, snaps, duty := f.describe()
 	if typ == "" {
 		return nil, errUnknownEvent
@@ -351,6 +351,9 @@ func (h *Handler) pagerDutyEvent(ctx context.Context, ev *pdEvent, received time
 		if inc.Service != nil {
 			attrs["service"] = inc.Service.Summary
 		}
+		if inc.IncidentType != nil && inc.IncidentType.Name != "" {
+			attrs["incident_type"] = inc.IncidentType.Name
+		}
 		if inc.ConferenceBridge != nil && inc.ConferenceBridge.ConferenceURL != "" {
 			attrs["conference_url"] = inc.ConferenceBridge.ConferenceURL
 		}
@@ -363,6 +366,9 @@ func (h *Handler) pagerDutyEvent(ctx context.Context, ev *pdEvent, received time
 	}
 	if roles := f.targetRoles(); len(roles) > 0 {
 		attrs["target_roles"] = roles // the roles the step was aimed at, never names (drafts lists them)
+	}
+	for k, v := range f.sentenceAttrs() {
+		attrs[k] = v
 	}
 	event := timeline.Event{
 		ID: timeline.EventID(timeline.SourcePagerDuty, ev.ID), At: at, RecordedAt: received.UTC(),
@@ -505,6 +511,9 @@ type pdFacts struct {
 	ev   *pdEvent
 	inc  *pdIncident
 	sub  *pdSub
+	// extra collects sentence values describe knows only while it words the event (see
+	// sentenceAttrs).
+	extra map[string]any
 }
 
 // describe returns the event's sentence ("{{actor}}" stands for the actor's role), type, kind, the
@@ -588,22 +597,31 @@ func (f pdFacts) describe() (fact string, typ timeline.Type, kind timeline.Kind,
 	case "incident.role.assigned":
 		typ, duty = timeline.TypeRoleAssigned, "role assigner"
 		var parts []string
+		assignments := []map[string]any{}
 		for _, a := range f.sub.Assignments {
 			role := strings.ToLower(a.Role.Summary)
+			as := map[string]any{"role": role}
+			assignments = append(assignments, as)
 			if a.Status != "" && a.Status != "active" {
+				as["unassigned"] = true
 				parts = append(parts, "Incident role "+role+" unassigned")
 				continue
 			}
 			s := "Incident role " + role + " assigned"
 			if a.Assignee != nil {
-				s += " to " + f.book.role(a.Assignee).Phrase() // the part they held until now
+				held := f.book.role(a.Assignee) // the part they held until now
+				as["to"] = string(held)
+				s += " to " + held.Phrase()
 				f.book.learn(a.Assignee, timeline.Role(role), timeline.RankIncidentRole, role)
 			}
 			if a.OldAssignee != nil {
-				s += ", taking it over from " + f.book.role(a.OldAssignee).Phrase()
+				held := f.book.role(a.OldAssignee)
+				as["from"] = string(held)
+				s += ", taking it over from " + held.Phrase()
 			}
 			parts = append(parts, s)
 		}
+		f.extra["assignments"] = assignments
 		fact = strings.Join(parts, "; ") + " by {{actor}}"
 	case "incident.annotated":
 		typ, kind, duty = timeline.TypeNote, timeline.KindContext, "note author"
@@ -679,6 +697,47 @@ func (f pdFacts) targetRoles() []string {
 		}
 	}
 	return roles
+}
+
+// sentenceAttrs are the values of the event's sentence that the other attributes lack, so the
+// sentence can be rendered in another language from the attributes (internal/i18n): short names
+// and states, and roles (never names).
+func (f pdFacts) sentenceAttrs() map[string]any {
+	m := f.extra
+	switch f.ev.EventType {
+	case "incident.incident_type.changed":
+		name := ""
+		if f.inc != nil && f.inc.IncidentType != nil {
+			name = f.inc.IncidentType.Name
+		}
+		m["incident_type"] = name
+	case "incident.responder.added":
+		m["responder_policy"] = f.sub.EscalationPolicy.summary()
+		m["state"] = orDefault(f.sub.State, "pending")
+	case "incident.responder.replied":
+		m["state"] = orDefault(f.sub.State, "answered")
+	case "incident.custom_field_values.updated":
+		names := []string{}
+		for _, c := range f.sub.ChangedCustomFields {
+			names = append(names, orDefault(c.DisplayName, c.Name))
+		}
+		m["fields"] = names
+	case "incident.workflow.started", "incident.workflow.completed":
+		m["name"] = orDefault(f.sub.IncidentWorkflow.summary(), f.sub.Summary)
+	case "incident.task.created", "incident.task.updated", "incident.task.completed":
+		m["name"] = f.book.scrub(orDefault(f.sub.Name, f.sub.Summary))
+		roles := []string{}
+		for i := range f.sub.Assignees {
+			if r := string(f.book.role(&f.sub.Assignees[i])); !contains(roles, r) {
+				roles = append(roles, r)
+			}
+		}
+		m["assignees"] = roles
+	case "incident.action_invocation.created", "incident.action_invocation.updated", "incident.action_invocation.terminated":
+		m["name"] = f.sub.Action.summary()
+		m["state"] = orDefault(f.sub.State, "unknown")
+	}
+	return m
 }
 
 // assigneeRoles names the incident's assignees by role, e.g. "the on-call responder via the

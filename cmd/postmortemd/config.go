@@ -41,7 +41,10 @@ type Config struct {
 	draftsDirGiven bool
 	// DraftLang picks the embedded draft template (en or ja); DraftTemplate, when set, is a
 	// text/template file used instead.
-	DraftLang       string             `yaml:"draft_lang"`
+	DraftLang string `yaml:"draft_lang"`
+	// UILang pins the HTML pages' language (en or ja); "" follows each browser's Accept-Language.
+	// Review invitations, reminders and calendar events are written in DraftLang.
+	UILang          string             `yaml:"ui_lang"`
 	DraftTemplate   string             `yaml:"draft_template"`
 	MaxBodyBytes    ByteSize           `yaml:"max_body_size"`
 	StoreTimeout    time.Duration      `yaml:"store_timeout"`
@@ -330,6 +333,8 @@ var settings = []setting{
 		set: str(func(c *Config) *string { return &c.PostmortemsStore }), def: func(c Config) string { return c.PostmortemsStore }},
 	{name: "draft-lang", usage: "language of the embedded draft postmortem template: " + strings.Join(drafts.Languages, " or "),
 		set: str(func(c *Config) *string { return &c.DraftLang }), def: func(c Config) string { return c.DraftLang }},
+	{name: "ui-lang", usage: "pin the HTML pages' language (en or ja); empty follows each browser's Accept-Language",
+		set: str(func(c *Config) *string { return &c.UILang }), def: func(c Config) string { return c.UILang }},
 	{name: "draft-template", usage: "a text/template file that replaces the embedded draft template (checked at start-up)",
 		set: str(func(c *Config) *string { return &c.DraftTemplate }), def: func(Config) string { return "" }},
 	{name: "max-body-size", usage: "largest webhook body accepted (e.g. 16MiB); larger gets 413",
@@ -608,6 +613,9 @@ func (c Config) Validate() error {
 	}
 	if !slices.Contains(drafts.Languages, c.DraftLang) {
 		return fmt.Errorf("draft-lang: want one of %s, got %q", strings.Join(drafts.Languages, ", "), c.DraftLang)
+	}
+	if c.UILang != "" && !slices.Contains(drafts.Languages, c.UILang) {
+		return fmt.Errorf("ui-lang: want one of %s, or empty to follow Accept-Language, got %q", strings.Join(drafts.Languages, ", "), c.UILang)
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("max-body-size: %d bytes is too small for any webhook (minimum 1KiB)", c.MaxBodyBytes)

@@ -29,6 +29,7 @@ import (
 
 	"github.com/postmortemd/postmortemd/drafts"
 	"github.com/postmortemd/postmortemd/drafts/lint"
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/internal/web"
 	"github.com/postmortemd/postmortemd/receiver"
 	"github.com/postmortemd/postmortemd/timeline"
@@ -238,7 +239,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Library: libraryOptions(cfg), Insights: insightsOptions(cfg), // library.go
 		// The note form's token, checked by the notes handler; live event streams end when
 		// shutdown begins, so they do not hold it for its whole timeout.
-		Pages: web.PageOptions{CSRFToken: notes.CSRF.Token, Shutdown: streamsDone}})
+		Pages: web.PageOptions{CSRFToken: notes.CSRF.Token, Shutdown: streamsDone, Lang: i18n.Lang(cfg.UILang)}})
 
 	srv := &http.Server{
 		Handler:           handler,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/postmortemd/postmortemd/drafts"
 	"github.com/postmortemd/postmortemd/drafts/review"
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/internal/web"
 	"github.com/postmortemd/postmortemd/timeline/redisstore"
 )
@@ -253,7 +254,8 @@ func startReviews(cfg Config, store *redisstore.Store, reg prometheus.Registerer
 	s, err := review.New(review.Options{Store: store, Incidents: store, Participants: store, Policy: policy,
 		Owners: rc.Owners, Hours: hours, Lead: rc.Lead, Deadline: rc.Deadline, Duration: rc.Duration,
 		SingleFacilitator: rc.SingleFacilitator, Lock: store,
-		Calendar:   review.CalendarOptions{Organizer: rc.Organizer, Links: review.Links{BaseURL: rc.BaseURL}, Now: clock()},
+		Calendar: review.CalendarOptions{Organizer: rc.Organizer, Links: review.Links{BaseURL: rc.BaseURL}, Now: clock(),
+			Lang: i18n.Lang(cfg.DraftLang)}, // invitations speak the team's language, as its drafts do
 		Transports: transports, Logger: log, Registerer: reg, Now: clock(), Interval: interval})
 	if err != nil {
 		return rs, nil, err

@@ -20,6 +20,7 @@ type Message struct {
 	Text       string   // plain-text body (links to the draft and the live timeline)
 	Organizer  string   // mailto address
 	Recipients []string // e-mail addresses of attendees
+	Lang       string   // language of Summary and Text ("en", "ja"); "" is English
 }
 
 // The iTIP methods (RFC 5546) a Message may carry.

@@ -300,6 +300,9 @@ func (ml *Mailer) compose(m Message, rcpts []string) ([]byte, error) {
 	h.Set("Content-Class", "urn:content-classes:calendarmessage")
 	// RFC 3834: keep vacation responders from answering a robot.
 	h.Set("Auto-Submitted", "auto-generated")
+	if m.Lang != "" {
+		h.Set("Content-Language", m.Lang) // RFC 3282
+	}
 
 	method := strings.ToUpper(m.Method)
 	var buf bytes.Buffer

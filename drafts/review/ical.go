@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/emersion/go-ical"
+
+	"github.com/postmortemd/postmortemd/internal/i18n"
+	"github.com/postmortemd/postmortemd/timeline"
 )
 
 // prodID names postmortemd as the calendar's producer.
@@ -47,6 +50,8 @@ type CalendarOptions struct {
 	// Skipped, when set, hears of every review that Feed leaves out because it cannot be written
 	// (its time zone is unknown, say): the feed lists the others.
 	Skipped func(r Review, err error)
+	// Lang is the language of the title and text (--draft-lang); "" is English.
+	Lang i18n.Lang
 }
 
 // Invitation is the iTIP message (RFC 5546) for r's current state: METHOD:REQUEST with every
@@ -202,8 +207,12 @@ func event(r Review, o CalendarOptions, invite bool) (*ical.Event, error) {
 	ev.Props.SetDateTime(ical.PropDateTimeEnd, r.End.In(loc))
 	ev.Props.SetText(ical.PropSequence, fmt.Sprint(r.Sequence))
 	ev.Props.Get(ical.PropSequence).SetValueType(ical.ValueInt)
-	ev.Props.SetText(ical.PropSummary, Summary(r))
-	ev.Props.SetText(ical.PropDescription, Description(r, o.Links))
+	p := i18n.For(o.Lang)
+	ev.Props.SetText(ical.PropSummary, Summary(r, p))
+	ev.Props.SetText(ical.PropDescription, Description(r, o.Links, p))
+	for _, name := range []string{ical.PropSummary, ical.PropDescription} {
+		ev.Props.Get(name).Params.Set(ical.ParamLanguage, string(p.Lang())) // RFC 5545 3.2.10
+	}
 	if u := o.Links.Draft(r.IncidentID); u != "" {
 		ev.Props.SetText(ical.PropURL, u)
 		ev.Props.Get(ical.PropURL).SetValueType(ical.ValueURI)
@@ -247,40 +256,49 @@ func event(r Review, o CalendarOptions, invite bool) (*ical.Event, error) {
 	return ev, nil
 }
 
-// Summary is the meeting's title (and an e-mail subject).
-func Summary(r Review) string {
+// Summary is the meeting's title (and an e-mail subject) in p's language.
+func Summary(r Review, p i18n.Printer) string {
 	t := r.Title
 	if t == "" {
 		t = r.IncidentID
 	}
-	s := "Postmortem review: " + t
+	s := p.T("review.summary", "Title", t)
 	if r.Status != StatusScheduled {
-		s = "Cancelled: " + s
+		s = p.T("review.cancelled_summary", "Summary", s)
 	}
 	return s
 }
 
-// Description is the meeting's text: why this slot, who is invited (as roles), and the links.
-func Description(r Review, l Links) string {
+// Description is the meeting's text in p's language: when (in the meeting's time zone), why this
+// slot, who is invited (as roles), and the links.
+func Description(r Review, l Links, p i18n.Printer) string {
 	var b strings.Builder
 	switch r.Status {
 	case StatusCancelled:
-		b.WriteString("The review meeting is cancelled: the incident reopened. It is scheduled again when the incident resolves.\n\n")
+		b.WriteString(p.T("review.cancelled") + "\n\n")
 	case StatusWaived:
-		b.WriteString("The review meeting is waived: " + r.WaiveReason + "\n\n")
+		b.WriteString(p.T("review.waived", "Reason", r.WaiveReason) + "\n\n")
 	}
-	fmt.Fprintf(&b, "Blameless review of incident %s.\n", r.IncidentID)
+	b.WriteString(p.T("review.intro", "ID", r.IncidentID) + "\n")
+	if loc, err := time.LoadLocation(r.TimeZone); err == nil && r.Status == StatusScheduled && !r.Start.IsZero() {
+		start, end := r.Start.In(loc), r.End.In(loc)
+		b.WriteString(p.T("review.when", "Date", p.LongDate(start), "Start", start.Format("15:04"), "End", end.Format("15:04"),
+			"Zone", r.TimeZone) + "\n")
+	}
 	if r.Reason != "" {
 		b.WriteString(r.Reason + "\n")
 	}
 	if roles := Roles(r.Attendees); len(roles) > 0 {
-		fmt.Fprintf(&b, "Invited (%d): %s.\n", len(r.Attendees), strings.Join(roles, "; "))
+		for i, role := range roles {
+			roles[i] = p.Role(timeline.Role(role))
+		}
+		b.WriteString(p.T("review.invited", "Count", len(r.Attendees), "Roles", strings.Join(roles, p.T("list.semicolon"))) + "\n")
 	}
 	if u := l.Draft(r.IncidentID); u != "" {
-		b.WriteString("\nDraft postmortem: " + u + "\n")
+		b.WriteString("\n" + p.T("review.draft_link", "URL", u) + "\n")
 	}
 	if u := l.Timeline(r.IncidentID); u != "" {
-		b.WriteString("Live timeline: " + u + "\n")
+		b.WriteString(p.T("review.timeline_link", "URL", u) + "\n")
 	}
 	return b.String()
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/postmortemd/postmortemd/internal/i18n"
 )
 
 // Message builds what transports deliver for r's current state.
@@ -14,8 +16,9 @@ func (s *Scheduler) Message(r Review) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	m := Message{UID: r.UID, Sequence: r.Sequence, Method: r.Method(), Calendar: cal, Summary: Summary(r),
-		Text: Description(r, s.o.Calendar.Links)}
+	p := i18n.For(s.o.Calendar.Lang)
+	m := Message{UID: r.UID, Sequence: r.Sequence, Method: r.Method(), Calendar: cal, Summary: Summary(r, p),
+		Text: Description(r, s.o.Calendar.Links, p), Lang: string(p.Lang())}
 	if s.o.Calendar.Organizer != "" {
 		m.Organizer = mailto(s.o.Calendar.Organizer)
 	}

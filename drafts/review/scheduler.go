@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
@@ -282,7 +283,7 @@ func (s *Scheduler) Invitation(r Review) ([]byte, error) { return Invitation(r, 
 
 // Feed is the subscribable calendar of every review (see the package function Feed).
 func (s *Scheduler) Feed(rs []Review) ([]byte, error) {
-	return Feed(rs, "Postmortem reviews", s.o.Calendar)
+	return Feed(rs, i18n.For(s.o.Calendar.Lang).T("review.feed_name"), s.o.Calendar)
 }
 
 // busy lists the other meetings a facilitator already runs.
@@ -321,7 +322,7 @@ func (s *Scheduler) schedule(ctx context.Context, inc timeline.Incident, now tim
 	}
 	resolved := inc.ResolvedAt.UTC()
 	slot, err := s.o.Hours.FindSlot(SlotRequest{Resolved: resolved, Now: now, Lead: s.o.Lead,
-		Deadline: s.o.Deadline, Duration: s.o.Duration, Busy: busy})
+		Deadline: s.o.Deadline, Duration: s.o.Duration, Busy: busy, Printer: i18n.For(s.o.Calendar.Lang)})
 	if err != nil {
 		return fmt.Errorf("review of %s: %w", inc.ID, err)
 	}

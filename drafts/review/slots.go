@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/postmortemd/postmortemd/internal/i18n"
 )
 
 // Defaults of the slot search.
@@ -107,6 +109,8 @@ type SlotRequest struct {
 	Lead, Deadline, Duration time.Duration
 	// Busy are meetings the slot must not overlap (one facilitator runs them all).
 	Busy []Interval
+	// Printer writes the slot's Reason (the zero value writes English).
+	Printer i18n.Printer
 }
 
 // Slot is a chosen meeting time.
@@ -151,7 +155,7 @@ func (h Hours) FindSlot(r SlotRequest) (Slot, error) {
 	var skipped []string
 	for i := 0; i < searchDays; i++ {
 		d := day.AddDate(0, 0, i)
-		if why := h.closed(d); why != "" {
+		if why := h.closed(r.Printer, d); why != "" {
 			if d.Before(deadline) || len(skipped) < 7 {
 				skipped = append(skipped, why)
 			}
@@ -171,8 +175,8 @@ func (h Hours) FindSlot(r SlotRequest) (Slot, error) {
 				s.Late = true
 				s.Reason = h.lateReason(r, deadline, skipped, busy)
 			} else {
-				s.Reason = fmt.Sprintf("Earliest free slot in working hours (%s) at least %s after the resolution, within %s of it.",
-					h.describe(), short(r.Lead), short(r.Deadline))
+				s.Reason = r.Printer.T("review.reason", "Hours", h.describe(r.Printer), "Lead", r.Printer.Span(r.Lead),
+					"Deadline", r.Printer.Span(r.Deadline))
 			}
 			return s, nil
 		}
@@ -181,43 +185,41 @@ func (h Hours) FindSlot(r SlotRequest) (Slot, error) {
 }
 
 func (h Hours) lateReason(r SlotRequest, deadline time.Time, skipped []string, busy []Interval) string {
-	loc := h.Location
-	var b strings.Builder
-	fmt.Fprintf(&b, "No free slot in working hours (%s) between %s and %s after the resolution at %s",
-		h.describe(), short(r.Lead), short(r.Deadline), r.Resolved.In(loc).Format("Mon 2006-01-02 15:04 MST"))
+	loc, p := h.Location, r.Printer
+	at := func(t time.Time) string { return p.LongDate(t) + " " + t.Format("15:04 MST") }
 	var why []string
 	if len(skipped) > 0 {
-		why = append(why, strings.Join(skipped, ", ")+" "+plural(len(skipped), "is not a working day", "are not working days"))
+		why = append(why, p.N("review.why_closed", len(skipped), "Days", strings.Join(skipped, p.T("list.comma"))))
 	}
 	if len(busy) > 0 {
-		why = append(why, "other review meetings take the free hours")
+		why = append(why, p.T("review.why_busy"))
 	}
-	if r.Now.After(r.Resolved.Add(r.Lead)) {
-		why = append(why, "it was scheduled at "+r.Now.In(loc).Format("Mon 15:04 MST"))
+	if now := r.Now.In(loc); r.Now.After(r.Resolved.Add(r.Lead)) {
+		why = append(why, p.T("review.why_now", "At", p.T("review.weekday_time",
+			"Weekday", p.T(fmt.Sprintf("weekday.%d", int(now.Weekday()))), "Clock", now.Format("15:04 MST"))))
 	}
-	if len(why) > 0 {
-		b.WriteString(": " + strings.Join(why, "; "))
-	}
-	fmt.Fprintf(&b, "; this is the first slot after the %s deadline (%s).", short(r.Deadline), deadline.In(loc).Format("Mon 2006-01-02 15:04 MST"))
-	return b.String()
+	return p.T("review.late_reason", "Hours", h.describe(p), "Lead", p.Span(r.Lead), "Deadline", p.Span(r.Deadline),
+		"Resolved", at(r.Resolved.In(loc)), "Why", strings.Join(why, p.T("list.semicolon")), "DeadlineAt", at(deadline.In(loc)))
 }
 
 // closed says why d (midnight in h.Location) is not a working day, "" if it is.
-func (h Hours) closed(d time.Time) string {
+func (h Hours) closed(p i18n.Printer, d time.Time) string {
 	date := d.Format(time.DateOnly)
 	if slices.Contains(h.Holidays, date) {
-		return "holiday " + d.Format("Mon 2006-01-02")
+		return p.T("review.holiday", "Date", p.LongDate(d))
 	}
 	if !slices.Contains(h.Days, d.Weekday()) {
-		return d.Format("Mon 2006-01-02")
+		return p.LongDate(d)
 	}
 	return ""
 }
 
-func (h Hours) describe() string {
+// describe writes the working hours as in "Mon,Tue,Wed,Thu,Fri 09:00–17:00 Europe/Berlin", the
+// days in p's language.
+func (h Hours) describe(p i18n.Printer) string {
 	days := make([]string, len(h.Days))
 	for i, d := range h.Days {
-		days[i] = d.String()[:3]
+		days[i] = p.T(fmt.Sprintf("weekday.%d", int(d)))
 	}
 	return fmt.Sprintf("%s %s–%s %s", strings.Join(days, ","), clock(h.Start), clock(h.End), h.Location)
 }
@@ -254,23 +256,4 @@ func maxTime(a, b time.Time) time.Time {
 
 func clock(d time.Duration) string {
 	return fmt.Sprintf("%02d:%02d", int(d/time.Hour), int(d%time.Hour/time.Minute))
-}
-
-// short prints a duration without zero units: 2h, 24h, 1h30m.
-func short(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

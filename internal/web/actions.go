@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -432,7 +433,7 @@ func (s *Server) actionItemsPage(c echo.Context) error {
 }
 
 func init() {
-	for name, t := range mustParsePages("action-items") {
-		pageTemplates[name] = t
+	for lang, pages := range mustParsePages("action-items") {
+		maps.Copy(pageTemplates[lang], pages)
 	}
 }

@@ -42,7 +42,9 @@ var feedStatuses = []string{"reviewed", "published"}
 
 // The library's pages are parsed with the layout at start-up, as the others are.
 func init() {
-	maps.Copy(pageTemplates, mustParsePages("library", "insights"))
+	for lang, pages := range mustParsePages("library", "insights") {
+		maps.Copy(pageTemplates[lang], pages)
+	}
 }
 
 // library serves the reading list and the feeds.

@@ -33,6 +33,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
@@ -46,6 +47,8 @@ type PageOptions struct {
 	Review func(ctx context.Context, incidentID string) (*ReviewLink, error)
 	// Now is the clock the incident list measures ages with. Default time.Now.
 	Now func() time.Time
+	// Lang pins the pages' language (--ui-lang); "" follows each browser's Accept-Language.
+	Lang i18n.Lang
 	// PollInterval is how often one shared poll per watched incident reads the store for the event
 	// stream. Default 1s.
 	PollInterval time.Duration
@@ -144,19 +147,55 @@ var pageFuncs = template.FuncMap{
 	"findingText": findingText,
 }
 
-// pageTemplates holds each page parsed together with the layout, at start-up.
+// pageTemplates holds each page parsed together with the layout, at start-up, once per language:
+// the language's words come from its catalogue (internal/i18n) through the functions t, status,
+// role and utc.
 var pageTemplates = mustParsePages("incidents", "incident", "postmortems", "postmortem", "error", "editor", "review")
 
-func mustParsePages(names ...string) map[string]*template.Template {
-	out := make(map[string]*template.Template, len(names))
-	for _, n := range names {
-		t, err := template.New("layout.html").Funcs(pageFuncs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/"+n+".html")
-		if err != nil {
-			panic(fmt.Sprintf("web: page template %s: %v", n, err)) // only a broken build gets here
+func mustParsePages(names ...string) map[i18n.Lang]map[string]*template.Template {
+	all := make(map[i18n.Lang]map[string]*template.Template, len(i18n.Langs))
+	for _, l := range i18n.Langs {
+		out := make(map[string]*template.Template, len(names))
+		for _, n := range names {
+			t, err := template.New("layout.html").Funcs(pageFuncs).Funcs(langFuncs(i18n.For(l))).
+				ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/"+n+".html")
+			if err != nil {
+				panic(fmt.Sprintf("web: page template %s: %v", n, err)) // only a broken build gets here
+			}
+			out[n] = t
 		}
-		out[n] = t
+		all[l] = out
 	}
-	return out
+	return all
+}
+
+// langFuncs are the template functions that write in p's language.
+func langFuncs(p i18n.Printer) template.FuncMap {
+	return template.FuncMap{
+		"lang":   func() string { return string(p.Lang()) },
+		"t":      func(id string) string { return p.T(id) },
+		"status": func(s timeline.Status) string { return p.T("status." + string(s)) },
+		"role":   p.Role,
+		"utc":    func(t time.Time) string { return p.T("ui.time", "DateTime", p.DateTime(t.UTC())) },
+		"words":  func() string { return pageScriptWords(p) },
+	}
+}
+
+// pageScriptWords are the words the page's script writes (live state, statuses), as JSON for a
+// data attribute.
+func pageScriptWords(p i18n.Printer) string {
+	w := map[string]string{"live": p.T("ui.live_on"), "live_resolved": p.T("ui.live_resolved"), "reconnecting": p.T("ui.reconnecting"), "not_yet": p.T("ui.not_yet")}
+	for _, st := range []timeline.Status{timeline.StatusOpen, timeline.StatusAcknowledged, timeline.StatusResolved} {
+		w["status."+string(st)] = p.T("status." + string(st))
+	}
+	b, _ := json.Marshal(w)
+	return string(b)
+}
+
+// lang is the language a page is written in for r: the pinned --ui-lang, else the best of the
+// browser's Accept-Language.
+func (p *pages) lang(r *http.Request) i18n.Lang {
+	return i18n.Match(r.Header.Get("Accept-Language"), p.o.Lang)
 }
 
 // pageRoutes registers the browser pages and the live event stream (issue #6).
@@ -216,7 +255,8 @@ func (p *pages) render(c echo.Context, name string, data any, size int) error {
 func (p *pages) renderStatus(c echo.Context, code int, name string, data any, size int) error {
 	var buf bytes.Buffer
 	buf.Grow(size)
-	if err := pageTemplates[name].Execute(&buf, data); err != nil {
+	lang := p.lang(c.Request())
+	if err := pageTemplates[lang][name].Execute(&buf, data); err != nil {
 		return fmt.Errorf("render %s page: %w", name, err)
 	}
 	h := c.Response().Header()
@@ -226,6 +266,9 @@ func (p *pages) renderStatus(c echo.Context, code int, name string, data any, si
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 	h.Add("Vary", "Accept-Encoding")
+	if p.o.Lang == "" {
+		h.Add("Vary", "Accept-Language")
+	}
 	if buf.Len() >= gzipMinBytes && acceptsGzip(c.Request()) {
 		var z bytes.Buffer
 		z.Grow(buf.Len() / 4)
@@ -412,12 +455,13 @@ func (p *pages) incidents(c echo.Context) error {
 		return fmt.Errorf("list resolved incidents: %w", err)
 	}
 	now := p.o.Now()
+	pr := i18n.For(p.lang(c.Request()))
 	listed := map[string]bool{}
 	rows := func(incs []timeline.Incident) []incidentRow {
 		out := make([]incidentRow, len(incs))
 		for i, inc := range incs {
 			listed[inc.ID] = true
-			out[i] = incidentRow{Incident: inc, Age: age(now.Sub(inc.StartedAt))}
+			out[i] = incidentRow{Incident: inc, Age: age(pr, now.Sub(inc.StartedAt))}
 			roles, err := p.rolesOf(ctx, inc)
 			if err != nil {
 				// The list is still worth showing; the incident's own page will say what failed.
@@ -429,23 +473,23 @@ func (p *pages) incidents(c echo.Context) error {
 		return out
 	}
 	defer p.forgetRolesExcept(listed)
-	return p.render(c, "incidents", incidentsPage{Title: "Incidents", Open: rows(open), Recent: rows(recent),
+	return p.render(c, "incidents", incidentsPage{Title: pr.T("ui.incidents"), Open: rows(open), Recent: rows(recent),
 		RefreshMillis: p.o.ListRefresh.Milliseconds()}, 64<<10)
 }
 
-// age says how long ago something started, in the two largest units.
-func age(d time.Duration) string {
+// age says how long ago something started, in the two largest units, in p's language.
+func age(p i18n.Printer, d time.Duration) string {
 	if d < time.Minute {
-		return "just now"
+		return p.T("ui.just_now")
 	}
 	days, hours, mins := int(d/(24*time.Hour)), int(d/time.Hour)%24, int(d/time.Minute)%60
 	switch {
 	case days > 0:
-		return fmt.Sprintf("%dd %dh", days, hours)
+		return p.T("ui.age_days", "Days", days, "Hours", hours)
 	case hours > 0:
-		return fmt.Sprintf("%dh %dm", hours, mins)
+		return p.T("ui.age_hours", "Hours", hours, "Minutes", mins)
 	}
-	return fmt.Sprintf("%dm", mins)
+	return p.T("ui.age_minutes", "Minutes", mins)
 }
 
 // eventRow is one event as the incident page shows it. Every string is untrusted (writeEventRows
@@ -550,15 +594,20 @@ func (p *pages) incident(c echo.Context) error {
 		}
 	}
 	timeline.SortEntries(entries)
+	pr := i18n.For(p.lang(c.Request()))
+	words := readerWords(pr, entries)
 	roles := roleSet{}
 	var facts, context []eventRow
-	for _, d := range p.rows.decode(id, entries) {
+	for i, d := range p.rows.decode(id, entries) {
 		row, kind, err := d.row, d.kind, d.err
 		if err != nil {
 			p.s.log.Warn("incident page: undecodable event skipped", "incident_id", id, "err", err)
 			continue
 		}
-		roles.add(row.Role, kind)
+		roles.add(row.Role, kind) // the note form suggests the canonical roles
+		if words != nil {
+			row.Fact, row.Role = words[i].fact, timeline.Role(words[i].role)
+		}
 		if kind == timeline.KindContext {
 			context = append(context, row)
 		} else {
@@ -569,7 +618,7 @@ func (p *pages) incident(c echo.Context) error {
 	data.Roles = roles.sorted()
 	for _, k := range []struct{ key, name string }{
 		{timeline.SourceKeyAlertmanagerExternal, "Alertmanager"},
-		{timeline.SourceKeyPagerDutyIncidentHTML, "PagerDuty incident"},
+		{timeline.SourceKeyPagerDutyIncidentHTML, i18n.For(p.lang(c.Request())).T("ui.pagerduty_incident")},
 	} {
 		if u := webURL(inc.Sources[k.key]); u != "" {
 			data.Sources = append(data.Sources, sourceLink{Name: k.name, URL: u})
@@ -598,6 +647,39 @@ func (p *pages) incident(c echo.Context) error {
 	}
 	data.IdempotencyKey = newIdempotencyKey()
 	return p.render(c, "incident", data, 8<<10+len(entries)*600)
+}
+
+// readerWord is an event's fact and role in the reader's language.
+type readerWord struct{ fact, role string }
+
+// readerWords renders each entry's fact and role in p's language (facts from their types and
+// attributes, see internal/i18n), in entries' order; nil for English, which shows the stored
+// sentences. An entry that does not decode keeps its stored words.
+func readerWords(p i18n.Printer, entries []timeline.Entry) []readerWord {
+	if p.Lang() == i18n.English {
+		return nil
+	}
+	evs := make([]timeline.Event, len(entries))
+	for i, e := range entries {
+		if json.Unmarshal(e.JSON, &evs[i]) != nil {
+			var bare struct {
+				Fact string        `json:"fact"`
+				Role timeline.Role `json:"role"`
+				Kind timeline.Kind `json:"kind"`
+			}
+			_ = json.Unmarshal(e.JSON, &bare)
+			evs[i] = timeline.Event{Fact: bare.Fact, Role: bare.Role, Kind: bare.Kind, Source: timeline.SourceManual}
+		}
+	}
+	facts := p.Facts(evs)
+	out := make([]readerWord, len(evs))
+	for i, e := range evs {
+		out[i] = readerWord{fact: facts[i], role: p.Role(e.Role)}
+		if e.Role == "" {
+			out[i].role = ""
+		}
+	}
+	return out
 }
 
 type decodedRow struct {
@@ -853,7 +935,7 @@ func (p *pages) postmortems(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("list postmortems: %w", err)
 	}
-	return p.render(c, "postmortems", postmortemsPage{Title: "Postmortems", Items: items, Statuses: drafts.Statuses, Filter: f}, 16<<10+len(items)*600)
+	return p.render(c, "postmortems", postmortemsPage{Title: i18n.For(p.lang(c.Request())).T("ui.postmortems"), Items: items, Statuses: drafts.Statuses, Filter: f}, 16<<10+len(items)*600)
 }
 
 // frontMatterField is one line of a postmortem's attributes table.

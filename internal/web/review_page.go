@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/postmortemd/postmortemd/drafts/lint"
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
@@ -142,7 +143,7 @@ func span(d time.Duration) string {
 	if d < 0 {
 		d = -d
 	}
-	return strings.TrimSpace(age(d + time.Minute - time.Nanosecond))
+	return strings.TrimSpace(age(i18n.For(i18n.English), d+time.Minute-time.Nanosecond)) // the review page is written in English
 }
 
 // waiveForm is POST /incidents/{id}/review/waive from the page's form: a required reason, names in

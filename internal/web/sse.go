@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
@@ -274,14 +275,23 @@ func (p *pages) events(c echo.Context) error {
 
 	sent := inc
 	w.status(sent)
+	pr := i18n.For(p.lang(c.Request()))
 	send := func(es []timeline.Entry) {
 		// Entries are in arrival order; those after the client's position are at the end.
 		i := len(es)
 		for i > 0 && cursorAfter(es[i-1].Cursor, last) {
 			i--
 		}
-		for _, e := range es[i:] {
-			w.event(e.Cursor, entryKind(e), e.JSON)
+		if i == len(es) {
+			return
+		}
+		words := streamWords(pr, es)
+		for k, e := range es[i:] {
+			data := e.JSON
+			if words != nil {
+				data = withWords(data, words[i+k])
+			}
+			w.event(e.Cursor, entryKind(e), data)
 			last = e.Cursor
 		}
 	}
@@ -313,6 +323,53 @@ func (p *pages) events(c echo.Context) error {
 			return nil
 		}
 	}
+}
+
+// streamWords renders es's facts and roles in p's language (nil for English), in es's order:
+// facts read what came before them in timeline order, so es is rendered sorted by time.
+func streamWords(p i18n.Printer, es []timeline.Entry) []readerWord {
+	if p.Lang() == i18n.English {
+		return nil
+	}
+	idx := make([]int, len(es))
+	sorted := make([]timeline.Entry, len(es))
+	copy(sorted, es)
+	timeline.SortEntries(sorted)
+	pos := make(map[string]int, len(sorted))
+	for i, e := range sorted {
+		pos[e.Cursor] = i
+	}
+	for i, e := range es {
+		idx[i] = pos[e.Cursor]
+	}
+	words := readerWords(p, sorted)
+	out := make([]readerWord, len(es))
+	for i := range es {
+		out[i] = words[idx[i]]
+	}
+	return out
+}
+
+// withWords adds the reader's words to an event's JSON as "text" and "role_text" (the stored
+// "fact" and "role" stay as the API serves them); the page shows them when present.
+func withWords(event []byte, w readerWord) []byte {
+	event = bytes.TrimRight(event, " \t\r\n")
+	if len(event) < 2 || event[len(event)-1] != '}' {
+		return event
+	}
+	extra, err := json.Marshal(struct {
+		Text     string `json:"text"`
+		RoleText string `json:"role_text"`
+	}{w.fact, w.role})
+	if err != nil {
+		return event
+	}
+	out := make([]byte, 0, len(event)+len(extra))
+	out = append(out, event[:len(event)-1]...)
+	if len(bytes.TrimSpace(event[1:len(event)-1])) > 0 {
+		out = append(out, ',')
+	}
+	return append(out, extra[1:]...)
 }
 
 func (w *sseWriter) status(inc timeline.Incident) {

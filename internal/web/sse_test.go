@@ -21,6 +21,7 @@ import (
 
 	"github.com/postmortemd/postmortemd/drafts"
 	"github.com/postmortemd/postmortemd/drafts/insights"
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/receiver"
 	"github.com/postmortemd/postmortemd/timeline"
 	"github.com/postmortemd/postmortemd/timeline/redisstore"
@@ -432,19 +433,28 @@ func TestEveryPageTemplateExecutes(t *testing.T) {
 		"review":       reviewPage{Info: ReviewInfo{Status: "scheduled", Roles: []string{"x"}}, CanWrite: true},
 		"action-items": actionItemsPageData{Groups: []actionGroup{{Items: []pageItem{{}}}}},
 	}
-	if len(data) != len(pageTemplates) {
-		t.Fatalf("%d templates, %d tested", len(pageTemplates), len(data))
+	if len(pageTemplates) != len(i18n.Langs) {
+		t.Fatalf("templates for %d languages, want %d", len(pageTemplates), len(i18n.Langs))
 	}
-	for name, tmpl := range pageTemplates {
-		t.Run(name, func(t *testing.T) {
-			var b strings.Builder
-			if err := tmpl.Execute(&b, data[name]); err != nil {
-				t.Fatal(err)
-			}
-			if !strings.Contains(b.String(), `<main id="main"`) || !strings.HasSuffix(strings.TrimSpace(b.String()), "</html>") {
-				t.Fatalf("incomplete page:\n%s", b.String())
-			}
-		})
+	for lang, pages := range pageTemplates {
+		if len(data) != len(pages) {
+			t.Fatalf("%s: %d templates, %d tested", lang, len(pages), len(data))
+		}
+		for name, tmpl := range pages {
+			t.Run(string(lang)+"/"+name, func(t *testing.T) {
+				var b strings.Builder
+				if err := tmpl.Execute(&b, data[name]); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(b.String(), `<main id="main"`) || !strings.HasSuffix(strings.TrimSpace(b.String()), "</html>") {
+					t.Fatalf("incomplete page:\n%s", b.String())
+				}
+				// Every text lookup found its message: an unknown id would show as "ui.…".
+				if strings.Contains(b.String(), "ui.") {
+					t.Errorf("a message id shows on the page:\n%s", b.String())
+				}
+			})
+		}
 	}
 }
 

@@ -69,17 +69,18 @@
     meta.appendChild(textElement('span', 'source', String(ev.source || '')));
     meta.appendChild(document.createTextNode(' · '));
     meta.appendChild(textElement('span', 'type', String(ev.type || '')));
-    if (ev.role) {
+    var role = ev.role_text || ev.role; // role_text and text: the reader's language, when not English
+    if (role) {
       meta.appendChild(document.createTextNode(' · '));
-      meta.appendChild(textElement('span', 'role', String(ev.role)));
+      meta.appendChild(textElement('span', 'role', String(role)));
     }
     li.appendChild(meta);
-    li.appendChild(textElement('p', 'fact', String(ev.fact || '')));
+    li.appendChild(textElement('p', 'fact', String(ev.text || ev.fact || '')));
     var a = ev.attributes;
     if (a && typeof a === 'object') {
       var ann = a.annotations || {};
       var summary = ann.summary || ann.description;
-      var fact = String(ev.fact || '');
+      var fact = String(ev.text || ev.fact || '');
       if (summary && fact.indexOf(String(summary)) < 0) { li.appendChild(textElement('p', 'summary', String(summary))); }
       if (Array.isArray(a.flags) && a.flags.length > 0) {
         var ul = document.createElement('ul');
@@ -123,6 +124,10 @@
     var context = document.getElementById('context');
     var contextEmpty = document.getElementById('context-empty');
     var indicator = document.getElementById('live');
+    // The page's language: words the server put beside the indicator, English without them.
+    var words = {};
+    try { words = JSON.parse(indicator.dataset.words || '{}'); } catch (err) { words = {}; }
+    function word(key, english) { return words[key] || english; }
     var seenCursor = new Set();
     var seenID = new Set();
     document.querySelectorAll('li.event').forEach(function (li) {
@@ -137,9 +142,9 @@
     // (a reopen would still appear), so the page does not claim to be live.
     function showOpen() {
       if (article.dataset.status === 'resolved') {
-        setState('resolved', 'Resolved: the timeline is complete. If the incident reopens, its new events appear here.');
+        setState('resolved', word('live_resolved', 'Resolved: the timeline is complete. If the incident reopens, its new events appear here.'));
       } else {
-        setState('live', 'Live: new events appear as they arrive.');
+        setState('live', word('live', 'Live: new events appear as they arrive.'));
       }
     }
 
@@ -172,14 +177,14 @@
       }
       var badge = document.getElementById('incident-status');
       if (badge && st.status) {
-        badge.textContent = st.status;
+        badge.textContent = word('status.' + st.status, st.status);
         badge.className = 'status status-' + st.status;
       }
       var resolved = document.getElementById('incident-resolved');
       if (resolved && st.status === 'resolved' && st.resolved_at) {
         resolved.replaceChildren(timeElement(st.resolved_at));
       } else if (resolved && st.status && st.status !== 'resolved') {
-        resolved.replaceChildren(textElement('span', 'muted', 'not yet')); // reopened
+        resolved.replaceChildren(textElement('span', 'muted', word('not_yet', 'not yet'))); // reopened
       }
     }
 
@@ -194,7 +199,7 @@
       source.addEventListener('context', onEvent);
       source.addEventListener('status', onStatus);
       source.addEventListener('error', function () {
-        setState('reconnecting', 'Connection lost; reconnecting…');
+        setState('reconnecting', word('reconnecting', 'Connection lost; reconnecting…'));
         if (source.readyState === EventSource.CLOSED && timer === null) {
           // The browser gave up (the server answered with an error): retry with our own backoff,
           // from the last event this page has.
