@@ -231,6 +231,12 @@ func TestBrowserPostmortemEditor(t *testing.T) {
 					t.Errorf("page shows %q", bad)
 				}
 			}
+			// The editor fits too (read-only here: this tab has not signed in).
+			run(t, tab, chromedp.Navigate(editURL))
+			waitFor(t, tab, `document.getElementById('editor-markdown') !== null && document.readyState === 'complete'`)
+			if sizes := eval[[]int](t, tab, `[document.documentElement.scrollWidth, document.documentElement.clientWidth]`); sizes[0] > sizes[1] {
+				t.Errorf("editor: scrollWidth %d > clientWidth %d", sizes[0], sizes[1])
+			}
 		})
 	}
 }
