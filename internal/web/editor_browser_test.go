@@ -220,6 +220,14 @@ func TestBrowserPostmortemEditor(t *testing.T) {
 			if sizes[0] > sizes[1] {
 				t.Errorf("scrollWidth %d > clientWidth %d: the page scrolls sideways", sizes[0], sizes[1])
 			}
+			// No word in a table cell is broken across lines: each word's text has one line box.
+			broken := eval[[]string](t, tab, `(function(){var out=[];document.querySelectorAll('.markdown td, .markdown th').forEach(function(cell){
+				var w=document.createTreeWalker(cell,NodeFilter.SHOW_TEXT);var n;while((n=w.nextNode())){var re=/[A-Za-z]{3,}/g;var m;
+				while((m=re.exec(n.data))){var r=document.createRange();r.setStart(n,m.index);r.setEnd(n,m.index+m[0].length);
+				var rects=Array.from(r.getClientRects()).filter(function(x){return x.width>0;});if(rects.length>1){out.push(m[0]);}}}});return out;})()`)
+			if len(broken) > 0 {
+				t.Errorf("words broken across lines in table cells: %q", broken)
+			}
 			text := eval[string](t, tab, `document.querySelector('main').innerText`)
 			for _, w := range []string{"Responders (roles)", "time to resolve", "in-review", "checkout", "in a note the draft quotes"} {
 				if !strings.Contains(text, w) {
@@ -230,6 +238,12 @@ func TestBrowserPostmortemEditor(t *testing.T) {
 				if strings.Contains(text, bad) {
 					t.Errorf("page shows %q", bad)
 				}
+			}
+			// The editor fits too (read-only here: this tab has not signed in).
+			run(t, tab, chromedp.Navigate(editURL))
+			waitFor(t, tab, `document.getElementById('editor-markdown') !== null && document.readyState === 'complete'`)
+			if sizes := eval[[]int](t, tab, `[document.documentElement.scrollWidth, document.documentElement.clientWidth]`); sizes[0] > sizes[1] {
+				t.Errorf("editor: scrollWidth %d > clientWidth %d", sizes[0], sizes[1])
 			}
 		})
 	}

@@ -56,6 +56,9 @@ func TestBrowserReviewPage(t *testing.T) {
 			t.Errorf("page lacks %q:\n%s", w, text)
 		}
 	}
+	if sizes := eval[[]int](t, tab, `[document.documentElement.scrollWidth, document.documentElement.clientWidth]`); sizes[0] > sizes[1] {
+		t.Errorf("scrollWidth %d > clientWidth %d", sizes[0], sizes[1])
+	}
 	if eval[bool](t, tab, `document.getElementById('waive-reason').required`) != true {
 		t.Error("the waive reason is not required in the form")
 	}

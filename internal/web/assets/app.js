@@ -239,6 +239,7 @@
     }
     function key(tr) { return tr.dataset.incident + ' ' + tr.dataset.status; }
     function tick() {
+      if (document.hidden) { setTimeout(tick, every); return; } // a background tab costs nothing
       fetch(location.pathname + location.search, { credentials: 'same-origin', headers: { 'Accept': 'text/html' } })
         .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.text(); })
         .then(function (html) {
