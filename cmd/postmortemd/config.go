@@ -61,6 +61,8 @@ type Config struct {
 	People []Person `yaml:"people"`
 	// PeopleFile is a YAML file holding a list of the same form, added to People at start-up.
 	PeopleFile string `yaml:"people_file"`
+	// Limits are rate limits per source address and the minimum body rate (limits.go).
+	Limits LimitsConfig `yaml:"limits"`
 }
 
 // Person is one entry of the people directory.
@@ -199,6 +201,7 @@ func defaultConfig() Config {
 		ParticipantsRetention: 30 * 24 * time.Hour,
 		PagerDuty:             PagerDutyConfig{APIURL: "https://api.pagerduty.com"},
 		ResolveGrace:          time.Minute,
+		Limits:                defaultLimits(),
 	}
 }
 
@@ -556,6 +559,9 @@ func (c Config) Validate() error {
 	}
 	if c.ParticipantsRetention < time.Hour {
 		return errors.New("participants-retention: must be at least 1h (the review needs the participants)")
+	}
+	if err := c.Limits.validate(); err != nil {
+		return err
 	}
 	if err := c.Review.validate(); err != nil {
 		return err

@@ -197,7 +197,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Postmortems: web.PostmortemOptions{Library: files}, Notes: notes, Review: reviews.web,
 		// The note form's token, checked by the notes handler; live event streams end when
 		// shutdown begins, so they do not hold it for its whole timeout.
-		Pages: web.PageOptions{CSRFToken: notes.CSRF.Token, Shutdown: streamsDone}})
+		Pages: web.PageOptions{CSRFToken: notes.CSRF.Token, Shutdown: streamsDone}, Limits: cfg.Limits.web()})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -206,7 +206,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
+		ReadTimeout:       60 * time.Second, // a body may take longer at --min-body-rate or faster (limits.go)
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

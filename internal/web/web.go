@@ -54,6 +54,7 @@ type Options struct {
 	Review      ReviewOptions     // review.go: review JSON, .ics, /calendar.ics
 	Pages       PageOptions       // pages.go: /incidents pages, assets, the event stream
 	Notes       NoteOptions       // notes.go: notes, lint API, write access
+	Limits      LimitOptions      // limits.go: rate limits per source address, minimum body rate
 }
 
 // Server is the HTTP handler with every route.
@@ -86,6 +87,9 @@ func New(o Options) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Use(nosniff, s.recoverPanics, newHTTPMetrics(reg).middleware)
+	lim := newLimits(o.Limits, s.log, reg)
+	e.Use(lim.rateLimits()...)
+	e.Use(lim.bodyRate)
 
 	e.GET("/-/healthy", s.healthy)
 	e.HEAD("/-/healthy", s.healthy)
