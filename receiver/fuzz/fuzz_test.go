@@ -1,4 +1,4 @@
-package receiver
+package fuzz
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/postmortemd/postmortemd/receiver"
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
@@ -36,8 +38,8 @@ func (r *fuzzRecorder) Record(_ context.Context, b timeline.Batch) (timeline.Res
 }
 
 // fuzzHandler is a Handler that records into rec.
-func fuzzHandler(rec *fuzzRecorder, pd PagerDutyOptions) *Handler {
-	return New(Options{Store: rec, PagerDuty: pd, MaxBodyBytes: 1 << 20,
+func fuzzHandler(rec *fuzzRecorder, pd receiver.PagerDutyOptions) *receiver.Handler {
+	return receiver.New(receiver.Options{Store: rec, PagerDuty: pd, MaxBodyBytes: 1 << 20,
 		Now: func() time.Time { return time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC) }})
 }
 
@@ -49,7 +51,11 @@ func addFiles(f *testing.F, pattern string) {
 		f.Fatalf("no seed files for %s: %v", pattern, err)
 	}
 	for _, file := range files {
-		f.Add(mustRead(f, file))
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
 	}
 }
 
@@ -71,9 +77,9 @@ func checkOutcome(t *testing.T, body []byte, rec *httptest.ResponseRecorder, err
 }
 
 func FuzzAlertmanagerWebhook(f *testing.F) {
-	addFiles(f, "testdata/alertmanager/v*/[0-9]*.json")
+	addFiles(f, "../testdata/alertmanager/v*/[0-9]*.json")
 	rec := &fuzzRecorder{}
-	h := fuzzHandler(rec, PagerDutyOptions{})
+	h := fuzzHandler(rec, receiver.PagerDutyOptions{})
 	e := echo.New()
 	f.Fuzz(func(t *testing.T, body []byte) {
 		rec.t = t
@@ -86,10 +92,10 @@ func FuzzAlertmanagerWebhook(f *testing.F) {
 }
 
 func FuzzPagerDutyWebhook(f *testing.F) {
-	addFiles(f, "testdata/pagerduty/story/[0-9]*.json")
-	addFiles(f, "testdata/pagerduty/*.json")
+	addFiles(f, "../testdata/pagerduty/story/[0-9]*.json")
+	addFiles(f, "../testdata/pagerduty/*.json")
 	rec := &fuzzRecorder{}
-	h := fuzzHandler(rec, PagerDutyOptions{AllowUnsigned: true})
+	h := fuzzHandler(rec, receiver.PagerDutyOptions{AllowUnsigned: true})
 	e := echo.New()
 	f.Fuzz(func(t *testing.T, body []byte) {
 		rec.t = t
