@@ -74,6 +74,8 @@ type Config struct {
 	PeopleFile string `yaml:"people_file"`
 	// ActionItems announces action items as they come due (actions.go).
 	ActionItems ActionItemsConfig `yaml:"action_items"`
+	// Limits are rate limits per source address and the minimum body rate (limits.go).
+	Limits LimitsConfig `yaml:"limits"`
 }
 
 // Person is one entry of the people directory.
@@ -214,6 +216,7 @@ func defaultConfig() Config {
 		TimelineRetention:     Retention(400 * 24 * time.Hour),
 		PagerDuty:             PagerDutyConfig{APIURL: "https://api.pagerduty.com"},
 		ResolveGrace:          time.Minute,
+		Limits:                defaultLimits(),
 	}
 }
 
@@ -655,6 +658,9 @@ func (c Config) Validate() error {
 	}
 	if c.TimelineRetention != 0 && time.Duration(c.TimelineRetention) < 24*time.Hour {
 		return errors.New("timeline-retention: want 0 (keep for ever) or at least 24h (the postmortem is drafted from the timeline)")
+	}
+	if err := c.Limits.validate(); err != nil {
+		return err
 	}
 	if err := c.Review.validate(); err != nil {
 		return err

@@ -48,7 +48,7 @@ var e2eBuild struct {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := testenv.Main(m) // reports the integration tests skipped for want of a server
 	if e2eBuild.dir != "" {
 		_ = os.RemoveAll(e2eBuild.dir)
 	}
@@ -834,9 +834,7 @@ func e2eResolvedFacts(alerts []testenv.Alert) []string {
 func TestE2E_RedisRestartMidStormLosesNoRetriedDelivery(t *testing.T) {
 	e2eTest(t)
 	rds := testenv.StartRedis(t)
-	if !rds.Started {
-		t.Skip("needs a Redis this test starts and stops")
-	}
+	rds.RequireOwn()
 	o := e2eStormThroughOutage(t, rds, "E2EStorm", rds.Stop, rds.Start)
 
 	// The retried notification is the whole group: 55 alerts firing, 5 resolved. Into the empty
@@ -878,9 +876,7 @@ func TestE2E_RedisRestartMidStormLosesNoRetriedDelivery(t *testing.T) {
 func TestE2E_RedisHangMidStormKeepsOneIncident(t *testing.T) {
 	e2eTest(t)
 	rds := testenv.StartRedis(t)
-	if !rds.Started {
-		t.Skip("needs a Redis this test starts and may stop")
-	}
+	rds.RequireOwn()
 	hang, wake := e2eHangable(t, rds)
 	o := e2eStormThroughOutage(t, rds, "E2EStormHang", hang, wake)
 
@@ -907,9 +903,7 @@ func TestE2E_RedisHangMidStormKeepsOneIncident(t *testing.T) {
 func TestE2E_HungRedisGets503WithinStoreTimeout(t *testing.T) {
 	e2eTest(t)
 	rds := testenv.StartRedis(t)
-	if !rds.Started {
-		t.Skip("needs a Redis this test starts and may stop")
-	}
+	rds.RequireOwn()
 	hang, _ := e2eHangable(t, rds)
 	svc := startE2EService(t, rds.URL(), "--store-timeout", "500ms")
 	hang()

@@ -239,12 +239,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Library: libraryOptions(cfg), Insights: insightsOptions(cfg), // library.go
 		// The note form's token, checked by the notes handler; live event streams end when
 		// shutdown begins, so they do not hold it for its whole timeout.
-		Pages: web.PageOptions{CSRFToken: notes.CSRF.Token, Shutdown: streamsDone, Lang: i18n.Lang(cfg.UILang)}})
+		Pages: web.PageOptions{CSRFToken: notes.CSRF.Token, Shutdown: streamsDone, Lang: i18n.Lang(cfg.UILang)}, Limits: cfg.Limits.web()})
 
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
+		ReadTimeout:       60 * time.Second, // a body may take longer at --min-body-rate or faster (limits.go)
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

@@ -163,9 +163,12 @@ type reviewSetup struct {
 
 // validate names the first bad review setting.
 func (r ReviewConfig) validate() error {
-	_, err := r.hours()
+	h, err := r.hours()
 	if err != nil {
 		return err
+	}
+	if err := h.Fits(r.Duration); err != nil {
+		return fmt.Errorf("review-duration, review-working-hours: %w", err)
 	}
 	if _, err := review.NewPolicy(r.Policy); err != nil {
 		return fmt.Errorf("review-match: %w", err)

@@ -53,6 +53,7 @@ func TestReviewSettings(t *testing.T) {
 		{[]string{"--review-holiday", "23/11/2026"}, "review-holiday"},
 		{[]string{"--review-match", `severity=~"(`}, "review-match"},
 		{[]string{"--smtp-addr", "127.0.0.1:25"}, "smtp-from"},
+		{[]string{"--review-working-hours", "09:00-10:00", "--review-duration", "2h"}, "longer than the working day"},
 	}
 	for _, tt := range bad {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

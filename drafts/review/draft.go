@@ -41,9 +41,9 @@ func (s *Scheduler) DraftReview(ctx context.Context, incidentID string) (*drafts
 	return draftReview(r), nil
 }
 
-// draftReview is what a draft shows of r; nil for a cancelled meeting.
+// draftReview is what a draft shows of r; nil for a cancelled meeting or one without a slot.
 func draftReview(r Review) *drafts.Review {
-	if r.Status == StatusCancelled {
+	if r.Status == StatusCancelled || r.Status == StatusUnscheduled {
 		return nil
 	}
 	return &drafts.Review{Start: r.Start, End: r.End, TimeZone: r.TimeZone, Reason: r.Reason,

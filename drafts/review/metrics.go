@@ -11,6 +11,8 @@ type metrics struct {
 	deliveries *prometheus.CounterVec
 	// feedSkipped counts reviews left out of a calendar feed because they could not be written.
 	feedSkipped prometheus.Counter
+	// noSlot counts incidents whose review found no slot (once per incident and reason).
+	noSlot prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -27,9 +29,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "postmortemd_review_feed_skipped_total",
 			Help: "Review meetings left out of a calendar feed because they could not be written; the feed lists the others.",
 		}),
+		noSlot: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "postmortemd_review_no_slot_total",
+			Help: "Incidents for which no review slot could be found, counted once per incident and reason; the review says why.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.changes, m.deliveries, m.feedSkipped)
+		reg.MustRegister(m.changes, m.deliveries, m.feedSkipped, m.noSlot)
 	}
 	return m
 }

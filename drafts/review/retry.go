@@ -66,6 +66,9 @@ func (s *Scheduler) deliverDue(ctx context.Context) error {
 // delivered yet, and neither a claim nor a backoff of this sequence holds it until later.
 func (r Review) due(name string, now time.Time) bool {
 	d := r.Deliveries[name]
+	if d == nil && r.Status == StatusUnscheduled {
+		return false // nothing was ever sent through this transport: nothing to take back
+	}
 	return r.pending(name) && (d == nil || d.Sequence != r.Sequence || !now.Before(d.NextAttempt))
 }
 

@@ -14,6 +14,10 @@ const (
 	StatusScheduled Status = "scheduled"
 	StatusCancelled Status = "cancelled"
 	StatusWaived    Status = "waived"
+	// StatusUnscheduled is a review for which no slot could be found (the working days are all
+	// holidays for weeks, or one facilitator's calendar is full): Reason says why, and every sweep
+	// tries again.
+	StatusUnscheduled Status = "unscheduled"
 )
 
 // DeliveryState is where one transport's delivery of the current sequence is.

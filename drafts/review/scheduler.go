@@ -99,6 +99,9 @@ func New(o Options) (*Scheduler, error) {
 	if err := o.Hours.Validate(); err != nil {
 		return nil, err
 	}
+	if err := o.Hours.Fits(o.Duration); err != nil {
+		return nil, err
+	}
 	if o.Policy == nil {
 		p, err := NewPolicy(PolicyConfig{})
 		if err != nil {
@@ -324,7 +327,7 @@ func (s *Scheduler) schedule(ctx context.Context, inc timeline.Incident, now tim
 	slot, err := s.o.Hours.FindSlot(SlotRequest{Resolved: resolved, Now: now, Lead: s.o.Lead,
 		Deadline: s.o.Deadline, Duration: s.o.Duration, Busy: busy, Printer: i18n.For(s.o.Calendar.Lang)})
 	if err != nil {
-		return fmt.Errorf("review of %s: %w", inc.ID, err)
+		return s.noSlot(ctx, inc, resolved, now, err)
 	}
 	attendees, err := s.invitees(ctx, inc)
 	if err != nil {
@@ -373,6 +376,51 @@ func (s *Scheduler) schedule(ctx context.Context, inc timeline.Incident, now tim
 				"incident_id", inc.ID)
 		}
 	}
+	return nil
+}
+
+// noSlot records that no slot could be found for inc's review: the review says why (status
+// unscheduled), and the metric and one log line tell the operator, once per incident and reason,
+// not on every sweep. Each sweep tries again. A meeting already booked for an earlier resolution
+// is kept rather than taken back.
+func (s *Scheduler) noSlot(ctx context.Context, inc timeline.Incident, resolved, now time.Time, why error) error {
+	reason := "No review slot could be found: " + why.Error() + "."
+	kept := false
+	changed, err := s.update(ctx, inc.ID, func(cur *Review) (*Review, error) {
+		kept = false
+		r := Review{IncidentID: inc.ID, UID: UID(inc.ID), CreatedAt: now}
+		if cur != nil {
+			r = *cur
+			switch {
+			case r.Status == StatusWaived:
+				return nil, nil
+			case r.Status == StatusScheduled:
+				if r.ResolvedAt.Equal(resolved) {
+					return nil, nil
+				}
+				kept = true
+				r.ResolvedAt, r.UpdatedAt = resolved, now
+				return &r, nil
+			case r.Status == StatusUnscheduled && r.ResolvedAt.Equal(resolved) && r.Reason == reason:
+				return nil, nil
+			}
+		}
+		r.Status, r.Title, r.Reason, r.ResolvedAt = StatusUnscheduled, inc.Title, reason, resolved
+		r.TimeZone, r.Late, r.Start, r.End, r.UpdatedAt = s.o.Hours.Location.String(), false, time.Time{}, time.Time{}, now
+		return &r, nil
+	})
+	if err != nil {
+		return fmt.Errorf("review of %s: store: %w", inc.ID, err)
+	}
+	if !changed {
+		return nil
+	}
+	if kept {
+		s.log.Warn("no new review slot for a later resolution; the meeting already booked stays", "incident_id", inc.ID, "err", why)
+		return nil
+	}
+	s.metrics.noSlot.Inc()
+	s.log.Warn("no review slot found; the review says why, and every sweep tries again", "incident_id", inc.ID, "err", why)
 	return nil
 }
 

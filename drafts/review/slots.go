@@ -94,6 +94,20 @@ func (h Hours) Validate() error {
 	return nil
 }
 
+// Fits reports, as an error that names the settings, a meeting of duration (zero means
+// DefaultDuration) that can never fit in one working day: no slot could ever be found for it.
+func (h Hours) Fits(duration time.Duration) error {
+	h = h.withDefaults()
+	if duration <= 0 {
+		duration = DefaultDuration
+	}
+	if duration > h.End-h.Start {
+		return fmt.Errorf("review duration %s is longer than the working day %s–%s: no review could ever be scheduled",
+			short(duration), clock(h.Start), clock(h.End))
+	}
+	return nil
+}
+
 // Interval is a busy time (another review meeting).
 type Interval struct{ Start, End time.Time }
 

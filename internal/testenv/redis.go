@@ -169,6 +169,18 @@ func (r *Redis) Addr() string { return r.addr }
 // names no port.
 func (r *Redis) Port() int { return r.port }
 
+// RequireOwn skips the test (or fails it under CI=true, where nothing may be skipped silently)
+// when r is the external server of POSTMORTEMD_TEST_REDIS_URL, which a test must not stop, kill or
+// hang: call it first in a test of a Redis outage.
+func (r *Redis) RequireOwn() {
+	r.tb.Helper()
+	if !r.Started {
+		skipOrFail(r.tb, "a redis-server of its own", "redis-server",
+			fmt.Sprintf("this test stops or hangs Redis, which it may not do to the external server of %s", RedisURLEnv),
+			"unset "+RedisURLEnv+" to run it on a redis-server it starts")
+	}
+}
+
 // Stop stops the server process (SIGTERM, then SIGKILL after a grace
 // period) for tests of a Redis outage. The port stays reserved for this
 // server, so Start can bring it back at the same address. Calling Stop on a
@@ -176,7 +188,7 @@ func (r *Redis) Port() int { return r.port }
 func (r *Redis) Stop() {
 	r.tb.Helper()
 	if !r.Started {
-		r.tb.Skipf("testenv: cannot stop the external Redis server at %s (%s is set)", r.addr, RedisURLEnv)
+		r.RequireOwn()
 	}
 	r.proc.stop(redisStopGrace)
 }
@@ -200,7 +212,7 @@ func (r *Redis) Kill() {
 func (r *Redis) Start() {
 	r.tb.Helper()
 	if !r.Started {
-		r.tb.Skipf("testenv: cannot start the external Redis server at %s (%s is set)", r.addr, RedisURLEnv)
+		r.RequireOwn()
 	}
 	if err := r.proc.restart(redisReadyTimeout, func() error { return redisPing(r.addr) }); err != nil {
 		r.tb.Fatalf("testenv: restart redis-server on %s: %v", r.addr, err)

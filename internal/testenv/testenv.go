@@ -126,13 +126,11 @@ func binary(tb testing.TB, env string, names, dirs []string, what, hint string) 
 	return p
 }
 
-// missingBinary fails the test under CI=true and skips it otherwise.
+// missingBinary fails the test under CI=true and skips it otherwise, recording the skip for the
+// report (skips.go).
 func missingBinary(tb testing.TB, what, hint string) {
 	tb.Helper()
-	if os.Getenv("CI") == "true" {
-		tb.Fatalf("testenv: %s not found, and CI=true so this test may not be skipped; install it: %s", what, hint)
-	}
-	tb.Skipf("testenv: %s not found; skipping (install it: %s)", what, hint)
+	skipMissing(tb, what, hint)
 }
 
 // process is one external server process that can be stopped and started

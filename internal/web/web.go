@@ -57,6 +57,7 @@ type Options struct {
 	Library     LibraryOptions    // library.go: /library, /postmortems.atom, /library.atom
 	Insights    InsightsOptions   // insights.go: /api/v1/insights, /insights
 	ActionItems ActionItemOptions // actions.go: /api/v1/action-items, /action-items
+	Limits      LimitOptions      // limits.go: rate limits per source address, minimum body rate
 }
 
 // Server is the HTTP handler with every route.
@@ -90,6 +91,9 @@ func New(o Options) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Use(nosniff, s.recoverPanics, newHTTPMetrics(reg).middleware)
+	lim := newLimits(o.Limits, s.log, reg)
+	e.Use(lim.rateLimits()...)
+	e.Use(lim.bodyRate)
 
 	e.GET("/-/healthy", s.healthy)
 	e.HEAD("/-/healthy", s.healthy)
