@@ -1,6 +1,7 @@
 package redisstore_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -224,6 +225,16 @@ func loadCompatFixture(t *testing.T, rdb redis.UniversalClient, prefix string) c
 	return fx
 }
 
+// compact undoes the fixture file's indentation of a JSON answer.
+func compact(t *testing.T, js json.RawMessage) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := json.Compact(&b, js); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
 // streamValues keeps the stored field order (t before e), as XRANGE returned it.
 func streamValues(m redis.XMessage) []any {
 	var out []any
@@ -235,3 +246,177 @@ func streamValues(m redis.XMessage) []any {
 	return out
 }
 
+
+// TestReadsFormatV1 reads and extends what the store wrote before events were compressed and dedupe
+// fields hashed: the same incident and entries come back, old occurrences stay duplicates, an old
+// firing alert still resolves by its alias, and new events are added in the new format.
+func TestReadsFormatV1(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	opt, err := redis.ParseURL(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() })
+	ctx := context.Background()
+	prefix := testPrefix()
+	fx := loadCompatFixture(t, rdb, prefix)
+	now := compatT0.Add(10 * time.Minute)
+	s := redisstore.New(rdb, redisstore.Options{Prefix: prefix, Now: func() time.Time { return now }})
+	const id = "20261120-diskfull-v1"
+
+	inc, err := s.Incident(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := json.Marshal(inc); string(got) != compact(t, fx.Incident) {
+		t.Fatalf("incident\n got %s\nwant %s", got, fx.Incident)
+	}
+	es, err := s.Entries(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != len(fx.Entries) {
+		t.Fatalf("%d entries, want %d", len(es), len(fx.Entries))
+	}
+	for i, e := range es {
+		w := fx.Entries[i]
+		if e.Cursor != w.Cursor || e.At != w.At || string(e.JSON) != compact(t, w.JSON) {
+			t.Fatalf("entry %d\n got %s %d %s\nwant %s %d %s", i, e.Cursor, e.At, e.JSON, w.Cursor, w.At, w.JSON)
+		}
+	}
+
+	t.Run("old occurrences are duplicates, an old firing alert resolves by its alias once", func(t *testing.T) {
+		dup := mustRecord(t, s, compatBatch("unused", compatFiring("f1", compatT0, compatAttrs),
+			resolved("f2", compatT0.Add(time.Second), compatT0.Add(5*time.Minute))))
+		if dup.IncidentID != id || dup.Appended != 0 || dup.Duplicates != 2 {
+			t.Fatalf("repeat of old deliveries: %+v", dup)
+		}
+		// The sender lost f1's startsAt: the resolution carries another key, and only the alias
+		// (written as "a:f1" by the old store) finds the firing occurrence.
+		lost := compatT0.Add(20 * time.Minute)
+		r := mustRecord(t, s, compatBatch("unused", resolved("f1", lost, lost)))
+		again := mustRecord(t, s, compatBatch("unused", resolved("f1", lost, lost)))
+		late := mustRecord(t, s, compatBatch("unused", resolved("f1", compatT0, lost)))
+		if r.Appended != 1 || again.Appended != 0 || late.Appended != 0 {
+			t.Fatalf("resolution by alias %+v, repeated %+v, with the original key %+v", r, again, late)
+		}
+	})
+
+	t.Run("new events are stored compactly beside the old ones", func(t *testing.T) {
+		attrs := `{"fingerprint":"f3","labels":{"instance":"db-3","名前":"値"},"annotations":{"summary":"\u2028 line\nbreak"}}`
+		r := mustRecord(t, s, compatBatch("unused", compatFiring("f3", compatT0.Add(30*time.Minute), attrs)))
+		if r.IncidentID != id || r.Appended != 1 {
+			t.Fatalf("new alert %+v", r)
+		}
+		if dup := mustRecord(t, s, compatBatch("unused", compatFiring("f3", compatT0.Add(30*time.Minute), attrs))); dup.Appended != 0 {
+			t.Fatalf("repeat of the new alert %+v", dup)
+		}
+		raw, err := rdb.XRevRangeN(ctx, prefix+":i:"+id+":e", "+", "-", 1).Result()
+		if err != nil || len(raw) != 1 {
+			t.Fatalf("last entry: %v %v", raw, err)
+		}
+		if v := raw[0].Values["e"].(string); strings.HasPrefix(v, "{") {
+			t.Fatalf("new event stored as JSON, not compressed: %.80s", v)
+		}
+		es, err := s.Entries(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(es) != len(fx.Entries)+2 {
+			t.Fatalf("%d entries, want %d", len(es), len(fx.Entries)+2)
+		}
+		var ev timeline.Event
+		if err := json.Unmarshal(es[len(es)-1].JSON, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if string(ev.Attributes) != attrs || ev.Type != timeline.TypeAlertFiring {
+			t.Fatalf("new event read back as %s", es[len(es)-1].JSON)
+		}
+		// The old entries read as before, the refinement still applies.
+		for i, w := range fx.Entries {
+			if string(es[i].JSON) != compact(t, w.JSON) {
+				t.Fatalf("old entry %d changed: %s", i, es[i].JSON)
+			}
+		}
+		inc, err := s.Incident(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inc.EventCount != int64(len(es)) {
+			t.Fatalf("event count %d, %d entries", inc.EventCount, len(es))
+		}
+	})
+
+	t.Run("an old note and keyed event stay deduplicated", func(t *testing.T) {
+		note := compatEvent(timeline.TypeNote, compatT0.Add(2*time.Minute), "We failed over to db-2", "")
+		note.Kind, note.Source, note.Role = timeline.KindContext, timeline.SourceManual, "incident commander"
+		got, added, err := s.AddContext(ctx, id, timeline.KeyedEvent{DedupeKey: "note:1", Event: note})
+		if err != nil || added || got.Fact != note.Fact {
+			t.Fatalf("retried note: %+v added=%v err=%v", got, added, err)
+		}
+		b := compatBatch("unused", compatFiring("f1", compatT0, compatAttrs))
+		b.Events = []timeline.KeyedEvent{{DedupeKey: "priority:P2", Event: compatEvent(timeline.TypePriorityUpdated,
+			compatT0.Add(time.Minute), "Priority changed to P2", `{"priority":"P2"}`)}}
+		if r := mustRecord(t, s, b); r.Appended != 0 {
+			t.Fatalf("repeated keyed event %+v", r)
+		}
+	})
+}
+
+// TestCompactFormat checks what the store writes now, on both backends: events as frames that read
+// back byte for byte, and a group hash with short fixed-size field names.
+func TestCompactFormat(t *testing.T) {
+	backends(t, func(t *testing.T, s *redisstore.Store, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		const g = `{}:{alertname="Compact"}`
+		b := compatBatch("20261120-compact", compatFiring("c1", compatT0, compatAttrs))
+		b.Group = g
+		r := mustRecord(t, s, b)
+		b2 := compatBatch("unused", resolved("c1", compatT0, compatT0.Add(time.Minute)))
+		b2.Group = g
+		mustRecord(t, s, b2)
+		keys, err := rdb.Keys(ctx, "*:g:*").Result()
+		if err != nil || len(keys) == 0 {
+			t.Fatalf("group keys %v %v", keys, err)
+		}
+		var h map[string]string
+		for _, k := range keys {
+			if m := rdb.HGetAll(ctx, k).Val(); m["cur"] == r.IncidentID {
+				h = m
+			}
+		}
+		if h["v"] != "2" {
+			t.Fatalf("group hash %q has no version", h)
+		}
+		for f := range h {
+			if strings.HasPrefix(f, "o:") || strings.HasPrefix(f, "a:") || (f[0] == 'o' && len(f) != 13) {
+				t.Fatalf("group hash field %q is not hashed", f)
+			}
+		}
+		es, err := s.Entries(ctx, r.IncidentID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev timeline.Event
+		if err := json.Unmarshal(es[0].JSON, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if string(ev.Attributes) != compatAttrs {
+			t.Fatalf("attributes read back as %s", ev.Attributes)
+		}
+		raw := rdb.XRange(ctx, keysWith(t, rdb, "*:i:"+r.IncidentID+":e"), "-", "+").Val()
+		if len(raw) != 2 || strings.HasPrefix(raw[0].Values["e"].(string), "{") {
+			t.Fatalf("stream %v", raw)
+		}
+	})
+}
+
+func keysWith(t *testing.T, rdb redis.UniversalClient, pattern string) string {
+	t.Helper()
+	ks := rdb.Keys(context.Background(), pattern).Val()
+	if len(ks) != 1 {
+		t.Fatalf("keys %s: %v", pattern, ks)
+	}
+	return ks[0]
+}

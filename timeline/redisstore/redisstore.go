@@ -167,7 +167,8 @@ func (s *Store) recordArgs(b timeline.Batch) ([]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		args = append(args, o.Key, o.Alias, st, o.Event.At.UnixNano(), e)
+		args = append(args, occurrenceField(o.Key), o.Key, aliasField(o.Alias), o.Alias, st,
+			o.Event.At.UnixNano(), compressEvent(e))
 	}
 	args = append(args, len(b.Events))
 	for _, ke := range b.Events {
@@ -179,14 +180,14 @@ func (s *Store) recordArgs(b timeline.Batch) ([]any, error) {
 		for _, k := range ke.AltKeys {
 			keys += "\n" + k
 		}
-		args = append(args, keys, ke.Event.At.UnixNano(), e)
+		args = append(args, keys, ke.Event.At.UnixNano(), compressEvent(e))
 	}
 	if b.Resolve {
 		e, err := json.Marshal(b.Resolution)
 		if err != nil {
 			return nil, err
 		}
-		args = append(args, "1", b.ResolvedAt.UTC().Format(timeLayout), b.Resolution.At.UnixNano(), e)
+		args = append(args, "1", b.ResolvedAt.UTC().Format(timeLayout), b.Resolution.At.UnixNano(), compressEvent(e))
 	} else {
 		args = append(args, "0", "", 0, "")
 	}
@@ -436,7 +437,11 @@ func decodeEntry(r any) (timeline.Entry, bool) {
 		case "t":
 			e.At, _ = strconv.ParseInt(val, 10, 64)
 		case "e":
-			e.JSON = []byte(val)
+			js, err := decodeEventValue([]byte(val))
+			if err != nil {
+				return e, false
+			}
+			e.JSON = js
 		}
 	}
 	return e, e.Cursor != "" && e.JSON != nil
