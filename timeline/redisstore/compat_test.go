@@ -246,7 +246,6 @@ func streamValues(m redis.XMessage) []any {
 	return out
 }
 
-
 // TestReadsFormatV1 reads and extends what the store wrote before events were compressed and dedupe
 // fields hashed: the same incident and entries come back, old occurrences stay duplicates, an old
 // firing alert still resolves by its alias, and new events are added in the new format.
