@@ -212,6 +212,9 @@ wait_for "bare on $BPORT" 15 curl -fsS --max-time 2 "$BAREURL/-/healthy"
 field() { sed -n "s/.*RESULT .*\b$1=\([^ ]*\).*/\1/p" "$2" | tail -1; }
 # cpu_ticks <pid>: user+system clock ticks the process has used.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# cpu_ns <pid>: nanoseconds on CPU of all the process's threads (schedstat: precise under load,
+# unlike wall-clock time, which other processes on this machine stretch).
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'; }
 # sys_ticks: "<busy> <total>" clock ticks of the whole machine so far (idle and iowait are not busy).
 sys_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat; }
 fmt() { awk -v v="$1" -v f="${2:-%.1f}" 'BEGIN { if (v == "") print "-"; else printf f, v }'; }
@@ -355,15 +358,21 @@ if [[ $ONLY == *c* ]]; then
 	[[ -n $ID ]] || die "(c) seeding gave no incident id (see $OUT/c-seed.txt)"
 	count=$(curl -fsS --max-time 10 "$SVC/api/v1/incidents/$ID" | sed -n 's/.*"event_count":\([0-9]*\).*/\1/p')
 	# Cold: the first read after a restart finds the store's in-process read cache empty.
-	colds=()
+	colds=() coldcpu=() coldrcpu=()
 	for i in $(seq "$COLD_READS"); do
 		stop_svc
 		start_svc
+		sleep 1 # let start-up work settle, so the CPU counted below is the read's
+		c0=$(cpu_ns $PPID_SVC) r0=$(cpu_ns $RPID)
 		read -r size cold < <(curl -fsS --max-time 30 -o /dev/null -w '%{size_download} %{time_total}\n' \
 			"$SVC/api/v1/incidents/$ID/timeline")
 		colds+=("$cold")
+		coldcpu+=("$(( ($(cpu_ns $PPID_SVC) - c0) / 1000000 ))")
+		coldrcpu+=("$(( ($(cpu_ns $RPID) - r0) / 1000000 ))")
 	done
-	printf '%s\n' "${colds[@]}" >"$OUT/c-cold.txt"
+	printf 'wall_s=%s service_cpu_ms=%s redis_cpu_ms=%s\n' "${colds[*]}" "${coldcpu[*]}" "${coldrcpu[*]}" >"$OUT/c-cold.txt"
+	R[c_cold_cpu]=$(printf '%s\n' "${coldcpu[@]}" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
+	R[c_cold_rcpu]=$(printf '%s\n' "${coldrcpu[@]}" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
 	R[c_cold]=$(printf '%s\n' "${colds[@]}" | sort -g | awk '{v[NR] = $1} END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.1f", m * 1000 }')
 	R[c_cold_range]=$(printf '%s\n' "${colds[@]}" | sort -g | awk 'NR == 1 {a = $1} {b = $1} END {printf "%.0f-%.0f", a * 1000, b * 1000}')
 	log "(c) incident $ID has $count events; its timeline is $size bytes; cold reads ${colds[*]} s (median ${R[c_cold]} ms)"
@@ -474,6 +483,7 @@ row() { printf '%-46s %12s %12s %9s  %-16s %s\n' "$@"; }
 	if [[ $ONLY == *c* ]]; then
 		row "(c) cold read after restart, median ms" "" "${R[c_cold]}" "" "<= 60 ms" "$(verdict "${R[c_cold]}" '<=' 60)"
 		row "    ($COLD_READS restarts, range ms)" "" "${R[c_cold_range]}" "" "" ""
+		row "    CPU of the cold read, median ms: service / redis" "" "${R[c_cold_cpu]}/${R[c_cold_rcpu]}" "" "" ""
 		row "(c) warm read median ms (${R[c_events]} ev, $(( ${R[c_size]:-0} / 1024 )) KiB)" "" \
 			"$(fmt "${R[c_p50]}" %.1f)" "" "<= 10 ms" "$(verdict "${R[c_p50]}" '<=' 10)"
 		row "(c) warm read p99 ms" "" "$(fmt "${R[c_p99]}" %.1f)" "" "" ""

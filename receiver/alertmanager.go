@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/postmortemd/postmortemd/timeline"
@@ -338,10 +339,39 @@ func alertFact(a amAlert, what string) string {
 func alertSummary(ann map[string]string) string {
 	for _, k := range []string{"summary", "message", "description"} {
 		if v := strings.TrimSpace(ann[k]); v != "" {
-			return truncate(strings.Join(strings.Fields(v), " "), 300)
+			return truncate(joinFields(v, 300), 300)
 		}
 	}
 	return ""
+}
+
+// joinFields is strings.Join(strings.Fields(s), " ") cut short once it is longer than limit bytes
+// (by less than one field's end): an annotation may be megabytes of words, a summary is a line.
+func joinFields(s string, limit int) string {
+	var sb strings.Builder
+	for i := 0; i < len(s) && sb.Len() <= limit+utf8.UTFMax; {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if unicode.IsSpace(r) {
+			i += size
+			continue
+		}
+		start := i
+		for i < len(s) {
+			r, size = utf8.DecodeRuneInString(s[i:])
+			if unicode.IsSpace(r) {
+				break
+			}
+			i += size
+			if i-start > limit+utf8.UTFMax {
+				break
+			}
+		}
+		if sb.Len() > 0 {
+			sb.WriteByte(' ')
+		}
+		sb.WriteString(s[start:i])
+	}
+	return sb.String()
 }
 
 func incidentTitle(m *amMessage) string {

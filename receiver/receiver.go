@@ -7,13 +7,13 @@
 package receiver
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -187,7 +187,11 @@ func (h *Handler) readBody(r *http.Request) ([]byte, error) {
 	if r.ContentLength > h.maxBody {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", errTooLarge, r.ContentLength, h.maxBody)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, h.maxBody))
+	// With a declared length the body is read into one buffer of that size, not grown by copies
+	// (a 16 MiB body would otherwise cost twice that on the way in).
+	buf := bytes.NewBuffer(make([]byte, 0, max(r.ContentLength, 0)+bytes.MinRead))
+	_, err := buf.ReadFrom(http.MaxBytesReader(nil, r.Body, h.maxBody))
+	body := buf.Bytes()
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return nil, fmt.Errorf("%w: over the limit of %d bytes", errTooLarge, h.maxBody)

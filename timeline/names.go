@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // The record names roles, never people: these are the rule's pieces, shared by the receiver (free
@@ -34,6 +35,7 @@ func ReplaceNames(text string, people []Participant) (string, int) {
 		return text, 0
 	}
 	var sb strings.Builder
+	sb.Grow(len(text)) // the one copy: replacements are about as long as what they replace
 	last := 0
 	for _, sp := range spans {
 		sb.WriteString(text[last:sp.Start])
@@ -98,66 +100,78 @@ func NameSpans(text string, people []Participant) []NameSpan {
 		}
 	}
 	sort.SliceStable(names, func(i, j int) bool { return len(names[i].runes) > len(names[j].runes) })
+	// Candidates by their first (lower-case) character, longest first: the scan below tries only
+	// the names that can start where it stands.
+	byFirst := map[rune][]name{}
+	for _, nm := range names {
+		byFirst[nm.runes[0]] = append(byFirst[nm.runes[0]], nm)
+	}
 
 	var out []NameSpan
 	// Addresses first, so a name part inside one ("dana" in dana.okafor@…) does not mangle it;
-	// names are looked for in the text between addresses.
+	// names are looked for in the text between addresses. The scan walks the text in place, one
+	// character at a time, without copying it (annotations may be megabytes long).
 	scan := func(from, to int) {
-		seg := text[from:to]
-		var offs []int
-		var lower []rune
-		for off, r := range seg {
-			offs = append(offs, from+off)
-			lower = append(lower, unicode.ToLower(r))
+		if len(names) == 0 {
+			return
 		}
-		offs = append(offs, to)
-		for i := 0; i < len(lower); {
+		prev := rune(-1) // the lower-cased character before i in this segment, -1 at its start
+		for i := from; i < to; {
+			r, size := utf8.DecodeRuneInString(text[i:to])
+			lr := unicode.ToLower(r)
 			matched := false
-			for _, nm := range names {
-				if matchAt(lower, i, nm.runes) {
-					out = append(out, NameSpan{Start: offs[i], End: offs[i+len(nm.runes)], Replacement: nm.role})
-					i += len(nm.runes)
-					matched = true
+			for _, nm := range byFirst[lr] {
+				if end, ok := matchAt(text, i, to, prev, nm.runes); ok {
+					out = append(out, NameSpan{Start: i, End: end, Replacement: nm.role})
+					prev, i, matched = nm.runes[len(nm.runes)-1], end, true
 					break
 				}
 			}
 			if !matched {
-				i++
+				prev, i = lr, i+size
 			}
 		}
 	}
 	last := 0
-	for _, m := range emailAddress.FindAllStringIndex(text, -1) {
-		scan(last, m[0])
-		role, ok := known[strings.ToLower(text[m[0]:m[1]])]
-		if !ok {
-			role = UnknownAddress
+	if strings.IndexByte(text, '@') >= 0 {
+		for _, m := range emailAddress.FindAllStringIndex(text, -1) {
+			scan(last, m[0])
+			role, ok := known[strings.ToLower(text[m[0]:m[1]])]
+			if !ok {
+				role = UnknownAddress
+			}
+			out = append(out, NameSpan{Start: m[0], End: m[1], Replacement: role})
+			last = m[1]
 		}
-		out = append(out, NameSpan{Start: m[0], End: m[1], Replacement: role})
-		last = m[1]
 	}
 	scan(last, len(text))
 	return out
 }
 
-// matchAt reports whether name occurs in rs at at, standing as a word where its script has words.
-func matchAt(rs []rune, at int, name []rune) bool {
-	if at+len(name) > len(rs) {
-		return false
+// matchAt reports whether name (lower case) occurs in text[at:to], ignoring case, standing as a
+// word where its script has words (prev is the character before at, -1 for none), and where the
+// match ends.
+func matchAt(text string, at, to int, prev rune, name []rune) (int, bool) {
+	j := at
+	for _, nr := range name {
+		if j >= to {
+			return 0, false
+		}
+		r, size := utf8.DecodeRuneInString(text[j:to])
+		if unicode.ToLower(r) != nr {
+			return 0, false
+		}
+		j += size
 	}
-	for k, r := range name {
-		if rs[at+k] != r {
-			return false
+	if !spaceless(name[0]) && prev >= 0 && wordRune(prev) {
+		return 0, false
+	}
+	if !spaceless(name[len(name)-1]) && j < to {
+		if r, _ := utf8.DecodeRuneInString(text[j:to]); wordRune(unicode.ToLower(r)) {
+			return 0, false
 		}
 	}
-	if !spaceless(name[0]) && at > 0 && wordRune(rs[at-1]) {
-		return false
-	}
-	end := at + len(name)
-	if !spaceless(name[len(name)-1]) && end < len(rs) && wordRune(rs[end]) {
-		return false
-	}
-	return true
+	return j, true
 }
 
 func wordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) }

@@ -11,9 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -332,13 +334,40 @@ func (s *Store) Entries(ctx context.Context, id string) (es []timeline.Entry, er
 
 func decodeEntries(id string, reply any) ([]timeline.Entry, error) {
 	raw, _ := reply.([]any)
-	es := make([]timeline.Entry, 0, len(raw))
-	for _, r := range raw {
-		e, ok := decodeEntry(r)
-		if !ok {
-			return nil, fmt.Errorf("entries %s: malformed stream entry %v", id, r)
+	es := make([]timeline.Entry, len(raw))
+	// Decompressing is most of a long timeline's first read: spread it over the CPUs.
+	const chunk = 512
+	workers := min(runtime.GOMAXPROCS(0), (len(raw)+chunk-1)/chunk)
+	bad := make([]int, max(workers, 1))
+	decode := func(w, from, to int) {
+		bad[w] = -1
+		for i := from; i < to; i++ {
+			e, ok := decodeEntry(raw[i])
+			if !ok {
+				bad[w] = i
+				return
+			}
+			es[i] = e
 		}
-		es = append(es, e)
+	}
+	if workers <= 1 {
+		decode(0, 0, len(raw))
+	} else {
+		var wg sync.WaitGroup
+		per := (len(raw) + workers - 1) / workers
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				decode(w, w*per, min((w+1)*per, len(raw)))
+			}()
+		}
+		wg.Wait()
+	}
+	for _, i := range bad {
+		if i >= 0 {
+			return nil, fmt.Errorf("entries %s: malformed stream entry %.200v", id, raw[i])
+		}
 	}
 	return es, nil
 }
