@@ -132,6 +132,71 @@ type amAttributes struct {
 	GeneratorURL string            `json:"generator_url,omitempty"`
 }
 
+// appendJSON appends a's JSON exactly as json.Marshal writes it, in one buffer of about its size
+// (annotations may be megabytes long; encoding/json would grow its own buffer by copies).
+func (a amAttributes) appendJSON(b []byte) ([]byte, error) {
+	if b == nil {
+		n := 160 + len(a.Fingerprint) + len(a.GeneratorURL)
+		for _, m := range []map[string]string{a.Labels, a.Annotations} {
+			for k, v := range m {
+				n += len(k) + len(v) + 6
+			}
+		}
+		b = make([]byte, 0, n+n/16)
+	}
+	b = append(b, `{"fingerprint":`...)
+	b = timeline.AppendJSONString(b, a.Fingerprint)
+	for _, f := range []struct {
+		name string
+		m    map[string]string
+	}{{`,"labels":{`, a.Labels}, {`,"annotations":{`, a.Annotations}} {
+		if len(f.m) == 0 {
+			continue
+		}
+		b = append(b, f.name...)
+		keys := make([]string, 0, len(f.m))
+		for k := range f.m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = timeline.AppendJSONString(b, k)
+			b = append(b, ':')
+			b = timeline.AppendJSONString(b, f.m[k])
+		}
+		b = append(b, '}')
+	}
+	var err error
+	if b, err = appendJSONTime(append(b, `,"starts_at":`...), a.StartsAt); err != nil {
+		return nil, err
+	}
+	if a.EndsAt != nil {
+		if b, err = appendJSONTime(append(b, `,"ends_at":`...), *a.EndsAt); err != nil {
+			return nil, err
+		}
+	}
+	if a.GeneratorURL != "" {
+		b = append(b, `,"generator_url":`...)
+		b = timeline.AppendJSONString(b, a.GeneratorURL)
+	}
+	return append(b, '}'), nil
+}
+
+// appendJSONTime appends t as time.Time's MarshalJSON writes it, and its error for a time JSON
+// cannot hold (a year outside 0-9999).
+func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
+	if y := t.Year(); y < 0 || y > 9999 {
+		_, err := t.MarshalJSON()
+		return b, err
+	}
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"'), nil
+}
+
 // redactValues returns ann with redact applied to every value (a copy; nil stays nil).
 func redactValues(ann map[string]string, redact func(string) string) map[string]string {
 	if ann == nil {
@@ -203,7 +268,7 @@ func (h *Handler) batch(m *amMessage, received time.Time) (timeline.Batch, error
 			services = append(services, s)
 		}
 		ev.ID = timeline.EventID(timeline.SourceAlertmanager, m.GroupKey+"\x00"+key+"\x00"+string(state))
-		raw, err := json.Marshal(attrs)
+		raw, err := attrs.appendJSON(nil)
 		if err != nil {
 			return b, err
 		}

@@ -422,3 +422,57 @@ func TestBodyLimit(t *testing.T) {
 		t.Fatalf("%d incidents stored from a rejected body", n)
 	}
 }
+
+// A summary is read from as much of an annotation as it keeps: the same words as joining every
+// field of it, however long the annotation.
+func TestJoinFieldsKeepsWhatSummariesShow(t *testing.T) {
+	for _, s := range []string{
+		"", "   ", "one", " a  b\tc\n", strings.Repeat("word ", 200), strings.Repeat("x", 1000) + " tail",
+		strings.Repeat("データ ", 150), "a" + strings.Repeat(" ", 500) + "b", strings.Repeat("é", 299) + " end",
+		strings.Repeat("ab\u00a0cd\u2003", 100),
+	} {
+		want := truncate(strings.Join(strings.Fields(s), " "), 300)
+		if got := truncate(joinFields(s, 300), 300); got != want {
+			t.Errorf("joinFields(%.40q…) = %.60q…, want %.60q…", s, got, want)
+		}
+	}
+}
+
+// The attributes are written by hand, once, in a buffer of their size: the bytes must be
+// json.Marshal's, for every captured payload and for text that needs escaping.
+func TestAttributesEncodeAsEncodingJSON(t *testing.T) {
+	var cases []amAttributes
+	files, _ := filepath.Glob("testdata/alertmanager/*/*.json")
+	for _, f := range files {
+		body, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := decodeAlertmanager(body)
+		if err != nil {
+			continue // not a notification (configs, logs)
+		}
+		for _, a := range m.Alerts {
+			end := a.EndsAt.UTC()
+			cases = append(cases, amAttributes{Fingerprint: a.Fingerprint, Labels: a.Labels, Annotations: a.Annotations,
+				StartsAt: a.StartsAt.UTC(), EndsAt: &end, GeneratorURL: a.GeneratorURL})
+		}
+	}
+	odd := "<b>&\"\\ \x00\x01\x1f\b\f\n\r\t é 渡辺 \u2028\u2029 \xff\xfe 😀 \x7f"
+	cases = append(cases, amAttributes{Fingerprint: odd, Labels: map[string]string{odd: odd, "a": ""},
+		Annotations: map[string]string{}, StartsAt: time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC)},
+		amAttributes{StartsAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600))})
+	if len(cases) < 100 {
+		t.Fatalf("only %d cases", len(cases))
+	}
+	for i, a := range cases {
+		want, err := json.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := a.appendJSON(nil)
+		if err != nil || string(got) != string(want) {
+			t.Fatalf("case %d:\n got %s %v\nwant %s", i, got, err, want)
+		}
+	}
+}

@@ -34,8 +34,12 @@ func ReplaceNames(text string, people []Participant) (string, int) {
 	if len(spans) == 0 {
 		return text, 0
 	}
+	size := len(text)
+	for _, sp := range spans {
+		size += len(sp.Replacement) - (sp.End - sp.Start)
+	}
 	var sb strings.Builder
-	sb.Grow(len(text)) // the one copy: replacements are about as long as what they replace
+	sb.Grow(size) // the one copy of the text, of its final size
 	last := 0
 	for _, sp := range spans {
 		sb.WriteString(text[last:sp.Start])

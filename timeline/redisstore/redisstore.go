@@ -62,6 +62,7 @@ type Store struct {
 	now             func() time.Time
 	observe         func(string, time.Duration, error)
 	cache           *entryCache
+	commits         commitQueue
 }
 
 // New returns a Store using rdb. The caller owns rdb and closes it.
@@ -112,7 +113,7 @@ func (s *Store) Record(ctx context.Context, b timeline.Batch) (res timeline.Resu
 	}
 	keys := []string{s.groupKey(string(b.Source), b.Group), s.indexKey(indexAll),
 		s.indexKey(indexActive), s.indexKey(indexResolved)}
-	out, err := recordScript.Run(ctx, s.rdb, keys, args...).Slice()
+	out, err := s.runRecord(ctx, keys, args)
 	if err != nil {
 		return res, s.wrap("record", err)
 	}
@@ -165,7 +166,7 @@ func (s *Store) recordArgs(b timeline.Batch) ([]any, error) {
 		if o.State == timeline.OccurrenceResolved {
 			st = "r"
 		}
-		e, err := json.Marshal(o.Event)
+		e, err := encodeEvent(o.Event)
 		if err != nil {
 			return nil, err
 		}
@@ -174,7 +175,7 @@ func (s *Store) recordArgs(b timeline.Batch) ([]any, error) {
 	}
 	args = append(args, len(b.Events))
 	for _, ke := range b.Events {
-		e, err := json.Marshal(ke.Event)
+		e, err := encodeEvent(ke.Event)
 		if err != nil {
 			return nil, err
 		}
@@ -185,7 +186,7 @@ func (s *Store) recordArgs(b timeline.Batch) ([]any, error) {
 		args = append(args, keys, ke.Event.At.UnixNano(), compressEvent(e))
 	}
 	if b.Resolve {
-		e, err := json.Marshal(b.Resolution)
+		e, err := encodeEvent(b.Resolution)
 		if err != nil {
 			return nil, err
 		}
@@ -199,6 +200,11 @@ func (s *Store) recordArgs(b timeline.Batch) ([]any, error) {
 		args = append(args, "", "")
 	}
 	return args, nil
+}
+
+// encodeEvent is an event's JSON (as json.Marshal writes it) in a buffer of its size.
+func encodeEvent(e timeline.Event) ([]byte, error) {
+	return e.AppendJSON(make([]byte, 0, e.EncodedSize()))
 }
 
 // Incident returns one incident, or an error wrapping timeline.ErrNotFound. An incident that was
