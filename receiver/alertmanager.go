@@ -358,21 +358,41 @@ func dedupLink(key string) string { return "dedup:" + key }
 var identityLabels = []string{"service", "job", "instance"}
 
 // alertFact states what Alertmanager reported about one alert, e.g. "Alert HighLatency started
-// firing for service=checkout, instance=inst-1 (severity critical): p99 latency above 2s".
+// firing for service=checkout, instance=inst-1 (severity critical): p99 latency above 2s". It keeps
+// 1,000 bytes at most, and writes no more than that however many labels the alert has.
 func alertFact(a amAlert, what string) string {
+	const limit = 1000
 	var sb strings.Builder
-	sb.WriteString("Alert ")
+	// w writes s, or as much of it as can still show: truncate below needs the first limit+1 bytes.
+	w := func(s string) {
+		if room := limit + utf8.UTFMax + 1 - sb.Len(); room < len(s) {
+			s = s[:max(room, 0)]
+		}
+		sb.WriteString(s)
+	}
+	w("Alert ")
 	name := a.Labels["alertname"]
 	if name == "" {
 		name = "(unnamed)"
 	}
-	sb.WriteString(name)
-	sb.WriteString(" ")
-	sb.WriteString(what)
-	var pairs []string
+	w(name)
+	w(" ")
+	w(what)
+	pairs := 0
+	pair := func(n, v string) {
+		if pairs == 0 {
+			w(" for ")
+		} else {
+			w(", ")
+		}
+		pairs++
+		w(n)
+		w("=")
+		w(v)
+	}
 	for _, n := range identityLabels {
 		if v, ok := a.Labels[n]; ok {
-			pairs = append(pairs, n+"="+v)
+			pair(n, v)
 		}
 	}
 	rest := make([]string, 0, len(a.Labels))
@@ -383,22 +403,23 @@ func alertFact(a amAlert, what string) string {
 	}
 	sort.Strings(rest)
 	for _, n := range rest {
-		pairs = append(pairs, n+"="+a.Labels[n])
-	}
-	if len(pairs) > 0 {
-		sb.WriteString(" for ")
-		sb.WriteString(strings.Join(pairs, ", "))
+		if sb.Len() > limit {
+			break
+		}
+		pair(n, a.Labels[n])
 	}
 	if sev := a.Labels["severity"]; sev != "" {
-		sb.WriteString(" (severity ")
-		sb.WriteString(sev)
-		sb.WriteString(")")
+		w(" (severity ")
+		w(sev)
+		w(")")
 	}
-	if s := alertSummary(a.Annotations); s != "" && a.Status == amFiring {
-		sb.WriteString(": ")
-		sb.WriteString(s)
+	if sb.Len() <= limit && a.Status == amFiring {
+		if s := alertSummary(a.Annotations); s != "" {
+			w(": ")
+			w(s)
+		}
 	}
-	return truncate(sb.String(), 1000)
+	return truncate(sb.String(), limit)
 }
 
 func alertSummary(ann map[string]string) string {

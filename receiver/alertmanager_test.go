@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -473,6 +475,60 @@ func TestAttributesEncodeAsEncodingJSON(t *testing.T) {
 		got, err := a.appendJSON(nil)
 		if err != nil || string(got) != string(want) {
 			t.Fatalf("case %d:\n got %s %v\nwant %s", i, got, err, want)
+		}
+	}
+}
+
+// The fact of an alert with very many or very long labels is the same first 1,000 bytes as when
+// every label was written out.
+func TestAlertFactOfHugeAlerts(t *testing.T) {
+	full := func(a amAlert, what string) string { // the sentence written out in full, then cut
+		var pairs []string
+		for _, n := range identityLabels {
+			if v, ok := a.Labels[n]; ok {
+				pairs = append(pairs, n+"="+v)
+			}
+		}
+		var rest []string
+		for n := range a.Labels {
+			if n != "alertname" && n != "severity" && !slices.Contains(identityLabels, n) {
+				rest = append(rest, n)
+			}
+		}
+		sort.Strings(rest)
+		for _, n := range rest {
+			pairs = append(pairs, n+"="+a.Labels[n])
+		}
+		s := "Alert " + a.Labels["alertname"] + " " + what
+		if len(pairs) > 0 {
+			s += " for " + strings.Join(pairs, ", ")
+		}
+		if sev := a.Labels["severity"]; sev != "" {
+			s += " (severity " + sev + ")"
+		}
+		if sum := alertSummary(a.Annotations); sum != "" && a.Status == amFiring {
+			s += ": " + sum
+		}
+		return truncate(s, 1000)
+	}
+	many := map[string]string{"alertname": "Many", "severity": "critical", "instance": "db-1"}
+	for i := range 5000 {
+		many[fmt.Sprintf("l%04d", i)] = "värde"
+	}
+	cases := []amAlert{
+		{Status: amFiring, Labels: many, Annotations: map[string]string{"summary": "s"}},
+		{Status: amFiring, Labels: map[string]string{"alertname": "Long", "job": strings.Repeat("渡", 2000)}},
+		{Status: amResolved, Labels: map[string]string{"alertname": "Short", "severity": "warning", "service": "api"}},
+		{Status: amFiring, Labels: map[string]string{"alertname": "Edge", "x": strings.Repeat("a", 960)},
+			Annotations: map[string]string{"summary": "tail words"}},
+	}
+	for i, a := range cases {
+		what := "started firing"
+		if a.Status == amResolved {
+			what = "resolved"
+		}
+		if got, want := alertFact(a, what), full(a, what); got != want {
+			t.Errorf("case %d:\n got %q\nwant %q", i, got, want)
 		}
 	}
 }
