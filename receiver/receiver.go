@@ -149,6 +149,9 @@ func (h *Handler) Alertmanager(c echo.Context) error {
 	if err != nil {
 		return h.fail(log, src, err)
 	}
+	// The decoded message is not used past this point, so a huge one can be collected while the
+	// store encodes its events.
+	groupKey := m.GroupKey
 	b, err := h.batch(m, received)
 	if err != nil {
 		return h.fail(log, src, fmt.Errorf("alertmanager batch: %w", err))
@@ -161,10 +164,10 @@ func (h *Handler) Alertmanager(c echo.Context) error {
 	}
 	h.metrics.recorded(src, res)
 	if res.Opened || res.Resolved || res.Appended > 0 {
-		log.Info("notification recorded", "incident_id", res.IncidentID, "group_key", m.GroupKey,
+		log.Info("notification recorded", "incident_id", res.IncidentID, "group_key", groupKey,
 			"opened", res.Opened, "resolved", res.Resolved, "appended", res.Appended, "duplicates", res.Duplicates)
 	} else {
-		log.Debug("duplicate notification", "incident_id", res.IncidentID, "group_key", m.GroupKey,
+		log.Debug("duplicate notification", "incident_id", res.IncidentID, "group_key", groupKey,
 			"duplicates", res.Duplicates)
 	}
 	return c.JSON(http.StatusOK, deliveryResponse{Status: "ok", IncidentID: res.IncidentID,
