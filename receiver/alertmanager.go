@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/postmortemd/postmortemd/timeline"
@@ -131,6 +132,71 @@ type amAttributes struct {
 	GeneratorURL string            `json:"generator_url,omitempty"`
 }
 
+// appendJSON appends a's JSON exactly as json.Marshal writes it, in one buffer of about its size
+// (annotations may be megabytes long; encoding/json would grow its own buffer by copies).
+func (a amAttributes) appendJSON(b []byte) ([]byte, error) {
+	if b == nil {
+		n := 160 + len(a.Fingerprint) + len(a.GeneratorURL)
+		for _, m := range []map[string]string{a.Labels, a.Annotations} {
+			for k, v := range m {
+				n += len(k) + len(v) + 6
+			}
+		}
+		b = make([]byte, 0, n+n/16)
+	}
+	b = append(b, `{"fingerprint":`...)
+	b = timeline.AppendJSONString(b, a.Fingerprint)
+	for _, f := range []struct {
+		name string
+		m    map[string]string
+	}{{`,"labels":{`, a.Labels}, {`,"annotations":{`, a.Annotations}} {
+		if len(f.m) == 0 {
+			continue
+		}
+		b = append(b, f.name...)
+		keys := make([]string, 0, len(f.m))
+		for k := range f.m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = timeline.AppendJSONString(b, k)
+			b = append(b, ':')
+			b = timeline.AppendJSONString(b, f.m[k])
+		}
+		b = append(b, '}')
+	}
+	var err error
+	if b, err = appendJSONTime(append(b, `,"starts_at":`...), a.StartsAt); err != nil {
+		return nil, err
+	}
+	if a.EndsAt != nil {
+		if b, err = appendJSONTime(append(b, `,"ends_at":`...), *a.EndsAt); err != nil {
+			return nil, err
+		}
+	}
+	if a.GeneratorURL != "" {
+		b = append(b, `,"generator_url":`...)
+		b = timeline.AppendJSONString(b, a.GeneratorURL)
+	}
+	return append(b, '}'), nil
+}
+
+// appendJSONTime appends t as time.Time's MarshalJSON writes it, and its error for a time JSON
+// cannot hold (a year outside 0-9999).
+func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
+	if y := t.Year(); y < 0 || y > 9999 {
+		_, err := t.MarshalJSON()
+		return b, err
+	}
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"'), nil
+}
+
 // redactValues returns ann with redact applied to every value (a copy; nil stays nil).
 func redactValues(ann map[string]string, redact func(string) string) map[string]string {
 	if ann == nil {
@@ -202,7 +268,7 @@ func (h *Handler) batch(m *amMessage, received time.Time) (timeline.Batch, error
 			services = append(services, s)
 		}
 		ev.ID = timeline.EventID(timeline.SourceAlertmanager, m.GroupKey+"\x00"+key+"\x00"+string(state))
-		raw, err := json.Marshal(attrs)
+		raw, err := attrs.appendJSON(nil)
 		if err != nil {
 			return b, err
 		}
@@ -292,21 +358,41 @@ func dedupLink(key string) string { return "dedup:" + key }
 var identityLabels = []string{"service", "job", "instance"}
 
 // alertFact states what Alertmanager reported about one alert, e.g. "Alert HighLatency started
-// firing for service=checkout, instance=inst-1 (severity critical): p99 latency above 2s".
+// firing for service=checkout, instance=inst-1 (severity critical): p99 latency above 2s". It keeps
+// 1,000 bytes at most, and writes no more than that however many labels the alert has.
 func alertFact(a amAlert, what string) string {
+	const limit = 1000
 	var sb strings.Builder
-	sb.WriteString("Alert ")
+	// w writes s, or as much of it as can still show: truncate below needs the first limit+1 bytes.
+	w := func(s string) {
+		if room := limit + utf8.UTFMax + 1 - sb.Len(); room < len(s) {
+			s = s[:max(room, 0)]
+		}
+		sb.WriteString(s)
+	}
+	w("Alert ")
 	name := a.Labels["alertname"]
 	if name == "" {
 		name = "(unnamed)"
 	}
-	sb.WriteString(name)
-	sb.WriteString(" ")
-	sb.WriteString(what)
-	var pairs []string
+	w(name)
+	w(" ")
+	w(what)
+	pairs := 0
+	pair := func(n, v string) {
+		if pairs == 0 {
+			w(" for ")
+		} else {
+			w(", ")
+		}
+		pairs++
+		w(n)
+		w("=")
+		w(v)
+	}
 	for _, n := range identityLabels {
 		if v, ok := a.Labels[n]; ok {
-			pairs = append(pairs, n+"="+v)
+			pair(n, v)
 		}
 	}
 	rest := make([]string, 0, len(a.Labels))
@@ -317,31 +403,61 @@ func alertFact(a amAlert, what string) string {
 	}
 	sort.Strings(rest)
 	for _, n := range rest {
-		pairs = append(pairs, n+"="+a.Labels[n])
-	}
-	if len(pairs) > 0 {
-		sb.WriteString(" for ")
-		sb.WriteString(strings.Join(pairs, ", "))
+		if sb.Len() > limit {
+			break
+		}
+		pair(n, a.Labels[n])
 	}
 	if sev := a.Labels["severity"]; sev != "" {
-		sb.WriteString(" (severity ")
-		sb.WriteString(sev)
-		sb.WriteString(")")
+		w(" (severity ")
+		w(sev)
+		w(")")
 	}
-	if s := alertSummary(a.Annotations); s != "" && a.Status == amFiring {
-		sb.WriteString(": ")
-		sb.WriteString(s)
+	if sb.Len() <= limit && a.Status == amFiring {
+		if s := alertSummary(a.Annotations); s != "" {
+			w(": ")
+			w(s)
+		}
 	}
-	return truncate(sb.String(), 1000)
+	return truncate(sb.String(), limit)
 }
 
 func alertSummary(ann map[string]string) string {
 	for _, k := range []string{"summary", "message", "description"} {
 		if v := strings.TrimSpace(ann[k]); v != "" {
-			return truncate(strings.Join(strings.Fields(v), " "), 300)
+			return truncate(joinFields(v, 300), 300)
 		}
 	}
 	return ""
+}
+
+// joinFields is strings.Join(strings.Fields(s), " ") cut short once it is longer than limit bytes
+// (by less than one field's end): an annotation may be megabytes of words, a summary is a line.
+func joinFields(s string, limit int) string {
+	var sb strings.Builder
+	for i := 0; i < len(s) && sb.Len() <= limit+utf8.UTFMax; {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if unicode.IsSpace(r) {
+			i += size
+			continue
+		}
+		start := i
+		for i < len(s) {
+			r, size = utf8.DecodeRuneInString(s[i:])
+			if unicode.IsSpace(r) {
+				break
+			}
+			i += size
+			if i-start > limit+utf8.UTFMax {
+				break
+			}
+		}
+		if sb.Len() > 0 {
+			sb.WriteByte(' ')
+		}
+		sb.WriteString(s[start:i])
+	}
+	return sb.String()
 }
 
 func incidentTitle(m *amMessage) string {

@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -420,5 +422,113 @@ func TestBodyLimit(t *testing.T) {
 	}
 	if n := len(hs.incidents()); n != 0 {
 		t.Fatalf("%d incidents stored from a rejected body", n)
+	}
+}
+
+// A summary is read from as much of an annotation as it keeps: the same words as joining every
+// field of it, however long the annotation.
+func TestJoinFieldsKeepsWhatSummariesShow(t *testing.T) {
+	for _, s := range []string{
+		"", "   ", "one", " a  b\tc\n", strings.Repeat("word ", 200), strings.Repeat("x", 1000) + " tail",
+		strings.Repeat("データ ", 150), "a" + strings.Repeat(" ", 500) + "b", strings.Repeat("é", 299) + " end",
+		strings.Repeat("ab\u00a0cd\u2003", 100),
+	} {
+		want := truncate(strings.Join(strings.Fields(s), " "), 300)
+		if got := truncate(joinFields(s, 300), 300); got != want {
+			t.Errorf("joinFields(%.40q…) = %.60q…, want %.60q…", s, got, want)
+		}
+	}
+}
+
+// The attributes are written by hand, once, in a buffer of their size: the bytes must be
+// json.Marshal's, for every captured payload and for text that needs escaping.
+func TestAttributesEncodeAsEncodingJSON(t *testing.T) {
+	var cases []amAttributes
+	files, _ := filepath.Glob("testdata/alertmanager/*/*.json")
+	for _, f := range files {
+		body, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := decodeAlertmanager(body)
+		if err != nil {
+			continue // not a notification (configs, logs)
+		}
+		for _, a := range m.Alerts {
+			end := a.EndsAt.UTC()
+			cases = append(cases, amAttributes{Fingerprint: a.Fingerprint, Labels: a.Labels, Annotations: a.Annotations,
+				StartsAt: a.StartsAt.UTC(), EndsAt: &end, GeneratorURL: a.GeneratorURL})
+		}
+	}
+	odd := "<b>&\"\\ \x00\x01\x1f\b\f\n\r\t é 渡辺 \u2028\u2029 \xff\xfe 😀 \x7f"
+	cases = append(cases, amAttributes{Fingerprint: odd, Labels: map[string]string{odd: odd, "a": ""},
+		Annotations: map[string]string{}, StartsAt: time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC)},
+		amAttributes{StartsAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600))})
+	if len(cases) < 100 {
+		t.Fatalf("only %d cases", len(cases))
+	}
+	for i, a := range cases {
+		want, err := json.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := a.appendJSON(nil)
+		if err != nil || string(got) != string(want) {
+			t.Fatalf("case %d:\n got %s %v\nwant %s", i, got, err, want)
+		}
+	}
+}
+
+// The fact of an alert with very many or very long labels is the same first 1,000 bytes as when
+// every label was written out.
+func TestAlertFactOfHugeAlerts(t *testing.T) {
+	full := func(a amAlert, what string) string { // the sentence written out in full, then cut
+		var pairs []string
+		for _, n := range identityLabels {
+			if v, ok := a.Labels[n]; ok {
+				pairs = append(pairs, n+"="+v)
+			}
+		}
+		var rest []string
+		for n := range a.Labels {
+			if n != "alertname" && n != "severity" && !slices.Contains(identityLabels, n) {
+				rest = append(rest, n)
+			}
+		}
+		sort.Strings(rest)
+		for _, n := range rest {
+			pairs = append(pairs, n+"="+a.Labels[n])
+		}
+		s := "Alert " + a.Labels["alertname"] + " " + what
+		if len(pairs) > 0 {
+			s += " for " + strings.Join(pairs, ", ")
+		}
+		if sev := a.Labels["severity"]; sev != "" {
+			s += " (severity " + sev + ")"
+		}
+		if sum := alertSummary(a.Annotations); sum != "" && a.Status == amFiring {
+			s += ": " + sum
+		}
+		return truncate(s, 1000)
+	}
+	many := map[string]string{"alertname": "Many", "severity": "critical", "instance": "db-1"}
+	for i := range 5000 {
+		many[fmt.Sprintf("l%04d", i)] = "värde"
+	}
+	cases := []amAlert{
+		{Status: amFiring, Labels: many, Annotations: map[string]string{"summary": "s"}},
+		{Status: amFiring, Labels: map[string]string{"alertname": "Long", "job": strings.Repeat("渡", 2000)}},
+		{Status: amResolved, Labels: map[string]string{"alertname": "Short", "severity": "warning", "service": "api"}},
+		{Status: amFiring, Labels: map[string]string{"alertname": "Edge", "x": strings.Repeat("a", 960)},
+			Annotations: map[string]string{"summary": "tail words"}},
+	}
+	for i, a := range cases {
+		what := "started firing"
+		if a.Status == amResolved {
+			what = "resolved"
+		}
+		if got, want := alertFact(a, what), full(a, what); got != want {
+			t.Errorf("case %d:\n got %q\nwant %q", i, got, want)
+		}
 	}
 }

@@ -2,7 +2,6 @@ package timeline
 
 import (
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -40,7 +39,12 @@ func ReplaceNames(text string, people []Participant) (string, int) {
 	if len(spans) == 0 {
 		return text, 0
 	}
+	size := len(text)
+	for _, sp := range spans {
+		size += len(sp.Replacement) - (sp.End - sp.Start)
+	}
 	var sb strings.Builder
+	sb.Grow(size) // the one copy of the text, of its final size
 	last := 0
 	for _, sp := range spans {
 		sb.WriteString(text[last:sp.Start])
@@ -105,102 +109,146 @@ func NameSpans(text string, people []Participant) []NameSpan {
 		}
 	}
 	sort.SliceStable(names, func(i, j int) bool { return len(names[i].runes) > len(names[j].runes) })
+	// Candidates by their first (lower-case, NFKC) character, longest first: the scan below tries
+	// only the names that can start where it stands.
+	byFirst := map[rune][]name{}
+	for _, nm := range names {
+		byFirst[nm.runes[0]] = append(byFirst[nm.runes[0]], nm)
+	}
 
 	var out []NameSpan
 	// Addresses first, so a name part inside one ("dana" in dana.okafor@…) does not mangle it;
-	// names are looked for in the text between addresses.
+	// names are looked for in the text between addresses. The scan walks the text in place, a
+	// character of its NFKC form at a time, without copying it (annotations may be megabytes long).
 	scan := func(from, to int) {
-		seg := text[from:to]
-		// lower is seg's NFKC form in lower case, a rune at a time; offs[i] is where in text the
-		// segment that lower[i] came from starts (the runes of one expanded character share it).
-		var offs []int
-		var lower []rune
-		for i := 0; i < len(seg); {
-			if c := seg[i]; c < utf8.RuneSelf && (i+1 == len(seg) || seg[i+1] < utf8.RuneSelf) {
-				// ASCII not followed by a combining mark is its own NFKC form.
-				offs = append(offs, from+i)
-				lower = append(lower, unicode.ToLower(rune(c)))
-				i++
-				continue
-			}
-			k := norm.NFKC.NextBoundaryInString(seg[i:], true)
-			if k <= 0 {
-				k = len(seg) - i
-			}
-			chunk := seg[i : i+k]
-			if !norm.NFKC.IsNormalString(chunk) {
-				chunk = norm.NFKC.String(chunk)
-			}
-			for _, r := range chunk {
-				offs = append(offs, from+i)
-				lower = append(lower, unicode.ToLower(r))
-			}
-			i += k
+		if len(names) == 0 {
+			return
 		}
-		offs = append(offs, to)
-		for i := 0; i < len(lower); {
+		c := cursor{text: text, to: to}
+		prev := rune(-1) // the character before p in this segment, -1 at its start
+		for p := (pos{b: from}); ; {
+			r, next, ok := c.at(p)
+			if !ok {
+				return
+			}
 			matched := false
-			for _, nm := range names {
-				if end, ok := matchAt(lower, i, nm.runes); ok {
+			for _, nm := range byFirst[r] {
+				if end, ok := matchAt(c, p, prev, nm.runes); ok {
 					// A match that ends inside an expanded character takes the whole character.
-					for end < len(lower) && offs[end] == offs[end-1] {
-						end++
+					if end.k > 0 {
+						end = pos{b: c.chunkEnd(end.b)}
 					}
-					out = append(out, NameSpan{Start: offs[i], End: offs[end], Replacement: nm.role})
-					i = end
-					matched = true
+					out = append(out, NameSpan{Start: p.b, End: end.b, Replacement: nm.role})
+					prev, p, matched = nm.runes[len(nm.runes)-1], end, true
 					break
 				}
 			}
 			if !matched {
-				i++
+				prev, p = r, next
 			}
 		}
 	}
 	last := 0
-	for _, m := range emailAddress.FindAllStringIndex(text, -1) {
-		scan(last, m[0])
-		role, ok := known[strings.ToLower(text[m[0]:m[1]])]
-		if !ok {
-			role = UnknownAddress
+	if strings.IndexByte(text, '@') >= 0 {
+		for _, m := range emailAddress.FindAllStringIndex(text, -1) {
+			scan(last, m[0])
+			role, ok := known[strings.ToLower(text[m[0]:m[1]])]
+			if !ok {
+				role = UnknownAddress
+			}
+			out = append(out, NameSpan{Start: m[0], End: m[1], Replacement: role})
+			last = m[1]
 		}
-		out = append(out, NameSpan{Start: m[0], End: m[1], Replacement: role})
-		last = m[1]
 	}
 	scan(last, len(text))
 	return out
 }
 
-// matchAt reports whether name occurs in rs at at, standing as a word where its script has words,
-// and where the match ends: after the name, or after the English plural ending that follows it
-// ("s", or "es" after a sibilant). A possessive ("'s", "’s") ends the word at the apostrophe, so it stays as written.
-func matchAt(rs []rune, at int, name []rune) (end int, ok bool) {
-	if at+len(name) > len(rs) {
-		return 0, false
+// pos is a place in the NFKC form of a text: the byte offset b of a character of the text, and
+// the index k of a character within that character's normal form (k > 0 only inside an expansion,
+// such as "ﾊﾟ" -> "パ" or "㍿" -> "株式会社").
+type pos struct{ b, k int }
+
+// cursor reads text[:to] as its NFKC form in lower case, one character at a time, in place.
+type cursor struct {
+	text string
+	to   int
+}
+
+// chunkEnd is where the character of the text that starts at b, with its combining marks, ends.
+func (c cursor) chunkEnd(b int) int {
+	k := norm.NFKC.NextBoundaryInString(c.text[b:c.to], true)
+	if k <= 0 {
+		k = c.to - b
 	}
-	for k, r := range name {
-		if rs[at+k] != r {
-			return 0, false
+	return b + k
+}
+
+// at returns the lower-case character at p and the place after it; ok is false at the end.
+func (c cursor) at(p pos) (r rune, next pos, ok bool) {
+	if p.b >= c.to {
+		return 0, p, false
+	}
+	if ch := c.text[p.b]; ch < utf8.RuneSelf && (p.b+1 == c.to || c.text[p.b+1] < utf8.RuneSelf) {
+		// ASCII not followed by a combining mark is its own NFKC form.
+		return unicode.ToLower(rune(ch)), pos{b: p.b + 1}, true
+	}
+	end := c.chunkEnd(p.b)
+	chunk := c.text[p.b:end]
+	if norm.NFKC.QuickSpanString(chunk) != len(chunk) { // not certainly normal: normalise it
+		chunk = norm.NFKC.String(chunk)
+	}
+	k := 0
+	for i, cr := range chunk {
+		if k == p.k {
+			if i+utf8.RuneLen(cr) >= len(chunk) {
+				return unicode.ToLower(cr), pos{b: end}, true
+			}
+			return unicode.ToLower(cr), pos{b: p.b, k: k + 1}, true
 		}
+		k++
 	}
-	if !spaceless(name[0]) && at > 0 && wordRune(rs[at-1]) {
-		return 0, false
+	return 0, pos{b: end}, true // not reached: p.k is always within its chunk
+}
+
+// matchAt reports whether name occurs at p, standing as a word where its script has words (prev is
+// the character before p, -1 for none), and where the match ends: after the name, or after the
+// English plural ending that follows it ("s", or "es" after a sibilant). A possessive ("'s", "’s")
+// ends the word at the apostrophe, so it stays as written.
+func matchAt(c cursor, p pos, prev rune, name []rune) (pos, bool) {
+	q := p
+	for _, nr := range name {
+		r, next, ok := c.at(q)
+		if !ok || r != nr {
+			return p, false
+		}
+		q = next
 	}
-	end = at + len(name)
-	if spaceless(name[len(name)-1]) || wordEnd(rs, end) {
-		return end, true
+	if !spaceless(name[0]) && prev >= 0 && wordRune(prev) {
+		return p, false
 	}
-	if !unicode.In(name[len(name)-1], unicode.Latin) {
-		return 0, false
+	last := name[len(name)-1]
+	if spaceless(last) || wordEnd(c, q) {
+		return q, true
 	}
-	suffix := []rune{'s'}
+	if !unicode.In(last, unicode.Latin) {
+		return p, false
+	}
+	suffix := "s"
 	if sibilant(name) { // Jones -> Joneses, Núñez -> Núñezes
-		suffix = []rune{'e', 's'}
+		suffix = "es"
 	}
-	if e := end + len(suffix); e <= len(rs) && slices.Equal(rs[end:e], suffix) && wordEnd(rs, e) {
-		return e, true
+	for _, sr := range suffix {
+		r, next, ok := c.at(q)
+		if !ok || r != sr {
+			return p, false
+		}
+		q = next
 	}
-	return 0, false
+	if wordEnd(c, q) {
+		return q, true
+	}
+	return p, false
 }
 
 // sibilant reports a name whose English plural ends in "es".
@@ -214,8 +262,11 @@ func sibilant(name []rune) bool {
 	return false
 }
 
-// wordEnd reports whether a word ends before rs[i].
-func wordEnd(rs []rune, i int) bool { return i >= len(rs) || !wordRune(rs[i]) }
+// wordEnd reports whether a word ends before p.
+func wordEnd(c cursor, p pos) bool {
+	r, _, ok := c.at(p)
+	return !ok || !wordRune(r)
+}
 
 func wordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) }
 

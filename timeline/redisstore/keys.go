@@ -81,3 +81,14 @@ const (
 	indexDocs     = "pm"
 	indexBeside   = "pmb"
 )
+
+// Fields of the group hash that make appends idempotent. Versions before the compact format named
+// them "o:<occurrence key>" and "a:<alias>" (an occurrence key is "<fingerprint>:<startsAt ns>",
+// 40 bytes or so); groups they wrote have no "v" field and are still read that way until they
+// expire (see recordScript).
+//
+//	"o" + 12 bytes of SHA-256(occurrence key) -> "f" | "r"
+//	"a" + 8 bytes of SHA-256(alias)           -> the occurrence field of the alias's firing occurrence
+//	"v"                                       -> "2": the group was created with hashed fields
+func occurrenceField(key string) string { return fieldHash('o', key, 12) }
+func aliasField(alias string) string    { return fieldHash('a', alias, 8) }

@@ -11,9 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -60,6 +62,7 @@ type Store struct {
 	now             func() time.Time
 	observe         func(string, time.Duration, error)
 	cache           *entryCache
+	commits         commitQueue
 }
 
 // New returns a Store using rdb. The caller owns rdb and closes it.
@@ -110,7 +113,7 @@ func (s *Store) Record(ctx context.Context, b timeline.Batch) (res timeline.Resu
 	}
 	keys := []string{s.groupKey(string(b.Source), b.Group), s.indexKey(indexAll),
 		s.indexKey(indexActive), s.indexKey(indexResolved)}
-	out, err := recordScript.Run(ctx, s.rdb, keys, args...).Slice()
+	out, err := s.runRecord(ctx, keys, args)
 	if err != nil {
 		return res, s.wrap("record", err)
 	}
@@ -163,15 +166,16 @@ func (s *Store) recordArgs(b timeline.Batch) ([]any, error) {
 		if o.State == timeline.OccurrenceResolved {
 			st = "r"
 		}
-		e, err := json.Marshal(o.Event)
+		e, err := encodeEvent(o.Event)
 		if err != nil {
 			return nil, err
 		}
-		args = append(args, o.Key, o.Alias, st, o.Event.At.UnixNano(), e)
+		args = append(args, occurrenceField(o.Key), o.Key, aliasField(o.Alias), o.Alias, st,
+			o.Event.At.UnixNano(), compressEvent(e))
 	}
 	args = append(args, len(b.Events))
 	for _, ke := range b.Events {
-		e, err := json.Marshal(ke.Event)
+		e, err := encodeEvent(ke.Event)
 		if err != nil {
 			return nil, err
 		}
@@ -179,14 +183,14 @@ func (s *Store) recordArgs(b timeline.Batch) ([]any, error) {
 		for _, k := range ke.AltKeys {
 			keys += "\n" + k
 		}
-		args = append(args, keys, ke.Event.At.UnixNano(), e)
+		args = append(args, keys, ke.Event.At.UnixNano(), compressEvent(e))
 	}
 	if b.Resolve {
-		e, err := json.Marshal(b.Resolution)
+		e, err := encodeEvent(b.Resolution)
 		if err != nil {
 			return nil, err
 		}
-		args = append(args, "1", b.ResolvedAt.UTC().Format(timeLayout), b.Resolution.At.UnixNano(), e)
+		args = append(args, "1", b.ResolvedAt.UTC().Format(timeLayout), b.Resolution.At.UnixNano(), compressEvent(e))
 	} else {
 		args = append(args, "0", "", 0, "")
 	}
@@ -196,6 +200,11 @@ func (s *Store) recordArgs(b timeline.Batch) ([]any, error) {
 		args = append(args, "", "")
 	}
 	return args, nil
+}
+
+// encodeEvent is an event's JSON (as json.Marshal writes it) in a buffer of its size.
+func encodeEvent(e timeline.Event) ([]byte, error) {
+	return e.AppendJSON(make([]byte, 0, e.EncodedSize()))
 }
 
 // Incident returns one incident, or an error wrapping timeline.ErrNotFound. An incident that was
@@ -376,13 +385,40 @@ func (s *Store) Entries(ctx context.Context, id string) (es []timeline.Entry, er
 
 func decodeEntries(id string, reply any) ([]timeline.Entry, error) {
 	raw, _ := reply.([]any)
-	es := make([]timeline.Entry, 0, len(raw))
-	for _, r := range raw {
-		e, ok := decodeEntry(r)
-		if !ok {
-			return nil, fmt.Errorf("entries %s: malformed stream entry %v", id, r)
+	es := make([]timeline.Entry, len(raw))
+	// Decompressing is most of a long timeline's first read: spread it over the CPUs.
+	const chunk = 512
+	workers := min(runtime.GOMAXPROCS(0), (len(raw)+chunk-1)/chunk)
+	bad := make([]int, max(workers, 1))
+	decode := func(w, from, to int) {
+		bad[w] = -1
+		for i := from; i < to; i++ {
+			e, ok := decodeEntry(raw[i])
+			if !ok {
+				bad[w] = i
+				return
+			}
+			es[i] = e
 		}
-		es = append(es, e)
+	}
+	if workers <= 1 {
+		decode(0, 0, len(raw))
+	} else {
+		var wg sync.WaitGroup
+		per := (len(raw) + workers - 1) / workers
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				decode(w, w*per, min((w+1)*per, len(raw)))
+			}()
+		}
+		wg.Wait()
+	}
+	for _, i := range bad {
+		if i >= 0 {
+			return nil, fmt.Errorf("entries %s: malformed stream entry %.200v", id, raw[i])
+		}
 	}
 	return es, nil
 }
@@ -481,7 +517,11 @@ func decodeEntry(r any) (timeline.Entry, bool) {
 		case "t":
 			e.At, _ = strconv.ParseInt(val, 10, 64)
 		case "e":
-			e.JSON = []byte(val)
+			js, err := decodeEventValue([]byte(val))
+			if err != nil {
+				return e, false
+			}
+			e.JSON = js
 		}
 	}
 	return e, e.Cursor != "" && e.JSON != nil

@@ -13,9 +13,9 @@ import "github.com/redis/go-redis/v9"
 // n services, services...,
 // n links, links...,
 // n snapshot fields, (name, value, at)...,
-// n occurrences, (key, alias, state "f"|"r", at nanos, event JSON)...,
-// n keyed events, (dedupe keys joined by "\n", at nanos, event JSON)...,
-// resolve "1"|"0", resolved_at, resolution at nanos, resolution event JSON,
+// n occurrences, (occurrence field, key, alias field, alias, state "f"|"r", at nanos, stored event)...,
+// n keyed events, (dedupe keys joined by "\n", at nanos, stored event)...,
+// resolve "1"|"0", resolved_at, resolution at nanos, resolution stored event,
 // status to ("" for none), status at.
 //
 // Returns {incident id or "", opened, resolved, appended, duplicates, reopened, joined or merged}.
@@ -36,9 +36,15 @@ local function list(width)
   return out
 end
 local svcs, links, snaps = list(1), list(1), list(3)
-local occs, evs = list(5), list(3)
+local occs, evs = list(7), list(3)
 local resolve, resolvedAt, rt, re = ARGV[i] == '1', ARGV[i+1], ARGV[i+2], ARGV[i+3]
 local statusTo, statusAt = ARGV[i+4], ARGV[i+5]
+
+-- Occurrence and alias fields are hashes of the keys (see keys.go). A group written before they
+-- were ("legacy": it exists and has no "v") is also looked up by the old names, "o:<key>" and
+-- "a:<alias>", so deliveries during an upgrade stay idempotent.
+local fresh = redis.call('EXISTS', gk) == 0
+local legacy = not fresh and redis.call('HEXISTS', gk, 'v') == 0
 
 -- A whole delivery seen before (PagerDuty's X-Webhook-Id) changes nothing.
 if dkey ~= '' and redis.call('HSETNX', gk, 'w:' .. dkey, 1) == 0 then
@@ -47,29 +53,38 @@ end
 
 -- Decide which occurrence transitions are news, without writing yet.
 local state = {}
-local function occ(key)
-  local s = state[key]
-  if s == nil then s = redis.call('HGET', gk, 'o:' .. key) or false; state[key] = s end
+local function occ(field, key)
+  local s = state[field]
+  if s == nil then
+    s = redis.call('HGET', gk, field)
+    if not s and legacy and key then s = redis.call('HGET', gk, 'o:' .. key) end
+    s = s or false
+    state[field] = s
+  end
   return s
 end
 local trans, dups, firingNew = {}, 0, false
 for _, o in ipairs(occs) do
-  local key, alias, st, t, e = o[1], o[2], o[3], o[4], o[5]
-  local cur = occ(key)
+  local of, key, af, alias, st, t, e = o[1], o[2], o[3], o[4], o[5], o[6], o[7]
+  local cur = occ(of, key)
   if st == 'f' then
     if cur then dups = dups + 1 else
-      trans[#trans+1] = {key, alias, 'f', t, e}; state[key] = 'f'; firingNew = true
+      trans[#trans+1] = {of, af, 'f', t, e, nil, alias, key}; state[of] = 'f'; firingNew = true
     end
   elseif cur == 'r' then dups = dups + 1
   elseif cur == 'f' then
-    trans[#trans+1] = {key, alias, 'r', t, e}; state[key] = 'r'
+    trans[#trans+1] = {of, af, 'r', t, e, nil, alias, key}; state[of] = 'r'
   else
-    local ak = redis.call('HGET', gk, 'a:' .. alias)
+    local ak = redis.call('HGET', gk, af)
+    if not ak and legacy then
+      local old = redis.call('HGET', gk, 'a:' .. alias)
+      if old then ak = 'o:' .. old end
+    end
     if ak and occ(ak) == 'f' then
       -- Remember the key it arrived with too, so a repeat of this delivery is a duplicate.
-      trans[#trans+1] = {ak, alias, 'r', t, e, key}; state[ak] = 'r'; state[key] = 'r'
+      trans[#trans+1] = {ak, af, 'r', t, e, of, alias, nil}; state[ak] = 'r'; state[of] = 'r'
     else
-      trans[#trans+1] = {key, alias, 'r', t, e}; state[key] = 'r'
+      trans[#trans+1] = {of, af, 'r', t, e, nil, alias, key}; state[of] = 'r'
     end
   end
 end
@@ -180,18 +195,23 @@ for _, s in ipairs(snaps) do
   end
 end
 local function fill(e)
+  if string.byte(e, 1) ~= 123 then return e end -- a compressed event holds no placeholder
   return (string.gsub(e, '{{from:([%w_]+)}}', function(name) return froms[name] or '' end))
 end
 
 local appended = 0
 for _, tr in ipairs(trans) do
-  local key, alias, st = tr[1], tr[2], tr[3]
-  redis.call('HSET', gk, 'o:' .. key, st)
-  if tr[6] then redis.call('HSET', gk, 'o:' .. tr[6], 'r') end
+  local of, af, st, alias, key = tr[1], tr[2], tr[3], tr[7], tr[8]
+  redis.call('HSET', gk, of, st)
+  if tr[6] then redis.call('HSET', gk, tr[6], 'r') end
   if st == 'f' then
-    redis.call('HSET', gk, 'a:' .. alias, key)
-  elseif redis.call('HGET', gk, 'a:' .. alias) == key then
-    redis.call('HDEL', gk, 'a:' .. alias)
+    redis.call('HSET', gk, af, of)
+  else
+    if redis.call('HGET', gk, af) == of then redis.call('HDEL', gk, af) end
+    if legacy then
+      local old = redis.call('HGET', gk, 'a:' .. alias)
+      if old and (old == key or 'o:' .. old == of) then redis.call('HDEL', gk, 'a:' .. alias) end
+    end
   end
   redis.call('XADD', ek, '*', 't', tr[4], 'e', tr[5])
   appended = appended + 1
@@ -263,6 +283,7 @@ if appended > 0 or opened == 1 or joined == 1 or merged == 1 or resolved == 1 or
   redis.call('HINCRBY', ik, 'events', appended)
   redis.call('HSET', ik, 'updated_at', now)
 end
+if fresh then redis.call('HSET', gk, 'v', '2') end
 redis.call('EXPIRE', gk, ttl)
 return {id, opened, resolved, appended, dups, reopened, math.max(joined, merged)}
 `)
