@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/drafts/readinggroup"
 	"github.com/postmortemd/postmortemd/receiver"
 	"github.com/postmortemd/postmortemd/timeline"
 )
@@ -71,6 +72,8 @@ type Config struct {
 	PeopleFile string `yaml:"people_file"`
 	// ActionItems announces action items as they come due (actions.go).
 	ActionItems ActionItemsConfig `yaml:"action_items"`
+	// ReadingGroup plans the reading group's sessions (config file only; readinggroup.go).
+	ReadingGroup readinggroup.Config `yaml:"reading_group"`
 }
 
 // Person is one entry of the people directory.
@@ -566,6 +569,11 @@ func (c *Config) readSecretFiles() error {
 func (c Config) Validate() error {
 	if err := c.ActionItems.validate(); err != nil {
 		return err
+	}
+	if c.ReadingGroup.Enabled() {
+		if err := c.ReadingGroup.Validate(); err != nil {
+			return err
+		}
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("listen: %q is not host:port: %w", c.Listen, err)
