@@ -366,6 +366,7 @@ func (g *Group) choose(recs map[string]record, self string) ([]Item, error) {
 		if !s.Recommended || covered[s.ID] || s.ID == "" {
 			continue
 		}
+		covered[s.ID] = true // a file copied by hand lists its id twice: read it once
 		items = append(items, Item{ID: s.ID, Title: s.Title, RecommendedReason: s.RecommendedReason,
 			Services: append([]string{}, s.Services...), Started: s.Started, URL: g.link(s.ID)})
 	}
