@@ -232,7 +232,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer stopActionItems()
 	// The reading group: sessions in /calendar.ics and /api/v1/reading-group (readinggroup.go).
-	group, stopGroup, err := startReadingGroup(cfg, store, files, log)
+	group, stopGroup, err := startReadingGroup(cfg, store, files, reviews.transports, log)
 	if err != nil {
 		return err
 	}

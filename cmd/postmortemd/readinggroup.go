@@ -7,22 +7,25 @@ import (
 
 	"github.com/postmortemd/postmortemd/drafts"
 	"github.com/postmortemd/postmortemd/drafts/readinggroup"
+	"github.com/postmortemd/postmortemd/drafts/review"
 	"github.com/postmortemd/postmortemd/internal/web"
 	"github.com/postmortemd/postmortemd/timeline/redisstore"
 )
 
 // The reading group's needs, satisfied by the Redis store and the group.
 var (
-	_ readinggroup.Store = (*redisstore.Store)(nil)
-	_ web.ReadingGroup   = (*readinggroup.Group)(nil)
+	_ readinggroup.Store  = (*redisstore.Store)(nil)
+	_ web.ReadingGroup    = (*readinggroup.Group)(nil)
+	_ readinggroup.Claims = (*redisstore.Store)(nil)
 )
 
 // readingGroupSweep is how often a replica checks whether a session started, to record it.
 const readingGroupSweep = time.Minute
 
 // startReadingGroup builds the reading group when the configuration has one (nil otherwise) and
-// records each session when it starts; stop ends the sweep and waits.
-func startReadingGroup(cfg Config, store *redisstore.Store, files drafts.Postmortems, log *slog.Logger) (*readinggroup.Group, func(), error) {
+// records each session when it starts, and sends each session's invitation through the review's
+// transports (CalDAV, e-mail) once; stop ends the sweep and waits.
+func startReadingGroup(cfg Config, store *redisstore.Store, files drafts.Postmortems, transports []review.Transport, log *slog.Logger) (*readinggroup.Group, func(), error) {
 	if !cfg.ReadingGroup.Enabled() {
 		return nil, func() {}, nil
 	}
@@ -31,6 +34,7 @@ func startReadingGroup(cfg Config, store *redisstore.Store, files drafts.Postmor
 	if err != nil {
 		return nil, nil, err
 	}
+	delivery := readinggroup.Delivery{Transports: transports, Claims: store, Organizer: cfg.Review.Organizer}
 	interval := readingGroupSweep
 	if clockHook != nil {
 		interval = 200 * time.Millisecond // tests move the clock and want to see the result soon
@@ -44,6 +48,9 @@ func startReadingGroup(cfg Config, store *redisstore.Store, files drafts.Postmor
 		for {
 			if _, err := g.Record(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("reading group: recording the session failed; retrying", "component", "readinggroup", "err", err)
+			}
+			if err := g.Deliver(ctx, delivery); err != nil && ctx.Err() == nil {
+				log.Warn("reading group: delivering the invitation failed; retrying", "component", "readinggroup", "err", err)
 			}
 			select {
 			case <-ctx.Done():

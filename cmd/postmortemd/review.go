@@ -159,6 +159,8 @@ var reviewSettings = []setting{
 type reviewSetup struct {
 	scheduler *review.Scheduler
 	web       web.ReviewOptions
+	// transports deliver review invitations, and the reading group's too.
+	transports []review.Transport
 }
 
 // validate names the first bad review setting.
@@ -271,7 +273,7 @@ func startReviews(cfg Config, store *redisstore.Store, reg prometheus.Registerer
 	if len(transports) == 0 {
 		log.Warn("review meetings are booked but no invitation is sent: they are in /calendar.ics only; set --smtp-addr or --caldav-url to deliver them")
 	}
-	return reviewSetup{scheduler: s, web: web.ReviewOptions{Reviews: reviewAPI{s: s}, Location: rc.Location}}, func() { cancel(); <-done }, nil
+	return reviewSetup{scheduler: s, web: web.ReviewOptions{Reviews: reviewAPI{s: s}, Location: rc.Location}, transports: transports}, func() { cancel(); <-done }, nil
 }
 
 // reviewAPI adapts the scheduler to what the HTTP side shows: counts and roles, never addresses.

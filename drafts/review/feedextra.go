@@ -30,3 +30,7 @@ func AddToFeed(feed []byte, skipped func(error), comps ...*ical.Component) ([]by
 	}
 	return encode(cal)
 }
+
+// EncodeCalendar writes cal as the review's own calendars are written: made safe, then folded. It
+// lets another consumer of the transports (the reading group) build invitations they accept.
+func EncodeCalendar(cal *ical.Calendar) ([]byte, error) { return encode(cal) }
