@@ -31,6 +31,8 @@ func TestE2E_ReadingGroupSession(t *testing.T) {
 	t.Cleanup(func() { clockHook = nil })
 
 	rds := testenv.StartRedis(t)
+	dav := testenv.StartRadicale(t)
+	smtp := testenv.StartSMTP(t, testenv.SMTPConfig{})
 	dir := t.TempDir()
 	story, err := os.ReadFile("../../drafts/testdata/story.en.md")
 	if err != nil {
@@ -45,14 +47,22 @@ func TestE2E_ReadingGroupSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfgFile := filepath.Join(dir, "postmortemd.yml")
-	cfg := `review:
+	cfg := fmt.Sprintf(`review:
   base_url: https://postmortemd.example.com
+  organizer: postmortems@example.com
+  caldav:
+    url: %s
+    username: %s
+    password: %s
+  smtp:
+    addr: %s
+    starttls: none
 reading_group:
   rrule: FREQ=WEEKLY;BYDAY=TH
   start: "2026-12-03T15:00"
   time_zone: Asia/Tokyo
   invite: [newcomers@example.com]
-`
+`, dav.CalendarURL(), testenv.RadicaleUser, testenv.RadicalePassword, smtp.Addr())
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -125,13 +135,42 @@ reading_group:
 		t.Fatalf("session description:\n%s", desc)
 	}
 
-	// Without a reading_group block the API says how to configure one.
-	base, _, _ := startRun(t)
-	res, err := http.Get(base + "/api/v1/reading-group")
+	// The session ends: the next one's invitation goes to Radicale and by e-mail, once, though
+	// both replicas sweep.
+	clk.set(time.Date(2026, 12, 10, 16, 30, 0, 0, tokyo))
+	nextUID := "reading-group-20261217T060000Z@postmortemd"
+	e2eEventually(t, 20*time.Second, "the next session's invitation e-mail", func() error {
+		if len(smtp.Messages()) == 0 {
+			return fmt.Errorf("no mail")
+		}
+		return nil
+	})
+	time.Sleep(500 * time.Millisecond) // a few more sweeps of both replicas
+	msgs := smtp.Messages()
+	if len(msgs) != 1 || strings.Join(msgs[0].RcptTo, ",") != "newcomers@example.com" ||
+		!strings.Contains(string(msgs[0].Data), "Subject: Postmortem reading group") ||
+		!strings.Contains(string(msgs[0].Data), "text/calendar; charset=UTF-8; method=REQUEST") {
+		t.Fatalf("%d e-mails, want one to newcomers@example.com for %s:\n%s", len(msgs), nextUID, msgs[0].Data)
+	}
+	req, _ := http.NewRequest(http.MethodGet, dav.CalendarURL(), nil)
+	req.SetBasicAuth(testenv.RadicaleUser, testenv.RadicalePassword)
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(b), "UID:"+nextUID) {
+		t.Fatalf("the Radicale calendar lacks the next session:\n%s", b)
+	}
+
+	// Without a reading_group block the API says how to configure one.
+	base, _, _ := startRun(t)
+	res, err = http.Get(base + "/api/v1/reading-group")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(res.Body)
 	res.Body.Close()
 	if res.StatusCode != http.StatusNotFound || !strings.Contains(string(b), "reading_group") {
 		t.Fatalf("unconfigured: %d %s", res.StatusCode, b)
