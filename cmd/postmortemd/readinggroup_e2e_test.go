@@ -14,6 +14,7 @@ import (
 
 	"github.com/emersion/go-ical"
 	"github.com/redis/go-redis/v9"
+	"gopkg.in/yaml.v3"
 
 	"github.com/postmortemd/postmortemd/internal/testenv"
 )
@@ -174,5 +175,28 @@ reading_group:
 	res.Body.Close()
 	if res.StatusCode != http.StatusNotFound || !strings.Contains(string(b), "reading_group") {
 		t.Fatalf("unconfigured: %d %s", res.StatusCode, b)
+	}
+}
+
+// The README's reading-group example is a configuration that loads and validates.
+func TestReadmeReadingGroupExampleLoads(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(raw), "### Reading group\n")
+	if !ok {
+		t.Fatal("README.md has no Reading group section")
+	}
+	_, block, _ := strings.Cut(section, "```yaml\n")
+	block, _, _ = strings.Cut(block, "```\n")
+	cfg := defaultConfig()
+	dec := yaml.NewDecoder(strings.NewReader(block))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		t.Fatalf("decode:\n%s\n%v", block, err)
+	}
+	if err := cfg.Validate(); err != nil || cfg.ReadingGroup.PerSession != 3 || len(cfg.ReadingGroup.Invite) != 2 {
+		t.Fatalf("validate: %v (%+v)", err, cfg.ReadingGroup)
 	}
 }
