@@ -50,8 +50,12 @@ type Config struct {
 	Location string `yaml:"location" json:"location"`
 }
 
-// Enabled reports whether a reading group is configured.
-func (c Config) Enabled() bool { return c.RRule != "" || c.Start != "" }
+// Enabled reports whether a reading group is configured: any setting turns it on, so a block
+// missing its rrule is an error rather than silently ignored.
+func (c Config) Enabled() bool {
+	return c.RRule != "" || c.Start != "" || c.TimeZone != "" || c.Duration != 0 || c.PerSession != 0 ||
+		len(c.Invite) > 0 || c.Title != "" || c.Location != ""
+}
 
 // Validate names the first bad setting (as reading_group.<key>).
 func (c Config) Validate() error {
