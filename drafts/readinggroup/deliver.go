@@ -65,14 +65,16 @@ func (g *Group) Invitation(s Session, organizer string) ([]byte, error) {
 
 // Deliver sends the next session's invitation, with the postmortems planned for it, once per
 // transport: when the previous session has ended (or, for the first, when the group starts).
-// A failed attempt is retried with backoff, a permanent failure is given up and logged. E-mail
-// is skipped when nobody is invited.
+// When the session starts, its final list goes once more (SEQUENCE 1) to the shared calendar
+// (CalDAV) but not by e-mail: people are not mailed again at the start. A failed attempt is
+// retried with backoff, a permanent failure is given up and logged. E-mail is skipped when nobody
+// is invited.
 func (g *Group) Deliver(ctx context.Context, d Delivery) error {
 	if len(d.Transports) == 0 || d.Claims == nil {
 		return nil
 	}
 	s, ok, err := g.Next(ctx)
-	if err != nil || !ok || s.Started {
+	if err != nil || !ok {
 		return err
 	}
 	cal, err := g.Invitation(s, d.Organizer)
@@ -86,10 +88,10 @@ func (g *Group) Deliver(ctx context.Context, d Delivery) error {
 	}
 	var errs []error
 	for _, t := range d.Transports {
-		if t.Name() == "email" && len(m.Recipients) == 0 {
+		if t.Name() == "email" && (len(m.Recipients) == 0 || s.Started) {
 			continue
 		}
-		key := "rg:" + s.UID + ":" + t.Name()
+		key := fmt.Sprintf("rg:%s:%d:%s", s.UID, m.Sequence, t.Name())
 		now := g.o.Now()
 		attempt, abandoned, err := d.Claims.BeginReminder(ctx, key, now, deliveryLease)
 		if err != nil {

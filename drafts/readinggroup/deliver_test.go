@@ -77,6 +77,16 @@ func TestInvitationDeliveredOncePerTransport(t *testing.T) {
 	if len(email.got) != 1 || len(caldav.got) != 1 {
 		t.Fatalf("after the retry: %d e-mails, %d CalDAV puts; want one each", len(email.got), len(caldav.got))
 	}
+	// At the start, the final list goes to the shared calendar once more, not by e-mail.
+	clk.set(time.Date(2026, 4, 2, 13, 1, 0, 0, time.UTC))
+	for _, g := range groups {
+		if err := g.Deliver(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(email.got) != 1 || len(caldav.got) != 2 || caldav.got[1].Sequence != 1 || caldav.got[1].UID != caldav.got[0].UID {
+		t.Fatalf("at the start: %d e-mails, CalDAV %+v", len(email.got), caldav.got)
+	}
 	m := email.got[0]
 	if len(m.Recipients) != 2 || m.Method != "REQUEST" || m.Organizer != "mailto:postmortems@example.com" {
 		t.Fatalf("message %+v", m)
