@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/drafts/readinggroup"
 	"github.com/postmortemd/postmortemd/receiver"
 	"github.com/postmortemd/postmortemd/timeline"
 )
@@ -76,6 +77,8 @@ type Config struct {
 	ActionItems ActionItemsConfig `yaml:"action_items"`
 	// Limits are rate limits per source address and the minimum body rate (limits.go).
 	Limits LimitsConfig `yaml:"limits"`
+	// ReadingGroup plans the reading group's sessions (config file only; readinggroup.go).
+	ReadingGroup readinggroup.Config `yaml:"reading_group"`
 }
 
 // Person is one entry of the people directory.
@@ -574,6 +577,11 @@ func (c *Config) readSecretFiles() error {
 func (c Config) Validate() error {
 	if err := c.ActionItems.validate(); err != nil {
 		return err
+	}
+	if c.ReadingGroup.Enabled() {
+		if err := c.ReadingGroup.Validate(); err != nil {
+			return err
+		}
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("listen: %q is not host:port: %w", c.Listen, err)

@@ -31,6 +31,9 @@ func TestDeployFiles(t *testing.T) {
 		if err := cfg.Validate(); err != nil {
 			t.Fatalf("validate: %v", err)
 		}
+		if !cfg.ReadingGroup.Enabled() || cfg.ReadingGroup.PerSession != 3 {
+			t.Fatalf("the example's reading_group did not load: %+v", cfg.ReadingGroup)
+		}
 	})
 
 	t.Run("example alertmanager.yml passes amtool check-config", func(t *testing.T) {

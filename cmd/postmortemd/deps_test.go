@@ -47,7 +47,7 @@ func TestDependencyRules(t *testing.T) {
 		{"receiver", []string{"timeline"}, []string{"github.com/redis/go-redis"}},
 		// The web side reads the domain, the drafts directory and the review's types, and applies
 		// the blameless guardrails to what people write; it never touches Redis.
-		{"internal/web", []string{"timeline", "drafts", "drafts/lint", "drafts/actions", "drafts/insights", "internal/i18n"}, []string{"github.com/redis/go-redis"}},
+		{"internal/web", []string{"timeline", "drafts", "drafts/lint", "drafts/actions", "drafts/insights", "drafts/readinggroup", "internal/i18n"}, []string{"github.com/redis/go-redis"}},
 		{"drafts", []string{"timeline", "internal/i18n"}, []string{"github.com/labstack/echo", "github.com/redis/go-redis"}},
 		{"drafts/review", []string{"timeline", "drafts", "internal/i18n"}, []string{"github.com/labstack/echo", "github.com/redis/go-redis"}},
 		// Action items are text: parsed from and written into documents, with no HTTP or Redis.
@@ -56,6 +56,9 @@ func TestDependencyRules(t *testing.T) {
 		{"notify", []string{"timeline"}, []string{"github.com/labstack/echo", "github.com/redis/go-redis"}},
 		// The catalogues and the renderings of facts: words only, read by drafts, reviews and pages.
 		{"internal/i18n", []string{"timeline"}, []string{"github.com/labstack/echo", "github.com/redis/go-redis"}},
+		// The reading group plans sessions from the documents' listing and records them through a
+		// small interface; it reuses the review's calendar and transports.
+		{"drafts/readinggroup", []string{"drafts", "drafts/review"}, []string{"net/http", "github.com/labstack/echo", "github.com/redis/go-redis"}},
 		{"drafts/lint", []string{"timeline"}, []string{"github.com/labstack/echo", "github.com/redis/go-redis"}},
 		// Insights are pure computation over the documents; plotting is at the web edge.
 		{"drafts/insights", []string{"drafts", "drafts/actions"}, []string{"github.com/labstack/echo", "github.com/redis/go-redis", "gonum.org/v1/plot"}},

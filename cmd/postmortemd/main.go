@@ -232,11 +232,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer stopActionItems()
+	// The reading group: sessions in /calendar.ics and /api/v1/reading-group (readinggroup.go).
+	group, stopGroup, err := startReadingGroup(cfg, store, files, reviews.transports, log)
+	if err != nil {
+		return err
+	}
+	defer stopGroup()
+	readingGroup := web.ReadingGroupOptions{Config: cfg.ReadingGroup}
+	if group != nil {
+		readingGroup.Group = group
+		reviews.web.Reviews = reviewAPI{s: reviews.scheduler, group: group, log: log}
+	}
 	streamsDone := make(chan struct{})
 	handler := web.New(web.Options{Store: store, Ready: store, Webhooks: rcv, Logger: log,
 		Registry: reg, Version: version, StoreTimeout: cfg.StoreTimeout,
 		Postmortems: web.PostmortemOptions{Library: files}, Notes: notes, Review: reviews.web, ActionItems: actionItems,
 		Library: libraryOptions(cfg), Insights: insightsOptions(cfg), // library.go
+		ReadingGroup: readingGroup,
 		// The note form's token, checked by the notes handler; live event streams end when
 		// shutdown begins, so they do not hold it for its whole timeout.
 		Pages: web.PageOptions{CSRFToken: notes.CSRF.Token, Shutdown: streamsDone, Lang: i18n.Lang(cfg.UILang)}, Limits: cfg.Limits.web()})

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/drafts/readinggroup"
 	"github.com/postmortemd/postmortemd/drafts/review"
 	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/internal/web"
@@ -159,6 +160,8 @@ var reviewSettings = []setting{
 type reviewSetup struct {
 	scheduler *review.Scheduler
 	web       web.ReviewOptions
+	// transports deliver review invitations, and the reading group's too.
+	transports []review.Transport
 }
 
 // validate names the first bad review setting.
@@ -275,11 +278,16 @@ func startReviews(cfg Config, store *redisstore.Store, reg prometheus.Registerer
 	if len(transports) == 0 {
 		log.Warn("review meetings are booked but no invitation is sent: they are in /calendar.ics only; set --smtp-addr or --caldav-url to deliver them")
 	}
-	return reviewSetup{scheduler: s, web: web.ReviewOptions{Reviews: reviewAPI{s}, Location: rc.Location}}, func() { cancel(); <-done }, nil
+	return reviewSetup{scheduler: s, web: web.ReviewOptions{Reviews: reviewAPI{s: s}, Location: rc.Location}, transports: transports}, func() { cancel(); <-done }, nil
 }
 
 // reviewAPI adapts the scheduler to what the HTTP side shows: counts and roles, never addresses.
-type reviewAPI struct{ s *review.Scheduler }
+// With a reading group, its sessions join the review meetings in /calendar.ics.
+type reviewAPI struct {
+	s     *review.Scheduler
+	group *readinggroup.Group
+	log   *slog.Logger
+}
 
 func (a reviewAPI) ReviewInfo(ctx context.Context, id string) (web.ReviewInfo, error) {
 	r, err := a.s.Review(ctx, id)
@@ -302,7 +310,19 @@ func (a reviewAPI) Calendar(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return a.s.Feed(rs)
+	feed, err := a.s.Feed(rs)
+	if err != nil || a.group == nil {
+		return feed, err
+	}
+	// The reading group's sessions never take the review meetings out of the feed.
+	evs, err := a.group.Events(ctx)
+	if err != nil {
+		a.log.Warn("calendar feed without the reading group's sessions", "component", "readinggroup", "err", err)
+		return feed, nil
+	}
+	return review.AddToFeed(feed, func(err error) {
+		a.log.Warn("reading-group session left out of the calendar feed", "component", "readinggroup", "err", err)
+	}, evs...)
 }
 
 func (a reviewAPI) Waive(ctx context.Context, id, reason string) (web.ReviewInfo, error) {

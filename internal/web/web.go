@@ -50,14 +50,15 @@ type Options struct {
 	StoreTimeout time.Duration
 
 	// Each feature's own options, defined beside its handlers.
-	Postmortems PostmortemOptions // postmortems.go: /api/v1/postmortems, /postmortems
-	Review      ReviewOptions     // review.go: review JSON, .ics, /calendar.ics
-	Pages       PageOptions       // pages.go: /incidents pages, assets, the event stream
-	Notes       NoteOptions       // notes.go: notes, lint API, write access
-	Library     LibraryOptions    // library.go: /library, /postmortems.atom, /library.atom
-	Insights    InsightsOptions   // insights.go: /api/v1/insights, /insights
-	ActionItems ActionItemOptions // actions.go: /api/v1/action-items, /action-items
-	Limits      LimitOptions      // limits.go: rate limits per source address, minimum body rate
+	Postmortems  PostmortemOptions   // postmortems.go: /api/v1/postmortems, /postmortems
+	Review       ReviewOptions       // review.go: review JSON, .ics, /calendar.ics
+	Pages        PageOptions         // pages.go: /incidents pages, assets, the event stream
+	Notes        NoteOptions         // notes.go: notes, lint API, write access
+	Library      LibraryOptions      // library.go: /library, /postmortems.atom, /library.atom
+	Insights     InsightsOptions     // insights.go: /api/v1/insights, /insights
+	ActionItems  ActionItemOptions   // actions.go: /api/v1/action-items, /action-items
+	Limits       LimitOptions        // limits.go: rate limits per source address, minimum body rate
+	ReadingGroup ReadingGroupOptions // readinggroup.go: /api/v1/reading-group
 }
 
 // Server is the HTTP handler with every route.
@@ -118,6 +119,7 @@ func New(o Options) *Server {
 	s.libraryRoutes(e, unreadable)
 	s.insightRoutes(e, api, unreadable)
 	s.actionItemRoutes(e, api)
+	s.readingGroupRoutes(api)
 	s.echo = e
 	return s
 }

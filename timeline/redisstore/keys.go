@@ -45,6 +45,8 @@ import (
 //	{pm}:x:pmb                    SET    "<id>\n<name>" of every version kept beside a document
 //	{pm}:rm:<key>                 HASH   one reminder's delivery (reminders.go): state, attempts,
 //	                                     next, lease; expires 3 years after its last attempt
+//	{pm}:rg                       HASH   reading-group session UID -> JSON of the postmortems it
+//	                                     covered (readinggroup.go); written once per session, kept
 //
 // RemoveTimeline (retention.go) deletes an incident's i:<id> keys, its review record and its index
 // entries once its retention has passed; the rest expires on its own.
@@ -71,6 +73,7 @@ func (s *Store) leaseKey(name string) string       { return s.prefix + ":ls:" + 
 func (s *Store) documentKey(id string) string      { return s.prefix + ":pm:" + id }
 func (s *Store) besideKey(id string) string        { return s.prefix + ":pm:" + id + ":b" }
 func (s *Store) reminderKey(key string) string     { return s.prefix + ":rm:" + key }
+func (s *Store) readingGroupKey() string           { return s.prefix + ":rg" }
 
 // Index names, as used by indexKey and by the script.
 const (
