@@ -52,7 +52,7 @@ func (s *Store) AddContext(ctx context.Context, incidentID string, ke timeline.K
 		case "new":
 			return ke.Event, true, nil
 		case "dup":
-			if out[1] == "" || out[1] == "1" {
+			if out[1] == "" || out[1] == "1" || out[1] == "a" {
 				// The key belongs to an event a sender's batch stored: nothing to show back.
 				return ke.Event, false, nil
 			}

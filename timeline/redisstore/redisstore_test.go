@@ -494,6 +494,19 @@ func TestRefinementsAndAlternateKeys(t *testing.T) {
 		if r2 := mustRecord(t, s, b2); r2.Appended != 0 {
 			t.Fatalf("alternate key not deduplicated: %+v", r2)
 		}
+		// Another event of the same type in the same second (a second note, say) shares the
+		// alternative name but is another fact: it is kept.
+		b3 := pdBatch("PDR", event("incident_acknowledged", t0.Add(300*time.Millisecond), "Acknowledged again"), "pd:ev2")
+		b3.Events[0].AltKeys = []string{"pdlog:acknowledge:" + t0.Format(time.RFC3339)}
+		if r3 := mustRecord(t, s, b3); r3.Appended != 1 {
+			t.Fatalf("an event sharing only an alternate key was dropped: %+v", r3)
+		}
+		if r4 := mustRecord(t, s, b2); r4.Appended != 0 {
+			t.Fatalf("alternate key not deduplicated after a second event: %+v", r4)
+		}
+		if r5 := mustRecord(t, s, b3); r5.Appended != 0 {
+			t.Fatalf("a retried delivery was stored twice: %+v", r5)
+		}
 		ref := timeline.Refinement{IncidentID: r.IncidentID, EventID: e.ID, Role: "primary on-call (level 1)",
 			Fact: "Acknowledged by the primary on-call (level 1)"}
 		for i := 0; i < 2; i++ {
@@ -504,7 +517,7 @@ func TestRefinementsAndAlternateKeys(t *testing.T) {
 		es, _ := s.Entries(context.Background(), r.IncidentID)
 		var ev timeline.Event
 		_ = json.Unmarshal(es[0].JSON, &ev)
-		if len(es) != 1 || ev.Role != ref.Role || ev.Fact != ref.Fact || ev.ID != e.ID {
+		if len(es) != 2 || ev.Role != ref.Role || ev.Fact != ref.Fact || ev.ID != e.ID {
 			t.Fatalf("refined event %+v", ev)
 		}
 		if err := s.Refine(context.Background(), timeline.Refinement{IncidentID: "nope", EventID: "x", Role: "r"}); !errors.Is(err, timeline.ErrNotFound) {

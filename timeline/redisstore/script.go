@@ -220,12 +220,19 @@ for _, ev in ipairs(evs) do
   local keys, seen = {}, false
   for k in string.gmatch(ev[1], '[^\n]+') do
     keys[#keys+1] = k
-    if redis.call('HEXISTS', ik .. ':d', k) == 1 then seen = true end
+    -- The first key is the event's own name; the others are names it may also be found under (a
+    -- PagerDuty log entry's type and second), kept as 'a'. An 'a' makes a later event with that
+    -- name as its own a duplicate (the backfill of the same change), but not another event that
+    -- merely shares the alternative name (two notes in one second are two facts).
+    local v = redis.call('HGET', ik .. ':d', k)
+    if v and (#keys == 1 or v ~= 'a') then seen = true end
   end
   if seen then
     dups = dups + 1
   else
-    for _, k in ipairs(keys) do redis.call('HSET', ik .. ':d', k, 1) end
+    for j, k in ipairs(keys) do
+      if j == 1 then redis.call('HSET', ik .. ':d', k, 1) else redis.call('HSETNX', ik .. ':d', k, 'a') end
+    end
     redis.call('XADD', ek, '*', 't', ev[2], 'e', fill(ev[3]))
     appended = appended + 1
   end
