@@ -14,9 +14,12 @@ import (
 // headings, labels, statuses, built-in roles and dates in the reader's language.
 func TestPagesFollowAcceptLanguage(t *testing.T) {
 	at := time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)
+	lib := &fakeLibrary{docs: map[string]drafts.Document{}}
 	follow := newPageService(t, web.Options{Pages: web.PageOptions{Now: func() time.Time { return at }},
-		Postmortems: web.PostmortemOptions{Library: &fakeLibrary{docs: map[string]drafts.Document{}}}})
+		Postmortems: web.PostmortemOptions{Library: lib}})
 	id := follow.alert(t, amFixture(t, "01-first-firing.json"))
+	lib.docs[id] = drafts.Document{Summary: drafts.Summary{ID: id, Title: "Checkout latency", Status: "in-review"},
+		Content: []byte(langPostmortem(id))}
 	pinned := newPageService(t, web.Options{Pages: web.PageOptions{Now: func() time.Time { return at }, Lang: i18n.Japanese}})
 	pinnedID := pinned.alert(t, amFixture(t, "01-first-firing.json"))
 
@@ -36,6 +39,18 @@ func TestPagesFollowAcceptLanguage(t *testing.T) {
 			`<span class="muted">未解決</span>`, `Alertmanager（レシーバー postmortemd）`, `>タイムライン（JSON）</a>`,
 		}, []string{"<dt>Started</dt>", "Live updates need JavaScript"}},
 		{"Japanese postmortem list", "ja", follow, "/postmortems", []string{`<h1>ポストモーテム</h1>`, `<label for="f-status">ステータス</label>`}, nil},
+		{"Japanese postmortem", "ja", follow, "/postmortems/" + id, []string{
+			`<a href="/postmortems/` + id + `/edit">編集</a>`, `aria-label="このポストモーテムについて"`,
+			`<dt>ポストモーテムのステータス</dt><dd id="pm-status">レビュー中 · <strong>推奨ポストモーテム</strong>`,
+			`<span class="status status-resolved">解決済み</span>`, `checkout、payments`, `<dt>検知</dt>`,
+			`>2026年11月23日 13:28:23 UTC</time>`, `検知まで 1秒`, `解決まで 1時間17分49秒`, `<dt>対応者（ロール）</dt>`,
+			`<dt>振り返り会</dt>`, `（Asia/Tokyo で計画）`, `<h2 id="findings-h">表現の指摘`, `行目`, `言い換え案:`,
+		}, []string{"Postmortem status", "recommended reading", "Detected", "time to detect", "Responders", "Systems",
+			"Review meeting", "planned in", "Wording", "Line ", "Instead:", ">Edit<"}},
+		{"English postmortem", "en", follow, "/postmortems/" + id, []string{
+			`<dt>Postmortem status</dt><dd id="pm-status">in-review · <strong>recommended reading</strong>`,
+			`time to resolve 1h17m49s`, `<dt>Responders (roles)</dt>`, `(planned in Asia/Tokyo)`, `Instead: `,
+		}, []string{"検知"}},
 		{"English by default", "", follow, "/incidents", []string{`<html lang="en">`, `<h2 id="open-h">Open</h2>`,
 			`>2026-11-23 13:28:22 UTC</time>`, `Alertmanager (receiver postmortemd)`}, []string{"インシデント"}},
 		{"English when preferred", "en-GB,en;q=0.9,ja;q=0.5", follow, "/incidents/" + id, []string{`<dt>Started</dt>`}, []string{"開始"}},
@@ -68,4 +83,37 @@ func TestPagesFollowAcceptLanguage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// langPostmortem is a draft's front matter with every field the postmortem page's header shows, and
+// a body with wording the blameless guardrail flags.
+func langPostmortem(id string) string {
+	return `---
+id: ` + id + `
+title: Checkout latency
+status: in-review
+incident_status: resolved
+severity: critical
+services: [checkout, payments]
+tags: [latency]
+recommended: true
+started: 2026-11-23T13:28:22Z
+detected: 2026-11-23T13:28:23Z
+acknowledged: 2026-11-23T13:30:51Z
+resolved: 2026-11-23T14:46:11Z
+time_to_detect: 1s
+time_to_acknowledge: 2m29s
+time_to_resolve: 1h17m49s
+roles:
+  responders: [primary on-call (level 1) for checkout]
+  systems: [Alertmanager (receiver postmortemd)]
+review:
+  start: 2026-11-24T01:00:00Z
+  end: 2026-11-24T02:00:00Z
+  time_zone: Asia/Tokyo
+---
+# Summary
+
+The on-call engineer should have noticed it sooner; a careless mistake.
+`
 }

@@ -173,7 +173,12 @@ func mustParsePages(names ...string) map[i18n.Lang]map[string]*template.Template
 func langFuncs(p i18n.Printer) template.FuncMap {
 	return template.FuncMap{
 		"lang":   func() string { return string(p.Lang()) },
-		"t":      func(id string) string { return p.T(id) },
+		"t":      func(id string, data ...any) string { return p.T(id, data...) },
+		"n":      func(id string, count int, data ...any) string { return p.N(id, count, data...) },
+		"dur":    func(s string) string { return pageDuration(p, s) },
+		"span":   p.Span,
+		"word":   func(prefix, s string) string { return pageWord(p, prefix, s) },
+		"list":   func(items []string) string { return strings.Join(items, p.T("list.comma")) },
 		"status": func(s timeline.Status) string { return p.T("status." + string(s)) },
 		"role":   p.Role,
 		"utc":    func(t time.Time) string { return p.T("ui.time", "DateTime", p.DateTime(t.UTC())) },
@@ -1063,4 +1068,39 @@ func yamlText(n *yaml.Node) string {
 		return ""
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// pageDuration writes a duration from a front matter field ("1h17m49s", "2d3h") in p's language;
+// English, and anything that is not a duration, is shown as written.
+func pageDuration(p i18n.Printer, s string) string {
+	if p.Lang() == i18n.English {
+		return s
+	}
+	var days time.Duration
+	rest := s
+	if d, r, ok := strings.Cut(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 {
+			return s
+		}
+		days, rest = time.Duration(n)*24*time.Hour, r
+	}
+	if rest == "" {
+		return p.Duration(days)
+	}
+	d, err := time.ParseDuration(rest)
+	if err != nil {
+		return s
+	}
+	return p.Duration(days + d)
+}
+
+// pageWord is a value from a closed set (a postmortem's status, message id "pmstatus.draft"; an
+// incident's, "status.open") in p's language; a value the catalogue does not know is shown as
+// written.
+func pageWord(p i18n.Printer, prefix, s string) string {
+	if id := prefix + s; s != "" && p.Has(id) {
+		return p.T(id)
+	}
+	return s
 }
