@@ -20,6 +20,8 @@ func TestPagesFollowAcceptLanguage(t *testing.T) {
 	id := follow.alert(t, amFixture(t, "01-first-firing.json"))
 	lib.docs[id] = drafts.Document{Summary: drafts.Summary{ID: id, Title: "Checkout latency", Status: "in-review"},
 		Content: []byte(langPostmortem(id))}
+	reviewSrv, _ := lateReview(t)
+	review := &pageService{Server: reviewSrv}
 	pinned := newPageService(t, web.Options{Pages: web.PageOptions{Now: func() time.Time { return at }, Lang: i18n.Japanese}})
 	pinnedID := pinned.alert(t, amFixture(t, "01-first-firing.json"))
 
@@ -51,6 +53,19 @@ func TestPagesFollowAcceptLanguage(t *testing.T) {
 			`<dt>Postmortem status</dt><dd id="pm-status">in-review · <strong>recommended reading</strong>`,
 			`time to resolve 1h17m49s`, `<dt>Responders (roles)</dt>`, `(planned in Asia/Tokyo)`, `Instead: `,
 		}, []string{"検知"}},
+		{"Japanese review page", "ja", review, "/incidents/inc-1/review", []string{
+			`<h1>振り返り会</h1>`, `>インシデントのタイムライン</a>`, `<dt>ステータス</dt><dd id="review-status">予定済み`,
+			`<dt>日時 <span class="muted" data-zone-label="（あなたのタイムゾーン）">（Asia/Tokyo）</span>`,
+			`>2026年11月23日（月） 10:00 JST</time>`, `<dd id="review-utc">2026年11月23日（月） 01:00–01:45 UTC</dd>`,
+			`<dd id="review-duration">45分</dd>`, `<h2 id="timing-h">解決から 1 日以内か</h2>`,
+			`解決から 24 時間以内ではありません: 2026年11月20日（金） 19:40 JST に解決しましたが、勤務時間内で最初に空いている枠は 2026年11月23日（月） 10:00 JST（2日 14時間後）です。`,
+			`<h2 id="invited-h">招待者 <span class="muted">（3 件、うち必須 2 件。`, `<h2 id="waive-h">振り返り会を見送る</h2>`,
+			`<label for="waive-reason">理由（必須）</label>`,
+		}, []string{">Status<", "When", "How long", "Where", "Within", "Invited", "Waive", "minutes", "later"}},
+		{"English review page", "en", review, "/incidents/inc-1/review", []string{
+			`<dd id="review-utc">Mon 23 Nov 2026 01:00–01:45 UTC</dd>`, `<dd id="review-duration">45 minutes</dd>`,
+			`Not within 24 hours of the resolution: resolved Fri 20 Nov 19:40 JST; the first free slot in working hours is Mon 23 Nov 10:00 JST, 2d 14h later.`,
+		}, []string{"振り返り会"}},
 		{"English by default", "", follow, "/incidents", []string{`<html lang="en">`, `<h2 id="open-h">Open</h2>`,
 			`>2026-11-23 13:28:22 UTC</time>`, `Alertmanager (receiver postmortemd)`}, []string{"インシデント"}},
 		{"English when preferred", "en-GB,en;q=0.9,ja;q=0.5", follow, "/incidents/" + id, []string{`<dt>Started</dt>`}, []string{"開始"}},
@@ -69,7 +84,7 @@ func TestPagesFollowAcceptLanguage(t *testing.T) {
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(body, w) {
-					t.Errorf("page lacks %q", w)
+					t.Errorf("page lacks %q in:\n%s", w, body)
 				}
 			}
 			for _, r := range tt.reject {
@@ -78,8 +93,8 @@ func TestPagesFollowAcceptLanguage(t *testing.T) {
 				}
 			}
 			vary := strings.Join(resp.Header.Values("Vary"), ",")
-			if got := strings.Contains(vary, "Accept-Language"); got != (tt.s == follow) {
-				t.Errorf("Vary %q: Accept-Language listed %v, want %v (caches must keep languages apart)", vary, got, tt.s == follow)
+			if got := strings.Contains(vary, "Accept-Language"); got != (tt.s != pinned) {
+				t.Errorf("Vary %q: Accept-Language listed %v, want %v (caches must keep languages apart)", vary, got, tt.s != pinned)
 			}
 		})
 	}

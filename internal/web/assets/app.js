@@ -216,7 +216,7 @@
   function noteForm(form) {
     // Without this script the server reads the field as UTC, and the page says so.
     var zone = form.querySelector('[data-zone]');
-    if (zone) { zone.textContent = '(optional, your time zone)'; }
+    if (zone) { zone.textContent = zone.dataset.zone || '(optional, your time zone)'; }
     form.addEventListener('submit', function () {
       var local = form.querySelector('input[name="at_local"]');
       var at = form.querySelector('input[name="at"]');
@@ -266,7 +266,7 @@
 
   function init() {
     document.querySelectorAll('time[datetime]').forEach(localize);
-    document.querySelectorAll('[data-zone-label]').forEach(function (el) { el.textContent = '(your time zone)'; });
+    document.querySelectorAll('[data-zone-label]').forEach(function (el) { el.textContent = el.dataset.zoneLabel || '(your time zone)'; });
     var article = document.querySelector('article.incident[data-stream]');
     if (article && window.EventSource) { live(article); }
     document.querySelectorAll('form.note').forEach(noteForm);
