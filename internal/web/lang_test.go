@@ -53,6 +53,10 @@ func TestPagesFollowAcceptLanguage(t *testing.T) {
 			`<dt>Postmortem status</dt><dd id="pm-status">in-review · <strong>recommended reading</strong>`,
 			`time to resolve 1h17m49s`, `<dt>Responders (roles)</dt>`, `(planned in Asia/Tokyo)`, `Instead: `,
 		}, []string{"検知"}},
+		{"Japanese editor", "ja", follow, "/postmortems/" + id + "/edit", []string{
+			`<h1>編集: Checkout latency</h1>`, `>ポストモーテムに戻る</a>`, `<h2 id="findings-h">表現の指摘</h2>`,
+			`<h2 id="preview-h">プレビュー</h2>`, `「postmortemd:begin」行`, `行目`, `data-words="{&#34;answered&#34;:&#34;保存していません: サーバーが {n} を返しました。`,
+		}, []string{"Edit:", "Back to", "Preview", "Wording", "Save<", "Line ", "Instead", "Not saved"}},
 		{"Japanese review page", "ja", review, "/incidents/inc-1/review", []string{
 			`<h1>振り返り会</h1>`, `>インシデントのタイムライン</a>`, `<dt>ステータス</dt><dd id="review-status">予定済み`,
 			`<dt>日時 <span class="muted" data-zone-label="（あなたのタイムゾーン）">（Asia/Tokyo）</span>`,

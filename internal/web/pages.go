@@ -172,17 +172,18 @@ func mustParsePages(names ...string) map[i18n.Lang]map[string]*template.Template
 // langFuncs are the template functions that write in p's language.
 func langFuncs(p i18n.Printer) template.FuncMap {
 	return template.FuncMap{
-		"lang":   func() string { return string(p.Lang()) },
-		"t":      func(id string, data ...any) string { return p.T(id, data...) },
-		"n":      func(id string, count int, data ...any) string { return p.N(id, count, data...) },
-		"dur":    func(s string) string { return pageDuration(p, s) },
-		"span":   p.Span,
-		"word":   func(prefix, s string) string { return pageWord(p, prefix, s) },
-		"list":   func(items []string) string { return strings.Join(items, p.T("list.comma")) },
-		"status": func(s timeline.Status) string { return p.T("status." + string(s)) },
-		"role":   p.Role,
-		"utc":    func(t time.Time) string { return p.T("ui.time", "DateTime", p.DateTime(t.UTC())) },
-		"words":  func() string { return pageScriptWords(p) },
+		"lang":        func() string { return string(p.Lang()) },
+		"t":           func(id string, data ...any) string { return p.T(id, data...) },
+		"n":           func(id string, count int, data ...any) string { return p.N(id, count, data...) },
+		"dur":         func(s string) string { return pageDuration(p, s) },
+		"span":        p.Span,
+		"word":        func(prefix, s string) string { return pageWord(p, prefix, s) },
+		"list":        func(items []string) string { return strings.Join(items, p.T("list.comma")) },
+		"status":      func(s timeline.Status) string { return p.T("status." + string(s)) },
+		"role":        p.Role,
+		"utc":         func(t time.Time) string { return p.T("ui.time", "DateTime", p.DateTime(t.UTC())) },
+		"words":       func() string { return pageScriptWords(p) },
+		"editorwords": func() string { return editorScriptWords(p) },
 	}
 }
 
@@ -192,6 +193,25 @@ func pageScriptWords(p i18n.Printer) string {
 	w := map[string]string{"live": p.T("ui.live_on"), "live_resolved": p.T("ui.live_resolved"), "reconnecting": p.T("ui.reconnecting"), "not_yet": p.T("ui.not_yet")}
 	for _, st := range []timeline.Status{timeline.StatusOpen, timeline.StatusAcknowledged, timeline.StatusResolved} {
 		w["status."+string(st)] = p.T("status." + string(st))
+	}
+	b, _ := json.Marshal(w)
+	return string(b)
+}
+
+// editorScriptWords are the words the editor's script writes, as JSON for a data attribute; {n}
+// and {reason} stand for what the script fills in.
+func editorScriptWords(p i18n.Printer) string {
+	w := map[string]string{
+		"no_findings": p.T("ui.no_wording_flagged"), "where": p.T("ui.finding_where", "Line", "{n}"),
+		"where_quoted": p.T("ui.finding_where", "Line", "{n}", "Quoted", true), "instead": p.T("ui.instead"),
+		"names_one": p.T("ui.names_pending_one"), "names_many": p.T("ui.names_pending_many", "N", "{n}"),
+		"not_saved": p.T("ui.not_saved", "Reason", "{reason}"), "fix_first": p.T("ui.fix_problems_first"),
+		"saved": p.T("ui.saved"), "saved_one": p.T("ui.saved_names_one"), "saved_many": p.T("ui.saved_names_many", "N", "{n}"),
+		"answered":        p.T("ui.not_saved", "Reason", p.T("ui.server_answered", "Status", "{n}")),
+		"unreachable":     p.T("ui.not_saved", "Reason", p.T("ui.server_unreachable")),
+		"conflict_marked": p.T("ui.edit_conflict_marked", "Count", "{n}", "Start", drafts.ConflictStart, "End", drafts.ConflictEnd),
+		"conflict_clean":  p.T("ui.edit_conflict_clean"), "your_text": p.T("ui.your_text"), "your_text_aria": p.T("ui.your_text_aria"),
+		"conflict_hint": p.T("ui.conflict_hint"), "conflict_hint_marked": p.T("ui.conflict_hint_marked", "Count", "{n}"),
 	}
 	b, _ := json.Marshal(w)
 	return string(b)
