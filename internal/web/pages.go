@@ -184,6 +184,7 @@ func langFuncs(p i18n.Printer) template.FuncMap {
 		"utc":         func(t time.Time) string { return p.T("ui.time", "DateTime", p.DateTime(t.UTC())) },
 		"words":       func() string { return pageScriptWords(p) },
 		"editorwords": func() string { return editorScriptWords(p) },
+		"day":         func(s string) string { return pageDay(p, s) },
 	}
 }
 
@@ -1123,4 +1124,14 @@ func pageWord(p i18n.Printer, prefix, s string) string {
 		return p.T(id)
 	}
 	return s
+}
+
+// pageDay writes a calendar date given as "2006-01-02" in p's language; anything else is shown as
+// written.
+func pageDay(p i18n.Printer, s string) string {
+	d, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return s
+	}
+	return p.Date(d)
 }
