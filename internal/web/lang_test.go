@@ -104,6 +104,20 @@ func TestPagesFollowAcceptLanguage(t *testing.T) {
 	}
 }
 
+// The error page a browser gets is titled in its language too.
+func TestErrorPageFollowsAcceptLanguage(t *testing.T) {
+	s := newPageService(t, web.Options{})
+	for accept, want := range map[string]string{"ja": "<h1>見つかりません</h1>", "en": "<h1>Not Found</h1>"} {
+		resp, body := s.page(t, "/incidents/no-such-incident", "Accept", "text/html", "Accept-Language", accept)
+		if resp.StatusCode != 404 || !strings.Contains(body, want) {
+			t.Errorf("%s: %d, want 404 with %q:\n%s", accept, resp.StatusCode, want, body)
+		}
+		if accept == "ja" && (strings.Contains(body, "Not Found") || !strings.Contains(body, ">すべてのインシデント</a>")) {
+			t.Errorf("the Japanese error page has English navigation:\n%s", body)
+		}
+	}
+}
+
 // langPostmortem is a draft's front matter with every field the postmortem page's header shows, and
 // a body with wording the blameless guardrail flags.
 func langPostmortem(id string) string {

@@ -338,9 +338,13 @@ func (p *pages) errorHTML(c echo.Context, code int, msg string) bool {
 	if p == nil || !wantsPage(r) {
 		return false
 	}
+	pr := i18n.For(p.lang(r))
 	data := errorPage{Title: http.StatusText(code), Status: code, Message: msg}
+	if id := "http." + strconv.Itoa(code); pr.Has(id) {
+		data.Title = pr.T(id)
+	}
 	if code == http.StatusUnauthorized {
-		data.Title, data.SignIn, data.Next = "Sign in", true, r.URL.RequestURI()
+		data.Title, data.SignIn, data.Next = pr.T("ui.signin"), true, r.URL.RequestURI()
 	}
 	if err := p.renderStatus(c, code, "error", data, 4<<10); err != nil {
 		return false
