@@ -185,6 +185,14 @@ func langFuncs(p i18n.Printer) template.FuncMap {
 		"words":       func() string { return pageScriptWords(p) },
 		"editorwords": func() string { return editorScriptWords(p) },
 		"day":         func(s string) string { return pageDay(p, s) },
+		// lintmsg is a finding's message: postmortemd's own rules in p's language, configured
+		// rules' messages as their authors wrote them.
+		"lintmsg": func(rule, message string) string {
+			if id := "lint." + rule; rule != "" && p.Has(id) {
+				return p.T(id)
+			}
+			return message
+		},
 	}
 }
 
@@ -213,6 +221,7 @@ func editorScriptWords(p i18n.Printer) string {
 		"conflict_marked": p.T("ui.edit_conflict_marked", "Count", "{n}", "Start", drafts.ConflictStart, "End", drafts.ConflictEnd),
 		"conflict_clean":  p.T("ui.edit_conflict_clean"), "your_text": p.T("ui.your_text"), "your_text_aria": p.T("ui.your_text_aria"),
 		"conflict_hint": p.T("ui.conflict_hint"), "conflict_hint_marked": p.T("ui.conflict_hint_marked", "Count", "{n}"),
+		"lint.person-name": p.T("lint.person-name"),
 	}
 	b, _ := json.Marshal(w)
 	return string(b)

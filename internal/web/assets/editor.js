@@ -73,7 +73,8 @@
         var li = textElement('li', 'finding finding-' + String(f.severity || ''), '');
         li.appendChild(textElement('span', 'where', f.in_machine_block ? word('where_quoted', 'Line {n}, in a note the draft quotes:', f.line) :
           word('where', 'Line {n}:', f.line)));
-        li.appendChild(document.createTextNode(' ' + findingText(f)));
+        var own = words['lint.' + String(f.rule || '')]; // postmortemd's own rules in the page's language
+        li.appendChild(document.createTextNode(' ' + findingText(own ? { match: f.match, message: own } : f)));
         if (f.suggestion) {
           li.appendChild(document.createTextNode(' '));
           li.appendChild(textElement('span', 'suggestion', word('instead', 'Instead:') + ' ' + String(f.suggestion)));
