@@ -23,8 +23,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/postmortemd/postmortemd/drafts"
-	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/drafts/lint"
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/timeline"
 )
 

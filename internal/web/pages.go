@@ -199,7 +199,7 @@ func langFuncs(p i18n.Printer) template.FuncMap {
 // pageScriptWords are the words the page's script writes (live state, statuses), as JSON for a
 // data attribute.
 func pageScriptWords(p i18n.Printer) string {
-	w := map[string]string{"live": p.T("ui.live_on"), "live_resolved": p.T("ui.live_resolved"), "reconnecting": p.T("ui.reconnecting"), "not_yet": p.T("ui.not_yet")}
+	w := map[string]string{"list_live": p.T("ui.list_live"), "list_retry": p.T("ui.list_retry"), "live": p.T("ui.live_on"), "live_resolved": p.T("ui.live_resolved"), "reconnecting": p.T("ui.reconnecting"), "not_yet": p.T("ui.not_yet")}
 	for _, st := range []timeline.Status{timeline.StatusOpen, timeline.StatusAcknowledged, timeline.StatusResolved} {
 		w["status."+string(st)] = p.T("status." + string(st))
 	}

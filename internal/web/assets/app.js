@@ -231,6 +231,8 @@
   function liveList(root) {
     var every = Number(root.dataset.refresh) || 5000;
     var indicator = document.getElementById('list-live');
+    var words = {};
+    try { words = JSON.parse((indicator && indicator.dataset.words) || '{}'); } catch (err) { words = {}; }
     function say(state, text) {
       if (indicator && indicator.dataset.state !== state) {
         indicator.dataset.state = state;
@@ -255,12 +257,12 @@
           });
           root.querySelectorAll('time[datetime]').forEach(localize);
           root.dataset.refreshed = String(Number(root.dataset.refreshed || 0) + 1);
-          say('live', 'Live: new incidents and status changes appear as they happen.');
+          say('live', words.list_live || 'Live: new incidents and status changes appear as they happen.');
         })
-        .catch(function () { say('reconnecting', 'Connection lost; retrying…'); })
+        .catch(function () { say('reconnecting', words.list_retry || 'Connection lost; retrying…'); })
         .then(function () { setTimeout(tick, every); });
     }
-    say('live', 'Live: new incidents and status changes appear as they happen.');
+    say('live', words.list_live || 'Live: new incidents and status changes appear as they happen.');
     setTimeout(tick, every);
   }
 
