@@ -19,6 +19,7 @@ import (
 
 	"github.com/postmortemd/postmortemd/drafts"
 	"github.com/postmortemd/postmortemd/drafts/actions"
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
@@ -402,7 +403,7 @@ func (s *Server) actionItemsPage(c echo.Context) error {
 		return err
 	}
 	o := s.actionOpts()
-	data := actionItemsPageData{Title: "Action items", Total: len(items), Today: o.Now().In(o.Location).Format(time.DateOnly)}
+	data := actionItemsPageData{Title: i18n.For(s.pages.lang(c.Request())).T("ui.action_items"), Total: len(items), Today: o.Now().In(o.Location).Format(time.DateOnly)}
 	byOwner := map[string]int{}
 	for _, it := range items {
 		key := strings.ToLower(it.Owner)

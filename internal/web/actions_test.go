@@ -348,6 +348,28 @@ func TestActionItemsPage(t *testing.T) {
 	if strings.Contains(body, "Page the secondary after 10 minutes") || strings.Contains(body, "旧チェックアウト経路を廃止する") {
 		t.Error("the page lists done or won't-do items")
 	}
+
+	// At Accept-Language: ja the page's own words are Japanese; roles and actions stay as written.
+	req, _ := http.NewRequest(http.MethodGet, s.URL+"/action-items", nil)
+	req.Header.Set("Accept-Language", "ja")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	ja := string(b)
+	for _, want := range []string{"<h1>アクションアイテム</h1>", `database on-call <small>（期限切れ 2 件）</small>`, "担当未定",
+		`<th scope="col">期日</th>`, "Move the payment queue to a managed broker", "年"} {
+		if !strings.Contains(ja, want) {
+			t.Errorf("the Japanese page lacks %q", want)
+		}
+	}
+	for _, reject := range []string{"<h1>Action items</h1>", "No owner yet", " overdue", ">overdue<", ">Due<", "Open items"} {
+		if strings.Contains(ja, reject) {
+			t.Errorf("the Japanese page has %q", reject)
+		}
+	}
 }
 
 // The postmortem's lint reports its action items' problems.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/postmortemd/postmortemd/drafts"
 	"github.com/postmortemd/postmortemd/drafts/lint"
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
@@ -91,11 +92,12 @@ func (p *pages) editor(c echo.Context) error {
 
 func (p *pages) newEditorPage(c echo.Context, doc drafts.Document) editorPage {
 	esc := url.PathEscape(doc.ID)
-	data := editorPage{Title: "Edit: " + doc.Title, ID: doc.ID, ETag: doc.ETag,
-		PostmortemURL: "/postmortems/" + esc, EditURL: "/postmortems/" + esc + "/edit", IncidentURL: "/incidents/" + esc}
-	if doc.Title == "" {
-		data.Title = "Edit: " + doc.ID
+	title := doc.Title
+	if title == "" {
+		title = doc.ID
 	}
+	data := editorPage{Title: i18n.For(p.lang(c.Request())).T("ui.edit_title", "Title", title), ID: doc.ID, ETag: doc.ETag,
+		PostmortemURL: "/postmortems/" + esc, EditURL: "/postmortems/" + esc + "/edit", IncidentURL: "/incidents/" + esc}
 	n := p.s.notes()
 	data.CanWrite = n.writeAuth(c.Request()) != authNone
 	if data.CanWrite {
@@ -264,6 +266,11 @@ func (p *pages) saveEdit(c echo.Context) error {
 		return bodyError("edit", err)
 	}
 	wantJSON := strings.Contains(r.Header.Get(echo.HeaderAccept), echo.MIMEApplicationJSON)
+	// The page is written in the reader's language; the JSON answer keeps its English error text.
+	pr := i18n.For(i18n.English)
+	if !wantJSON {
+		pr = i18n.For(p.lang(r))
+	}
 	id := c.Param("id")
 	lib := p.s.opts.Postmortems.Library
 	cur, err := lib.Get(id)
@@ -303,7 +310,7 @@ func (p *pages) saveEdit(c echo.Context) error {
 		data := p.newEditorPage(c, drafts.Document{Summary: cur.Summary, ETag: etag})
 		data.Markdown, data.Base = mine, base
 		return refuse(http.StatusUnprocessableEntity, data, editRefused{Problems: blocking,
-			Error: "Not saved: " + blocking[0].Message})
+			Error: pr.T("ui.not_saved", "Reason", blocking[0].Message)})
 	}
 	scrubbed, replaced, err := p.s.withoutNames(c, id, []byte(mine))
 	if err != nil {
@@ -318,13 +325,9 @@ func (p *pages) saveEdit(c echo.Context) error {
 		}
 		merged, n := drafts.Merge3([]byte(base), now.Content, scrubbed)
 		p.s.log.Info("postmortem edit met a newer version; offered a merge", "postmortem", id, "conflicts", n)
-		msg := "Not saved: this postmortem changed since you opened it (someone saved, or postmortemd added new facts). " +
-			"Your text is kept below, merged onto the new version"
+		msg := pr.T("ui.edit_conflict_clean")
 		if n > 0 {
-			msg += fmt.Sprintf("; %d place(s) where both changed the same lines are marked between “%s” and “%s”: keep what should stay, then save again.",
-				n, drafts.ConflictStart, drafts.ConflictEnd)
-		} else {
-			msg += " without conflicts: check it, then save again."
+			msg = pr.T("ui.edit_conflict_marked", "Count", n, "Start", drafts.ConflictStart, "End", drafts.ConflictEnd)
 		}
 		data := p.newEditorPage(c, now)
 		data.Markdown, data.Base = string(merged), string(now.Content)
@@ -335,7 +338,7 @@ func (p *pages) saveEdit(c echo.Context) error {
 		p.s.log.Info("postmortem edit refused", "postmortem", id, "err", err)
 		data := p.newEditorPage(c, drafts.Document{Summary: cur.Summary, ETag: etag})
 		data.Markdown, data.Base = mine, base
-		return refuse(http.StatusUnprocessableEntity, data, editRefused{Error: "Not saved: " + invalidReason(err)})
+		return refuse(http.StatusUnprocessableEntity, data, editRefused{Error: pr.T("ui.not_saved", "Reason", invalidReason(err))})
 	case err != nil:
 		return err
 	}

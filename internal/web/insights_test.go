@@ -266,6 +266,25 @@ func TestInsightsPage(t *testing.T) {
 		t.Error("no CSP on the page")
 	}
 
+	// At Accept-Language: ja the headings, captions and durations are Japanese.
+	req.Header.Set("Accept-Language", "ja")
+	if resp, ja := do(t, req); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /insights in Japanese: %d", resp.StatusCode)
+	} else {
+		for _, want := range []string{"<h1>インサイト</h1>", `<h2 id="h-durations">所要時間</h2>`, `<th scope="col">検知までの時間</th>`,
+			`<th scope="row">2026-11</th><td>2</td><td>5分15秒（2）</td><td>2分（1）</td><td>30分（1）</td>`,
+			"30分（started → impact_ended）", `<figcaption>月ごとのインシデント数</figcaption>`, `<h2 id="h-reviews">振り返り会とアクションアイテム</h2>`} {
+			if !strings.Contains(ja, want) {
+				t.Errorf("the Japanese page lacks %q", want)
+			}
+		}
+		for _, reject := range []string{"<h1>Insights</h1>", "Durations", "Time to detect", "Reviews waived", "Incidents per month", "5m15s"} {
+			if strings.Contains(ja, reject) {
+				t.Errorf("the Japanese page has %q", reject)
+			}
+		}
+	}
+
 	// An empty selection is a page that says so, without plots.
 	resp, body = s.get(t, "/insights?service=nothing")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "No postmortems match.") || strings.Contains(body, "<img") {

@@ -22,6 +22,7 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/postmortemd/postmortemd/drafts/insights"
+	"github.com/postmortemd/postmortemd/internal/i18n"
 )
 
 // The /insights page: the figures as tables, and plots drawn here as SVG images (data: URIs, so
@@ -81,25 +82,26 @@ func (v *insightsView) page(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	data := insightsPage{Title: "Insights", Filter: q, Report: r, APIURL: "/api/v1/insights"}
+	pr := i18n.For(v.s.pages.lang(c.Request()))
+	data := insightsPage{Title: pr.T("ui.insights"), Filter: q, Report: r, APIURL: "/api/v1/insights"}
 	if e := q.encode(); e != "" {
 		data.APIURL += "?" + e
 	}
 	months := slices.Sorted(maps.Keys(r.Incidents.ByMonth))
 	for _, m := range months {
 		data.Months = append(data.Months, monthRow{Month: m, Incidents: r.Incidents.ByMonth[m],
-			Detect: statText(r.TimeToDetect.ByMonth[m]), Acknowledge: statText(r.TimeToAcknowledge.ByMonth[m]),
-			Resolve: statText(r.TimeToResolve.ByMonth[m])})
+			Detect: statText(pr, r.TimeToDetect.ByMonth[m]), Acknowledge: statText(pr, r.TimeToAcknowledge.ByMonth[m]),
+			Resolve: statText(pr, r.TimeToResolve.ByMonth[m])})
 	}
 	data.Service, data.Sev = countRows(r.Incidents.ByService), countRows(r.Incidents.BySeverity)
 	for _, d := range []struct {
 		name string
 		d    insights.Durations
-	}{{"Time to detect", r.TimeToDetect}, {"Time to acknowledge", r.TimeToAcknowledge}, {"Time to resolve", r.TimeToResolve}} {
-		row := durationRow{Name: d.name, Median: secondsText(d.d.MedianSeconds), P90: secondsText(d.d.P90Seconds), Count: d.d.Count}
+	}{{pr.T("ui.ttd"), r.TimeToDetect}, {pr.T("ui.tta"), r.TimeToAcknowledge}, {pr.T("ui.ttr"), r.TimeToResolve}} {
+		row := durationRow{Name: d.name, Median: secondsText(pr, d.d.MedianSeconds), P90: secondsText(pr, d.d.P90Seconds), Count: d.d.Count}
 		for i, k := range slices.Sorted(maps.Keys(d.d.Sources)) {
 			if i > 0 {
-				row.Sources += ", "
+				row.Sources += pr.T("list.comma")
 			}
 			row.Sources += k + " " + strconv.Itoa(d.d.Sources[k])
 		}
@@ -107,13 +109,13 @@ func (v *insightsView) page(c echo.Context) error {
 	}
 	for _, p := range r.Postmortems {
 		data.Items = append(data.Items, figureRow{Figures: p, URL: "/postmortems/" + url.PathEscape(p.ID),
-			Detect: figureText(p.TimeToDetect), Acknowledge: figureText(p.TimeToAcknowledge), Resolve: figureText(p.TimeToResolve)})
+			Detect: figureText(pr, p.TimeToDetect), Acknowledge: figureText(pr, p.TimeToAcknowledge), Resolve: figureText(pr, p.TimeToResolve)})
 	}
 	if s := r.ActionItems.DoneByDueDate.Share; s != nil {
 		data.DoneByDue = strconv.Itoa(int(math.Round(*s*100))) + "%"
 	}
 	if r.Incidents.Total > 0 {
-		data.Plots, err = insightPlots(r, months)
+		data.Plots, err = insightPlots(pr, r, months)
 		if err != nil {
 			// The figures are still worth reading without the pictures.
 			v.s.log.Error("insights plots could not be drawn", "err", err)
@@ -124,7 +126,9 @@ func (v *insightsView) page(c echo.Context) error {
 }
 
 // insightPlots draws the incidents per month and the durations' medians per month.
-func insightPlots(r insights.Report, months []string) ([]plotImage, error) {
+// The drawings' own labels stay English (the plot's fonts have no Japanese glyphs); the caption
+// and the text alternative are in the reader's language.
+func insightPlots(pr i18n.Printer, r insights.Report, months []string) ([]plotImage, error) {
 	var known []string // the months with a start ("unknown" cannot be placed on a time axis)
 	for _, m := range months {
 		if m != "unknown" {
@@ -143,8 +147,8 @@ func insightPlots(r insights.Report, months []string) ([]plotImage, error) {
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, plotImage{Title: "Incidents per month", Src: img,
-		Alt: fmt.Sprintf("Bar chart of incidents per month from %s to %s; the table below lists the numbers.", known[0], known[len(known)-1])})
+	out = append(out, plotImage{Title: pr.T("ui.plot_incidents"), Src: img,
+		Alt: pr.T("ui.plot_incidents_alt", "From", known[0], "To", known[len(known)-1])})
 
 	type series struct {
 		name  string
@@ -161,8 +165,7 @@ func insightPlots(r insights.Report, months []string) ([]plotImage, error) {
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, plotImage{Title: "Time to resolve per month", Src: img,
-		Alt: "Line chart of the median and 90th percentile time to resolve per month, in minutes; the table below lists the numbers."})
+	out = append(out, plotImage{Title: pr.T("ui.plot_resolve"), Src: img, Alt: pr.T("ui.plot_resolve_alt")})
 
 	img, err = linePlot("Time to detect and to acknowledge per month (median)", known, []series{
 		{"detect", r.TimeToDetect.ByMonth, false}, {"acknowledge", r.TimeToAcknowledge.ByMonth, false}}, func(s series, st insights.Stats) *float64 {
@@ -171,8 +174,7 @@ func insightPlots(r insights.Report, months []string) ([]plotImage, error) {
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, plotImage{Title: "Time to detect and to acknowledge per month", Src: img,
-		Alt: "Line chart of the median time to detect and to acknowledge per month, in minutes; the table below lists the numbers."})
+	out = append(out, plotImage{Title: pr.T("ui.plot_detect"), Src: img, Alt: pr.T("ui.plot_detect_alt")})
 	return out, nil
 }
 
@@ -287,23 +289,31 @@ func countRows(m map[string]int) []countRow {
 }
 
 // secondsText writes a duration as people read it ("1h17m49s"), "–" when unknown.
-func secondsText(s *float64) string {
+// Other languages than English get their own units ("1時間17分49秒").
+func secondsText(p i18n.Printer, s *float64) string {
 	if s == nil {
 		return "–"
 	}
-	return (time.Duration(math.Round(*s)) * time.Second).String()
+	return durationText(p, time.Duration(math.Round(*s))*time.Second)
 }
 
-func statText(st insights.Stats) string {
+func durationText(p i18n.Printer, d time.Duration) string {
+	if p.Lang() == i18n.English {
+		return d.String()
+	}
+	return p.Duration(d)
+}
+
+func statText(p i18n.Printer, st insights.Stats) string {
 	if st.Count == 0 {
 		return "–"
 	}
-	return secondsText(st.MedianSeconds) + " (" + strconv.Itoa(st.Count) + ")"
+	return p.T("ui.stat", "Value", secondsText(p, st.MedianSeconds), "Count", st.Count)
 }
 
-func figureText(f *insights.Figure) string {
+func figureText(p i18n.Printer, f *insights.Figure) string {
 	if f == nil {
 		return "–"
 	}
-	return (time.Duration(f.Seconds) * time.Second).String() + " (" + f.From + " → " + f.To + ")"
+	return p.T("ui.figure", "Value", durationText(p, time.Duration(f.Seconds)*time.Second), "From", f.From, "To", f.To)
 }

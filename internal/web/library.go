@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
@@ -182,7 +183,7 @@ func (l *library) page(c echo.Context) error {
 		return fmt.Errorf("list recommended postmortems: %w", err)
 	}
 	items := l.readings(sums, "library")
-	return l.s.pages.render(c, "library", libraryPage{Title: "Library", Items: items}, 8<<10+len(items)*2<<10)
+	return l.s.pages.render(c, "library", libraryPage{Title: i18n.For(l.s.pages.lang(c.Request())).T("ui.library"), Items: items}, 8<<10+len(items)*2<<10)
 }
 
 func (l *library) postmortemsFeed(c echo.Context) error {

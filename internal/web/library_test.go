@@ -174,6 +174,25 @@ func TestLibraryPage(t *testing.T) {
 		t.Error("a postmortem that is not recommended is on the reading list")
 	}
 
+	// At Accept-Language: ja the page's own words are Japanese; what people wrote stays as written.
+	jaReq, _ := http.NewRequest(http.MethodGet, s.URL+"/library", nil)
+	jaReq.Header.Set("Accept-Language", "ja")
+	if resp, ja := do(t, jaReq); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /library in Japanese: %d", resp.StatusCode)
+	} else {
+		for _, want := range []string{"<h1>ライブラリ</h1>", "<strong>読む理由:</strong>", "サービス: checkout、orders-db",
+			"ステータス: 公開済み", "「数文でまとめると」", "Shows how a migration"} {
+			if !strings.Contains(ja, want) {
+				t.Errorf("the Japanese reading list lacks %q", want)
+			}
+		}
+		for _, reject := range []string{"<h1>Library</h1>", "Why read it", "Services:", "Status:", "No summary yet"} {
+			if strings.Contains(ja, reject) {
+				t.Errorf("the Japanese reading list has %q", reject)
+			}
+		}
+	}
+
 	// The list API says why, too.
 	var list struct {
 		Postmortems []struct {

@@ -172,21 +172,56 @@ func mustParsePages(names ...string) map[i18n.Lang]map[string]*template.Template
 // langFuncs are the template functions that write in p's language.
 func langFuncs(p i18n.Printer) template.FuncMap {
 	return template.FuncMap{
-		"lang":   func() string { return string(p.Lang()) },
-		"t":      func(id string) string { return p.T(id) },
-		"status": func(s timeline.Status) string { return p.T("status." + string(s)) },
-		"role":   p.Role,
-		"utc":    func(t time.Time) string { return p.T("ui.time", "DateTime", p.DateTime(t.UTC())) },
-		"words":  func() string { return pageScriptWords(p) },
+		"lang":        func() string { return string(p.Lang()) },
+		"t":           func(id string, data ...any) string { return p.T(id, data...) },
+		"n":           func(id string, count int, data ...any) string { return p.N(id, count, data...) },
+		"dur":         func(s string) string { return pageDuration(p, s) },
+		"span":        p.Span,
+		"word":        func(prefix, s string) string { return pageWord(p, prefix, s) },
+		"list":        func(items []string) string { return strings.Join(items, p.T("list.comma")) },
+		"status":      func(s timeline.Status) string { return p.T("status." + string(s)) },
+		"role":        p.Role,
+		"utc":         func(t time.Time) string { return p.T("ui.time", "DateTime", p.DateTime(t.UTC())) },
+		"words":       func() string { return pageScriptWords(p) },
+		"editorwords": func() string { return editorScriptWords(p) },
+		"day":         func(s string) string { return pageDay(p, s) },
+		// lintmsg is a finding's message: postmortemd's own rules in p's language, configured
+		// rules' messages as their authors wrote them.
+		"lintmsg": func(rule, message string) string {
+			if id := "lint." + rule; rule != "" && p.Has(id) {
+				return p.T(id)
+			}
+			return message
+		},
 	}
 }
 
 // pageScriptWords are the words the page's script writes (live state, statuses), as JSON for a
 // data attribute.
 func pageScriptWords(p i18n.Printer) string {
-	w := map[string]string{"live": p.T("ui.live_on"), "live_resolved": p.T("ui.live_resolved"), "reconnecting": p.T("ui.reconnecting"), "not_yet": p.T("ui.not_yet")}
+	w := map[string]string{"list_live": p.T("ui.list_live"), "list_retry": p.T("ui.list_retry"), "live": p.T("ui.live_on"), "live_resolved": p.T("ui.live_resolved"), "reconnecting": p.T("ui.reconnecting"), "not_yet": p.T("ui.not_yet")}
 	for _, st := range []timeline.Status{timeline.StatusOpen, timeline.StatusAcknowledged, timeline.StatusResolved} {
 		w["status."+string(st)] = p.T("status." + string(st))
+	}
+	b, _ := json.Marshal(w)
+	return string(b)
+}
+
+// editorScriptWords are the words the editor's script writes, as JSON for a data attribute; {n}
+// and {reason} stand for what the script fills in.
+func editorScriptWords(p i18n.Printer) string {
+	w := map[string]string{
+		"no_findings": p.T("ui.no_wording_flagged"), "where": p.T("ui.finding_where", "Line", "{n}"),
+		"where_quoted": p.T("ui.finding_where", "Line", "{n}", "Quoted", true), "instead": p.T("ui.instead"),
+		"names_one": p.T("ui.names_pending_one"), "names_many": p.T("ui.names_pending_many", "N", "{n}"),
+		"not_saved": p.T("ui.not_saved", "Reason", "{reason}"), "fix_first": p.T("ui.fix_problems_first"),
+		"saved": p.T("ui.saved"), "saved_one": p.T("ui.saved_names_one"), "saved_many": p.T("ui.saved_names_many", "N", "{n}"),
+		"answered":        p.T("ui.not_saved", "Reason", p.T("ui.server_answered", "Status", "{n}")),
+		"unreachable":     p.T("ui.not_saved", "Reason", p.T("ui.server_unreachable")),
+		"conflict_marked": p.T("ui.edit_conflict_marked", "Count", "{n}", "Start", drafts.ConflictStart, "End", drafts.ConflictEnd),
+		"conflict_clean":  p.T("ui.edit_conflict_clean"), "your_text": p.T("ui.your_text"), "your_text_aria": p.T("ui.your_text_aria"),
+		"conflict_hint": p.T("ui.conflict_hint"), "conflict_hint_marked": p.T("ui.conflict_hint_marked", "Count", "{n}"),
+		"lint.person-name": p.T("lint.person-name"),
 	}
 	b, _ := json.Marshal(w)
 	return string(b)
@@ -312,9 +347,13 @@ func (p *pages) errorHTML(c echo.Context, code int, msg string) bool {
 	if p == nil || !wantsPage(r) {
 		return false
 	}
+	pr := i18n.For(p.lang(r))
 	data := errorPage{Title: http.StatusText(code), Status: code, Message: msg}
+	if id := "http." + strconv.Itoa(code); pr.Has(id) {
+		data.Title = pr.T(id)
+	}
 	if code == http.StatusUnauthorized {
-		data.Title, data.SignIn, data.Next = "Sign in", true, r.URL.RequestURI()
+		data.Title, data.SignIn, data.Next = pr.T("ui.signin"), true, r.URL.RequestURI()
 	}
 	if err := p.renderStatus(c, code, "error", data, 4<<10); err != nil {
 		return false
@@ -1063,4 +1102,49 @@ func yamlText(n *yaml.Node) string {
 		return ""
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// pageDuration writes a duration from a front matter field ("1h17m49s", "2d3h") in p's language;
+// English, and anything that is not a duration, is shown as written.
+func pageDuration(p i18n.Printer, s string) string {
+	if p.Lang() == i18n.English {
+		return s
+	}
+	var days time.Duration
+	rest := s
+	if d, r, ok := strings.Cut(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 {
+			return s
+		}
+		days, rest = time.Duration(n)*24*time.Hour, r
+	}
+	if rest == "" {
+		return p.Duration(days)
+	}
+	d, err := time.ParseDuration(rest)
+	if err != nil {
+		return s
+	}
+	return p.Duration(days + d)
+}
+
+// pageWord is a value from a closed set (a postmortem's status, message id "pmstatus.draft"; an
+// incident's, "status.open") in p's language; a value the catalogue does not know is shown as
+// written.
+func pageWord(p i18n.Printer, prefix, s string) string {
+	if id := prefix + s; s != "" && p.Has(id) {
+		return p.T(id)
+	}
+	return s
+}
+
+// pageDay writes a calendar date given as "2006-01-02" in p's language; anything else is shown as
+// written.
+func pageDay(p i18n.Printer, s string) string {
+	d, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return s
+	}
+	return p.Date(d)
 }

@@ -27,10 +27,12 @@ type postmortemHeader struct {
 
 // headerTime is one moment of the incident, and how long after the start it came.
 type headerTime struct {
-	Label string
-	At    time.Time
-	// After is "time to detect 1s" and the like; "" for the start.
-	After string
+	// LabelID is the label's message id ("ui.detected").
+	LabelID string
+	At      time.Time
+	// AfterID is the message that says how long after the start ("time to detect 1s"), with the
+	// duration After as written in the front matter; "" for the start.
+	AfterID, After string
 }
 
 type headerReview struct {
@@ -50,19 +52,19 @@ func newPostmortemHeader(m map[string]any) postmortemHeader {
 	h := postmortemHeader{Title: str(m["title"]), Status: str(m["status"]), IncidentStatus: str(m["incident_status"]),
 		Severity: str(m["severity"]), Priority: str(m["priority"]), Services: strs(m["services"]), Tags: strs(m["tags"])}
 	h.Recommended, _ = m["recommended"].(bool)
-	for _, t := range []struct{ key, label, after, afterLabel string }{
-		{"started", "Started", "", ""},
-		{"detected", "Detected", "time_to_detect", "time to detect"},
-		{"acknowledged", "Acknowledged", "time_to_acknowledge", "time to acknowledge"},
-		{"resolved", "Resolved", "time_to_resolve", "time to resolve"},
+	for _, t := range []struct{ key, label, after string }{
+		{"started", "ui.started", ""},
+		{"detected", "ui.detected", "time_to_detect"},
+		{"acknowledged", "ui.acknowledged", "time_to_acknowledge"},
+		{"resolved", "ui.resolved", "time_to_resolve"},
 	} {
 		at, ok := timeOf(m[t.key])
 		if !ok {
 			continue
 		}
-		ht := headerTime{Label: t.label, At: at}
+		ht := headerTime{LabelID: t.label, At: at}
 		if d := str(m[t.after]); d != "" {
-			ht.After = t.afterLabel + " " + d
+			ht.AfterID, ht.After = "ui."+t.after, d
 		}
 		h.Times = append(h.Times, ht)
 	}

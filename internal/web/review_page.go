@@ -68,12 +68,13 @@ func (p *pages) renderReview(c echo.Context, code int, errMsg, reason string) er
 	if err != nil {
 		return err
 	}
-	data := reviewPage{Title: "Review meeting", IncidentID: id, Info: info, Error: errMsg, Reason: reason,
+	pr := i18n.For(p.lang(c.Request()))
+	data := reviewPage{Title: pr.T("ui.review"), IncidentID: id, Info: info, Error: errMsg, Reason: reason,
 		ICSURL: "/incidents/" + url.PathEscape(id) + "/review.ics", Waived: c.QueryParam("waived") == "1"}
 	if inc, err := p.s.store.Incident(ctx, id); err == nil {
 		data.Incident = &inc
 		if inc.Title != "" {
-			data.Title = "Review meeting: " + inc.Title
+			data.Title = pr.T("ui.review_title", "Title", inc.Title)
 		}
 	} else if !errors.Is(err, timeline.ErrNotFound) {
 		p.s.log.Warn("review page: incident lookup failed", "incident_id", id, "err", err)
@@ -82,14 +83,14 @@ func (p *pages) renderReview(c echo.Context, code int, errMsg, reason string) er
 	if loc, err := time.LoadLocation(info.TimeZone); err == nil && info.TimeZone != "" {
 		zone = loc
 	}
-	data.Zone, data.InZone = zone.String(), info.Start.In(zone).Format("Mon 2 Jan 2006 15:04 MST")
-	data.UTCSpan = info.Start.UTC().Format("Mon 2 Jan 2006 15:04")
+	data.Zone, data.InZone = zone.String(), meetingTime(pr, info.Start.In(zone), true)+" "+info.Start.In(zone).Format("MST")
+	data.UTCSpan = meetingTime(pr, info.Start.UTC(), true)
 	if !info.End.IsZero() {
 		data.UTCSpan += "–" + info.End.UTC().Format("15:04")
 	}
 	data.UTCSpan += " UTC"
 	if !info.End.IsZero() {
-		data.Duration = minutes(info.End.Sub(info.Start))
+		data.Duration = minutes(pr, info.End.Sub(info.Start))
 	}
 	data.Location = strings.TrimSpace(p.s.opts.Review.Location)
 	data.LocationURL = webURL(data.Location)
@@ -97,7 +98,7 @@ func (p *pages) renderReview(c echo.Context, code int, errMsg, reason string) er
 	if resolved.IsZero() && data.Incident != nil && data.Incident.ResolvedAt != nil {
 		resolved = *data.Incident.ResolvedAt
 	}
-	data.OnTime, data.Timing = reviewTiming(info, resolved, zone)
+	data.OnTime, data.Timing = reviewTiming(pr, info, resolved, zone)
 	n := p.s.notes()
 	data.CanWrite = n.writeAuth(c.Request()) != authNone
 	if data.CanWrite {
@@ -106,26 +107,40 @@ func (p *pages) renderReview(c echo.Context, code int, errMsg, reason string) er
 	return p.renderStatus(c, code, "review", data, 8<<10)
 }
 
-// reviewTiming says whether the meeting starts within 24 hours of the resolution, in words.
-func reviewTiming(info ReviewInfo, resolved time.Time, zone *time.Location) (bool, string) {
-	const day = "Mon 2 Jan 15:04 MST"
+// reviewTiming says whether the meeting starts within 24 hours of the resolution, in p's words.
+func reviewTiming(p i18n.Printer, info ReviewInfo, resolved time.Time, zone *time.Location) (bool, string) {
+	day := func(t time.Time) string { return meetingTime(p, t.In(zone), false) + " " + t.In(zone).Format("MST") }
 	if resolved.IsZero() {
 		if info.Late {
-			return false, "Not within 24 hours of the resolution. " + info.Reason
+			return false, p.T("ui.review_late", "Reason", info.Reason)
 		}
-		return true, "Within 24 hours of the resolution."
+		return true, p.T("ui.review_within")
 	}
 	after := info.Start.Sub(resolved)
 	if !info.Late && after <= reviewDeadline {
-		return true, fmt.Sprintf("Within 24 hours of the resolution: resolved %s, the meeting starts %s later.",
-			resolved.In(zone).Format(day), span(after))
+		return true, p.T("ui.review_within_at", "Resolved", day(resolved), "After", span(p, after))
 	}
-	return false, fmt.Sprintf("Not within 24 hours of the resolution: resolved %s; the first free slot in working hours is %s, %s later. %s",
-		resolved.In(zone).Format(day), info.Start.In(zone).Format(day), span(after), info.Reason)
+	return false, p.T("ui.review_late_at", "Resolved", day(resolved), "Start", day(info.Start), "After", span(p, after),
+		"Reason", info.Reason)
 }
 
-// minutes says a meeting's length.
-func minutes(d time.Duration) string {
+// meetingTime writes t to the minute in its location, with its weekday, and the year if withYear:
+// "Mon 2 Jan 2006 15:04", "2006年1月2日（月） 15:04"; English keeps its short day-month form.
+func meetingTime(p i18n.Printer, t time.Time, withYear bool) string {
+	if p.Lang() == i18n.English {
+		if withYear {
+			return t.Format("Mon 2 Jan 2006 15:04")
+		}
+		return t.Format("Mon 2 Jan 15:04")
+	}
+	return p.LongDate(t) + " " + t.Format("15:04")
+}
+
+// minutes says a meeting's length in p's words.
+func minutes(p i18n.Printer, d time.Duration) string {
+	if p.Lang() != i18n.English {
+		return p.Duration(d.Round(time.Minute))
+	}
 	m := int(d.Round(time.Minute) / time.Minute)
 	switch {
 	case m < 60:
@@ -138,12 +153,12 @@ func minutes(d time.Duration) string {
 	return fmt.Sprintf("%dh %02dm", m/60, m%60)
 }
 
-// span says a delay in the two largest units.
-func span(d time.Duration) string {
+// span says a delay in the two largest units, in p's words.
+func span(p i18n.Printer, d time.Duration) string {
 	if d < 0 {
 		d = -d
 	}
-	return strings.TrimSpace(age(i18n.For(i18n.English), d+time.Minute-time.Nanosecond)) // the review page is written in English
+	return strings.TrimSpace(age(p, d+time.Minute-time.Nanosecond))
 }
 
 // waiveForm is POST /incidents/{id}/review/waive from the page's form: a required reason, names in
@@ -153,7 +168,7 @@ func (p *pages) waiveForm(c echo.Context) error {
 	r.Body = http.MaxBytesReader(c.Response(), r.Body, maxWaiveBody)
 	reason := strings.TrimSpace(r.PostFormValue("reason"))
 	if reason == "" {
-		return p.renderReview(c, http.StatusUnprocessableEntity, "Not waived: say why the meeting is not needed; the reason goes into the postmortem.", "")
+		return p.renderReview(c, http.StatusUnprocessableEntity, i18n.For(p.lang(r)).T("ui.waive_no_reason"), "")
 	}
 	id := c.Param("id")
 	ctx, cancel := p.s.storeCtx(c)
@@ -165,7 +180,7 @@ func (p *pages) waiveForm(c echo.Context) error {
 	reason, _ = lint.ReplaceNames(reason, people)
 	if _, err := p.s.opts.Review.Reviews.Waive(ctx, id, reason); err != nil {
 		if errors.Is(err, timeline.ErrInvalid) {
-			return p.renderReview(c, http.StatusUnprocessableEntity, "Not waived: "+invalidReason(err), reason)
+			return p.renderReview(c, http.StatusUnprocessableEntity, i18n.For(p.lang(r)).T("ui.waive_refused", "Reason", invalidReason(err)), reason)
 		}
 		return err
 	}

@@ -216,7 +216,7 @@
   function noteForm(form) {
     // Without this script the server reads the field as UTC, and the page says so.
     var zone = form.querySelector('[data-zone]');
-    if (zone) { zone.textContent = '(optional, your time zone)'; }
+    if (zone) { zone.textContent = zone.dataset.zone || '(optional, your time zone)'; }
     form.addEventListener('submit', function () {
       var local = form.querySelector('input[name="at_local"]');
       var at = form.querySelector('input[name="at"]');
@@ -231,6 +231,8 @@
   function liveList(root) {
     var every = Number(root.dataset.refresh) || 5000;
     var indicator = document.getElementById('list-live');
+    var words = {};
+    try { words = JSON.parse((indicator && indicator.dataset.words) || '{}'); } catch (err) { words = {}; }
     function say(state, text) {
       if (indicator && indicator.dataset.state !== state) {
         indicator.dataset.state = state;
@@ -255,18 +257,18 @@
           });
           root.querySelectorAll('time[datetime]').forEach(localize);
           root.dataset.refreshed = String(Number(root.dataset.refreshed || 0) + 1);
-          say('live', 'Live: new incidents and status changes appear as they happen.');
+          say('live', words.list_live || 'Live: new incidents and status changes appear as they happen.');
         })
-        .catch(function () { say('reconnecting', 'Connection lost; retrying…'); })
+        .catch(function () { say('reconnecting', words.list_retry || 'Connection lost; retrying…'); })
         .then(function () { setTimeout(tick, every); });
     }
-    say('live', 'Live: new incidents and status changes appear as they happen.');
+    say('live', words.list_live || 'Live: new incidents and status changes appear as they happen.');
     setTimeout(tick, every);
   }
 
   function init() {
     document.querySelectorAll('time[datetime]').forEach(localize);
-    document.querySelectorAll('[data-zone-label]').forEach(function (el) { el.textContent = '(your time zone)'; });
+    document.querySelectorAll('[data-zone-label]').forEach(function (el) { el.textContent = el.dataset.zoneLabel || '(your time zone)'; });
     var article = document.querySelector('article.incident[data-stream]');
     if (article && window.EventSource) { live(article); }
     document.querySelectorAll('form.note').forEach(noteForm);

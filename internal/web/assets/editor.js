@@ -25,6 +25,13 @@
   }
 
   function editor(article) {
+    // The page's language: words the server put on the article ({n}, {reason} filled in here),
+    // English without them.
+    var words = {};
+    try { words = JSON.parse(article.dataset.words || '{}'); } catch (err) { words = {}; }
+    function word(key, english, n, reason) {
+      return String(words[key] || english).split('{n}').join(String(n)).split('{reason}').join(String(reason));
+    }
     var form = document.getElementById('editor-form');
     var area = document.getElementById('editor-markdown');
     if (!form || !area) { return; }
@@ -59,24 +66,26 @@
     function showFindings(list) {
       findings.replaceChildren();
       if (!list || list.length === 0) {
-        findings.appendChild(textElement('li', 'empty', 'No wording flagged.'));
+        findings.appendChild(textElement('li', 'empty', word('no_findings', 'No wording flagged.')));
         return;
       }
       list.forEach(function (f) {
         var li = textElement('li', 'finding finding-' + String(f.severity || ''), '');
-        li.appendChild(textElement('span', 'where', 'Line ' + f.line + (f.in_machine_block ? ', in a note the draft quotes' : '') + ':'));
-        li.appendChild(document.createTextNode(' ' + findingText(f)));
+        li.appendChild(textElement('span', 'where', f.in_machine_block ? word('where_quoted', 'Line {n}, in a note the draft quotes:', f.line) :
+          word('where', 'Line {n}:', f.line)));
+        var own = words['lint.' + String(f.rule || '')]; // postmortemd's own rules in the page's language
+        li.appendChild(document.createTextNode(' ' + findingText(own ? { match: f.match, message: own } : f)));
         if (f.suggestion) {
           li.appendChild(document.createTextNode(' '));
-          li.appendChild(textElement('span', 'suggestion', 'Instead: ' + String(f.suggestion)));
+          li.appendChild(textElement('span', 'suggestion', word('instead', 'Instead:') + ' ' + String(f.suggestion)));
         }
         findings.appendChild(li);
       });
     }
 
     function showNames(n) {
-      names.textContent = n > 0 ? (n === 1 ? '1 name or address will be replaced by a role when you save.' :
-        n + ' names or addresses will be replaced by roles when you save.') : '';
+      names.textContent = n > 0 ? (n === 1 ? word('names_one', '1 name or address will be replaced by a role when you save.') :
+        word('names_many', '{n} names or addresses will be replaced by roles when you save.', n)) : '';
     }
 
     function check() {
@@ -107,7 +116,7 @@
       e.preventDefault();
       if (blocking) {
         var first = problems.querySelector('li.blocking');
-        say('Not saved: ' + (first ? first.textContent : 'fix the problems listed first.'), 'error');
+        say(word('not_saved', 'Not saved: {reason}', 0, first ? first.textContent : word('fix_first', 'fix the problems listed first.')), 'error');
         return;
       }
       var body = new URLSearchParams(new FormData(form));
@@ -126,9 +135,10 @@
           base.value = res.markdown;
           if (res.markdown !== area.value) { area.value = res.markdown; }
           saved = area.value;
-          var text = 'Saved.';
+          var text = word('saved', 'Saved.');
           if (res.names_replaced > 0) {
-            text += ' ' + res.names_replaced + (res.names_replaced === 1 ? ' name was' : ' names were') + ' replaced by roles; the editor shows the text as stored.';
+            text += ' ' + (res.names_replaced === 1 ? word('saved_one', '1 name was replaced by roles; the editor shows the text as stored.') :
+              word('saved_many', '{n} names were replaced by roles; the editor shows the text as stored.', res.names_replaced));
           }
           say(text, 'saved');
           article.dataset.saves = String(Number(article.dataset.saves || 0) + 1);
@@ -140,14 +150,15 @@
           base.value = res.base;
           area.value = res.merged;
           showConflict(res.mine, res.conflicts);
-          say(res.error, 'error');
+          // The JSON answer is English; the page's words say the same in the page's language.
+          say(words.conflict_clean ? (res.conflicts > 0 ? word('conflict_marked', '', res.conflicts) : word('conflict_clean', '')) : res.error, 'error');
           check();
           return;
         }
         if (res.problems) { showProblems(res.problems); }
-        say(res.error || ('Not saved: the server answered ' + out.status + '.'), 'error');
+        say(res.error || word('answered', 'Not saved: the server answered {n}.', out.status), 'error');
       }).catch(function () {
-        say('Not saved: the server could not be reached. Your text is still here; try again.', 'error');
+        say(word('unreachable', 'Not saved: the server could not be reached. Your text is still here; try again.'), 'error');
       }).then(function () { button.disabled = false; });
     });
 
@@ -157,18 +168,19 @@
         sec = document.createElement('section');
         sec.id = 'conflict';
         sec.className = 'conflict';
-        sec.appendChild(textElement('h2', '', 'Your text, as you wrote it'));
+        sec.appendChild(textElement('h2', '', word('your_text', 'Your text, as you wrote it')));
         sec.appendChild(textElement('p', 'hint', ''));
         var ta = document.createElement('textarea');
         ta.id = 'conflict-mine';
         ta.readOnly = true;
         ta.rows = 8;
-        ta.setAttribute('aria-label', 'Your text as you wrote it');
+        ta.setAttribute('aria-label', word('your_text_aria', 'Your text as you wrote it'));
         sec.appendChild(ta);
         status.parentNode.insertBefore(sec, status.nextSibling);
       }
-      sec.querySelector('p').textContent = 'Kept here unchanged. The text area holds it merged onto the version saved meanwhile' +
-        (n > 0 ? ', with ' + n + ' conflicting place(s) marked.' : '.');
+      sec.querySelector('p').textContent = n > 0 ?
+        word('conflict_hint_marked', 'Kept here unchanged. The text area holds it merged onto the version saved meanwhile, with {n} conflicting place(s) marked.', n) :
+        word('conflict_hint', 'Kept here unchanged. The text area holds it merged onto the version saved meanwhile.');
       document.getElementById('conflict-mine').value = mine;
     }
 
