@@ -39,7 +39,9 @@ func TestPagesFollowAcceptLanguage(t *testing.T) {
 		{"Japanese incident page", "ja", follow, "/incidents/" + id, []string{
 			`<html lang="ja">`, `<dt>開始</dt>`, `>2026年11月23日 13:28:22 UTC</time>`, `<h2 id="facts-h">事実`,
 			`<span class="muted">未解決</span>`, `Alertmanager（レシーバー postmortemd）`, `>タイムライン（JSON）</a>`,
-		}, []string{"<dt>Started</dt>", "Live updates need JavaScript"}},
+			`target="_blank">送信元</a>`, `&#34;row_source&#34;:&#34;送信元&#34;`, `&#34;row_instead&#34;:&#34;言い換え案:&#34;`,
+			`&#34;row_flagged&#34;:&#34;ブレームレス・ガードレールが指摘した表現&#34;`,
+		}, []string{"<dt>Started</dt>", "Live updates need JavaScript", ">source</a>"}},
 		{"Japanese postmortem list", "ja", follow, "/postmortems", []string{`<h1>ポストモーテム</h1>`, `<label for="f-status">ステータス</label>`}, nil},
 		{"Japanese postmortem", "ja", follow, "/postmortems/" + id, []string{
 			`<a href="/postmortems/` + id + `/edit">編集</a>`, `aria-label="このポストモーテムについて"`,
@@ -72,7 +74,9 @@ func TestPagesFollowAcceptLanguage(t *testing.T) {
 		}, []string{"振り返り会"}},
 		{"English by default", "", follow, "/incidents", []string{`<html lang="en">`, `<h2 id="open-h">Open</h2>`,
 			`>2026-11-23 13:28:22 UTC</time>`, `Alertmanager (receiver postmortemd)`}, []string{"インシデント"}},
-		{"English when preferred", "en-GB,en;q=0.9,ja;q=0.5", follow, "/incidents/" + id, []string{`<dt>Started</dt>`}, []string{"開始"}},
+		// The same incident's cached rows, now in English.
+		{"English when preferred", "en-GB,en;q=0.9,ja;q=0.5", follow, "/incidents/" + id, []string{`<dt>Started</dt>`,
+			`target="_blank">source</a>`, `&#34;row_instead&#34;:&#34;Instead:&#34;`}, []string{"開始", "送信元"}},
 		{"a language without a catalogue gets English", "fr-FR", follow, "/incidents", []string{`<h1>Incidents</h1>`}, nil},
 		{"--ui-lang pins Japanese", "en-US", pinned, "/incidents/" + pinnedID, []string{`<html lang="ja">`, `<dt>開始</dt>`}, nil},
 	}

@@ -199,7 +199,8 @@ func langFuncs(p i18n.Printer) template.FuncMap {
 // pageScriptWords are the words the page's script writes (live state, statuses), as JSON for a
 // data attribute.
 func pageScriptWords(p i18n.Printer) string {
-	w := map[string]string{"list_live": p.T("ui.list_live"), "list_retry": p.T("ui.list_retry"), "live": p.T("ui.live_on"), "live_resolved": p.T("ui.live_resolved"), "reconnecting": p.T("ui.reconnecting"), "not_yet": p.T("ui.not_yet")}
+	w := map[string]string{"list_live": p.T("ui.list_live"), "list_retry": p.T("ui.list_retry"), "live": p.T("ui.live_on"), "live_resolved": p.T("ui.live_resolved"), "reconnecting": p.T("ui.reconnecting"), "not_yet": p.T("ui.not_yet"),
+		"row_flagged": p.T("ui.row_flagged"), "row_instead": p.T("ui.instead"), "row_source": p.T("ui.row_source")}
 	for _, st := range []timeline.Status{timeline.StatusOpen, timeline.StatusAcknowledged, timeline.StatusResolved} {
 		w["status."+string(st)] = p.T("status." + string(st))
 	}
@@ -653,7 +654,8 @@ func (p *pages) incident(c echo.Context) error {
 			facts = append(facts, row)
 		}
 	}
-	data.Facts, data.Context, data.HasContext = writeEventRows(facts), writeEventRows(context), len(context) > 0
+	rw := eventRowWords(pr)
+	data.Facts, data.Context, data.HasContext = writeEventRows(facts, rw), writeEventRows(context, rw), len(context) > 0
 	data.Roles = roles.sorted()
 	for _, k := range []struct{ key, name string }{
 		{timeline.SourceKeyAlertmanagerExternal, "Alertmanager"},
@@ -833,14 +835,26 @@ func newEventRow(e timeline.Entry) (eventRow, timeline.Kind, error) {
 	return row, ev.Kind, nil
 }
 
-// writeEventRows renders events as the list items of the incident page.
+// rowWords are the words of an event row that are postmortemd's own, in the reader's language;
+// the row cache keeps decoded rows only, so one cached row serves every language.
+type rowWords struct {
+	Flagged string // the flags list's aria-label
+	Instead string // before a suggested wording
+	Source  string // the text of the link to the sender's page
+}
+
+func eventRowWords(p i18n.Printer) rowWords {
+	return rowWords{Flagged: p.T("ui.row_flagged"), Instead: p.T("ui.instead"), Source: p.T("ui.row_source")}
+}
+
+// writeEventRows renders events as the list items of the incident page, with w's words.
 //
 // It is the one piece of HTML not written by html/template, because it is the one that repeats
 // thousands of times: html/template spends most of a 5,000-event page in reflection. Every value
 // goes through template.HTMLEscapeString (which escapes < > & ' " and NUL, safe in element content
 // and in quoted attribute values alike), the only link is an http(s) URL (webURL), and a test
 // checks that the output is byte for byte what html/template makes of the same row.
-func writeEventRows(rows []eventRow) template.HTML {
+func writeEventRows(rows []eventRow, w rowWords) template.HTML {
 	var b strings.Builder
 	size := 0
 	for i := range rows {
@@ -865,18 +879,18 @@ func writeEventRows(rows []eventRow) template.HTML {
 			b.WriteString(`<p class="summary">` + esc(r.Summary) + "</p>\n")
 		}
 		if len(r.Flags) > 0 {
-			b.WriteString(`<ul class="flags" aria-label="Wording flagged by the blameless guardrail">` + "\n")
+			b.WriteString(`<ul class="flags" aria-label="` + esc(w.Flagged) + `">` + "\n")
 			for _, f := range r.Flags {
 				b.WriteString(`<li>` + esc(findingText(f.Match, f.Message)))
 				if f.Suggestion != "" {
-					b.WriteString(` <span class="suggestion">Instead: ` + esc(f.Suggestion) + `</span>`)
+					b.WriteString(` <span class="suggestion">` + esc(w.Instead) + ` ` + esc(f.Suggestion) + `</span>`)
 				}
 				b.WriteString("</li>\n")
 			}
 			b.WriteString("</ul>\n")
 		}
 		if r.Link != "" {
-			b.WriteString(`<a class="source-link" href="` + esc(r.Link) + `" rel="noopener noreferrer" target="_blank">source</a>` + "\n")
+			b.WriteString(`<a class="source-link" href="` + esc(r.Link) + `" rel="noopener noreferrer" target="_blank">` + esc(w.Source) + `</a>` + "\n")
 		}
 		b.WriteString("</li>\n")
 	}

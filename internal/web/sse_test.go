@@ -407,17 +407,18 @@ func waitWatched(t *testing.T, s *Server, want int) {
 
 // referenceRow is the incident page's event row as html/template writes it; writeEventRows must
 // write the same bytes.
-var referenceRow = template.Must(template.New("row").Funcs(template.FuncMap{"findingText": findingText}).Parse(`<li class="event" id="ev-{{.Cursor}}" data-id="{{.ID}}" data-cursor="{{.Cursor}}" data-at="{{.AtMillis}}">
+// It takes the row's words as .W and the row as .R.
+var referenceRow = template.Must(template.New("row").Funcs(template.FuncMap{"findingText": findingText}).Parse(`{{$w := .W}}{{with .R}}<li class="event" id="ev-{{.Cursor}}" data-id="{{.ID}}" data-cursor="{{.Cursor}}" data-at="{{.AtMillis}}">
 <time datetime="{{.AtISO}}" title="{{.AtUTC}}">{{.AtUTC}}</time>
 <span class="meta"><span class="source">{{.Source}}</span> · <span class="type">{{.Type}}</span>{{if .Role}} · <span class="role">{{.Role}}</span>{{end}}</span>
 <p class="fact">{{.Fact}}</p>
 {{if .Summary}}<p class="summary">{{.Summary}}</p>
-{{end}}{{if .Flags}}<ul class="flags" aria-label="Wording flagged by the blameless guardrail">
-{{range .Flags}}<li>{{findingText .Match .Message}}{{if .Suggestion}} <span class="suggestion">Instead: {{.Suggestion}}</span>{{end}}</li>
+{{end}}{{if .Flags}}<ul class="flags" aria-label="{{$w.Flagged}}">
+{{range .Flags}}<li>{{findingText .Match .Message}}{{if .Suggestion}} <span class="suggestion">{{$w.Instead}} {{.Suggestion}}</span>{{end}}</li>
 {{end}}</ul>
-{{end}}{{if .Link}}<a class="source-link" href="{{.Link}}" rel="noopener noreferrer" target="_blank">source</a>
+{{end}}{{if .Link}}<a class="source-link" href="{{.Link}}" rel="noopener noreferrer" target="_blank">{{$w.Source}}</a>
 {{end}}</li>
-`))
+{{end}}`))
 
 // Every page template executes, also on the zero value of its data (nothing optional is assumed).
 func TestEveryPageTemplateExecutes(t *testing.T) {
@@ -488,16 +489,23 @@ func TestEventRowsAreWhatHTMLTemplateWrites(t *testing.T) {
 			Type: timeline.Type(hostile), Role: timeline.Role(hostile), Fact: hostile, Summary: hostile, Flags: []noteFlag{{Match: hostile, Message: hostile, Suggestion: hostile}, {Match: "forgot to", Message: "blames a person"}}}},
 		{"hostile but well-formed link", eventRow{Cursor: "3-0", Fact: "f", Link: webURL(`https://x.example/a"onmouseover="alert(1)`)}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var want strings.Builder
-			if err := referenceRow.Execute(&want, tt.row); err != nil {
-				t.Fatal(err)
-			}
-			if got := string(writeEventRows([]eventRow{tt.row})); got != want.String() {
-				t.Fatalf("writeEventRows:\n%s\nhtml/template:\n%s", got, want.String())
-			}
-		})
+	// English rows read as they always have.
+	if w := eventRowWords(i18n.For(i18n.English)); w != (rowWords{Flagged: "Wording flagged by the blameless guardrail", Instead: "Instead:", Source: "source"}) {
+		t.Errorf("English row words %+v", w)
+	}
+	for _, lang := range i18n.Langs {
+		w := eventRowWords(i18n.For(lang))
+		for _, tt := range tests {
+			t.Run(string(lang)+"/"+tt.name, func(t *testing.T) {
+				var want strings.Builder
+				if err := referenceRow.Execute(&want, map[string]any{"W": w, "R": tt.row}); err != nil {
+					t.Fatal(err)
+				}
+				if got := string(writeEventRows([]eventRow{tt.row}, w)); got != want.String() {
+					t.Fatalf("writeEventRows:\n%s\nhtml/template:\n%s", got, want.String())
+				}
+			})
+		}
 	}
 	for _, bad := range []string{"javascript:alert(1)", "data:text/html,x", "//evil.example/x", "/relative"} {
 		if webURL(bad) != "" {

@@ -55,8 +55,9 @@
     } catch (e) { return ''; }
   }
 
-  // eventItem builds the list item of a streamed event, like the server renders one.
-  function eventItem(cursor, ev) {
+  // eventItem builds the list item of a streamed event, like the server renders one; word(key,
+  // english) gives the page's words.
+  function eventItem(cursor, ev, word) {
     var li = document.createElement('li');
     li.className = 'event new';
     li.id = 'ev-' + cursor;
@@ -85,13 +86,13 @@
       if (Array.isArray(a.flags) && a.flags.length > 0) {
         var ul = document.createElement('ul');
         ul.className = 'flags';
-        ul.setAttribute('aria-label', 'Wording flagged by the blameless guardrail');
+        ul.setAttribute('aria-label', word('row_flagged', 'Wording flagged by the blameless guardrail'));
         a.flags.forEach(function (f) {
           var item = document.createElement('li');
           item.appendChild(document.createTextNode(findingText(f)));
           if (f.suggestion) {
             item.appendChild(document.createTextNode(' '));
-            item.appendChild(textElement('span', 'suggestion', 'Instead: ' + String(f.suggestion)));
+            item.appendChild(textElement('span', 'suggestion', word('row_instead', 'Instead:') + ' ' + String(f.suggestion)));
           }
           ul.appendChild(item);
         });
@@ -99,7 +100,7 @@
       }
       var link = webURL(a.generator_url) || webURL(a.html_url);
       if (link) {
-        var la = textElement('a', 'source-link', 'source');
+        var la = textElement('a', 'source-link', word('row_source', 'source'));
         la.href = link;
         la.rel = 'noopener noreferrer';
         la.target = '_blank';
@@ -163,7 +164,7 @@
       if (cursor) { seenCursor.add(cursor); }
       if (ev.id) { seenID.add(ev.id); }
       var isContext = e.type === 'context' || ev.kind === 'context';
-      insertByTime(isContext ? context : facts, eventItem(cursor, ev));
+      insertByTime(isContext ? context : facts, eventItem(cursor, ev, word));
       if (isContext && contextEmpty) { contextEmpty.hidden = true; }
       article.dataset.received = String(Number(article.dataset.received || 0) + 1);
     }
