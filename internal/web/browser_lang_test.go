@@ -19,7 +19,11 @@ import (
 // page is open is shown in Japanese too.
 func TestBrowserIncidentPageInJapanese(t *testing.T) {
 	browser := testenv.StartChromium(t)
-	s := startPageService(t, web.Options{Pages: web.PageOptions{PollInterval: 100 * time.Millisecond}}, false, nil)
+	csrf := web.NewCSRF("")
+	s := startPageService(t, web.Options{
+		Notes: web.NoteOptions{CSRF: csrf},
+		Pages: web.PageOptions{PollInterval: 100 * time.Millisecond, CSRFToken: csrf.Token},
+	}, true, nil)
 	id := s.alert(t, amFixture(t, "01-first-firing.json"))
 
 	tab := newTab(t, browser)
@@ -53,6 +57,29 @@ func TestBrowserIncidentPageInJapanese(t *testing.T) {
 	for _, r := range roles {
 		if r != "Alertmanager（レシーバー postmortemd）" {
 			t.Errorf("role %q", r)
+		}
+	}
+	// The streamed rows' own words: the link to the sender's page, and a flagged note's label and
+	// suggestion.
+	if links := eval[[]string](t, tab, `Array.from(document.querySelectorAll('#facts a.source-link')).map(e => e.textContent)`); len(links) != 2 || links[0] != "送信元" || links[1] != "送信元" {
+		t.Errorf("source links %q", links)
+	}
+	run(t, tab,
+		chromedp.SetValue(chromedp.CSS("#note-role"), "incident commander"),
+		chromedp.SetValue(chromedp.CSS("#note-text"), "it was human error, someone should have checked."),
+		chromedp.Click(chromedp.CSS("form.note button[type=submit]")),
+	)
+	waitFor(t, tab, `document.querySelector('#context .flags') !== null`)
+	if l := eval[string](t, tab, `document.querySelector('#context .flags').getAttribute('aria-label')`); l != "ブレームレス・ガードレールが指摘した表現" {
+		t.Errorf("flags label %q", l)
+	}
+	sugg := eval[[]string](t, tab, `Array.from(document.querySelectorAll('#context .flags .suggestion')).map(e => e.textContent)`)
+	if len(sugg) == 0 {
+		t.Fatal("no suggestion shown")
+	}
+	for _, g := range sugg {
+		if !strings.HasPrefix(g, "言い換え案: ") {
+			t.Errorf("suggestion %q", g)
 		}
 	}
 }
