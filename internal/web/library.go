@@ -35,6 +35,10 @@ type LibraryOptions struct {
 	FeedLimit int
 	// Now dates an empty feed. Default time.Now.
 	Now func() time.Time
+	// Lang is the language of the feeds' own words (titles, subtitles, entry labels): the team's
+	// --draft-lang, as feed readers seldom say which language their reader wants. Empty: the
+	// request's language, as the pages pick it (--ui-lang, else Accept-Language).
+	Lang i18n.Lang
 }
 
 // feedStatuses are the statuses a postmortem has once its review is done: /postmortems.atom lists
@@ -197,7 +201,7 @@ func (l *library) postmortemsFeed(c echo.Context) error {
 			sums = append(sums, s)
 		}
 	}
-	return l.feed(c, "/postmortems.atom", "Postmortems", "Every reviewed or published postmortem, newest incident first.", sums, "postmortems_feed")
+	return l.feed(c, "/postmortems.atom", "feed.postmortems", "feed.postmortems_subtitle", sums, "postmortems_feed")
 }
 
 func (l *library) libraryFeed(c echo.Context) error {
@@ -206,7 +210,7 @@ func (l *library) libraryFeed(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("list recommended postmortems: %w", err)
 	}
-	return l.feed(c, "/library.atom", "Library: recommended postmortems", "The postmortems recommended for newcomers to read, with why.", sums, "library_feed")
+	return l.feed(c, "/library.atom", "ui.library_feed", "feed.library_subtitle", sums, "library_feed")
 }
 
 // baseURL is where the feeds' links point: the configured external URL, else the request's own.
@@ -217,17 +221,27 @@ func (l *library) baseURL(c echo.Context) string {
 	return c.Scheme() + "://" + c.Request().Host
 }
 
-// feed writes an Atom 1.0 feed of sums. Each entry's id is the postmortem's page URL (it never
-// changes); updated is the file's modification time, so an edit reaches subscribers.
+// feedLang is the language of a feed's own words for this request (see LibraryOptions.Lang).
+func (l *library) feedLang(c echo.Context) i18n.Lang {
+	if l.o.Lang != "" {
+		return l.o.Lang
+	}
+	return l.s.pages.lang(c.Request())
+}
+
+// feed writes an Atom 1.0 feed of sums, titled and subtitled by the messages title and subtitle.
+// Each entry's id is the postmortem's page URL (it never changes); updated is the file's
+// modification time, so an edit reaches subscribers.
 func (l *library) feed(c echo.Context, path, title, subtitle string, sums []drafts.Summary, view string) error {
 	base := l.baseURL(c)
-	f := &feeds.Feed{Title: "postmortemd: " + title, Description: subtitle, Author: &feeds.Author{Name: "postmortemd"}}
+	p := i18n.For(l.feedLang(c))
+	f := &feeds.Feed{Title: "postmortemd: " + p.T(title), Description: p.T(subtitle), Author: &feeds.Author{Name: "postmortemd"}}
 	var updated time.Time
 	items := l.readings(sums, view)
 	for _, r := range items {
 		link := base + "/postmortems/" + url.PathEscape(r.ID)
 		it := &feeds.Item{Title: r.Title, Link: &feeds.Link{Href: link, Type: "text/html"}, Id: link,
-			Updated: r.Modified, Content: entryHTML(r)}
+			Updated: r.Modified, Content: entryHTML(p, r)}
 		if it.Title == "" {
 			it.Title = r.ID
 		}
@@ -257,6 +271,9 @@ func (l *library) feed(c echo.Context, path, title, subtitle string, sums []draf
 	h := c.Response().Header()
 	h.Set("ETag", etag)
 	h.Set("Cache-Control", "no-cache")
+	if l.o.Lang == "" && l.s.pages.o.Lang == "" {
+		h.Add("Vary", "Accept-Language")
+	}
 	if inm := c.Request().Header.Get("If-None-Match"); inm != "" && etagListHas(inm, etag) {
 		return c.NoContent(http.StatusNotModified)
 	}
@@ -267,20 +284,34 @@ func (l *library) feed(c echo.Context, path, title, subtitle string, sums []draf
 	return c.Blob(http.StatusOK, "application/atom+xml; charset=utf-8", buf.Bytes())
 }
 
-// entryTemplate is a feed entry's HTML content: why it is recommended, its summary, its attributes.
-var entryTemplate = template.Must(template.New("entry").Parse(`
-{{- with .RecommendedReason}}<p><strong>Why read it:</strong> {{.}}</p>{{end}}
-{{- if .Synopsis}}{{.Synopsis}}{{else}}<p><em>No summary written yet.</em></p>{{end}}
+// entryTemplate is a feed entry's HTML content: why it is recommended, its summary, its attributes,
+// in the words of langFuncs (t, word, list).
+var entryTemplate = template.Must(template.New("entry").Funcs(langFuncs(i18n.For(i18n.English))).Parse(`
+{{- with .RecommendedReason}}<p><strong>{{t "ui.why_read"}}</strong> {{.}}</p>{{end}}
+{{- if .Synopsis}}{{.Synopsis}}{{else}}<p><em>{{t "feed.no_summary"}}</em></p>{{end}}
 <ul>
-<li>Status: {{.Status}}</li>
-{{- if .Services}}<li>Services: {{range $i, $s := .Services}}{{if $i}}, {{end}}{{$s}}{{end}}</li>{{end}}
-{{- if or .Severity .Priority}}<li>Severity: {{.Severity}}{{if and .Severity .Priority}} / {{end}}{{.Priority}}</li>{{end}}
-{{- with .Started}}<li>Started: {{.UTC.Format "2006-01-02 15:04 UTC"}}</li>{{end}}
+<li>{{t "ui.status_colon"}} {{word "pmstatus." .Status}}</li>
+{{- if .Services}}<li>{{t "ui.services_colon"}} {{list .Services}}</li>{{end}}
+{{- if or .Severity .Priority}}<li>{{t "ui.severity_colon"}} {{.Severity}}{{if and .Severity .Priority}} / {{end}}{{.Priority}}</li>{{end}}
+{{- with .Started}}<li>{{t "feed.started_colon"}} {{.UTC.Format "2006-01-02 15:04 UTC"}}</li>{{end}}
 </ul>`))
 
-func entryHTML(r reading) string {
+// entryTemplates are entryTemplate in each language.
+var entryTemplates = func() map[i18n.Lang]*template.Template {
+	m := map[i18n.Lang]*template.Template{}
+	for _, l := range i18n.Langs {
+		m[l] = template.Must(entryTemplate.Clone()).Funcs(langFuncs(i18n.For(l)))
+	}
+	return m
+}()
+
+func entryHTML(p i18n.Printer, r reading) string {
+	tmpl := entryTemplates[p.Lang()]
+	if tmpl == nil {
+		tmpl = entryTemplate
+	}
 	var buf bytes.Buffer
-	if err := entryTemplate.Execute(&buf, r); err != nil {
+	if err := tmpl.Execute(&buf, r); err != nil {
 		return "" // the entry keeps its title and link
 	}
 	return buf.String()

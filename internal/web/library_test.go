@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/internal/web"
 	"github.com/postmortemd/postmortemd/receiver"
 	"github.com/postmortemd/postmortemd/timeline/redisstore"
@@ -271,6 +272,9 @@ func TestFeedsParse(t *testing.T) {
 	}
 
 	all := parse("/postmortems.atom")
+	if all.Title != "postmortemd: Postmortems" || all.Subtitle != "Every reviewed or published postmortem, newest incident first." {
+		t.Errorf("/postmortems.atom title %q subtitle %q", all.Title, all.Subtitle)
+	}
 	if got, want := strings.Join(ids(all), " "), "20261125-search-2 20261122-login-3 20261120-checkout-1"; got != want {
 		t.Fatalf("/postmortems.atom lists %s, want the reviewed and published ones, newest first: %s", got, want)
 	}
@@ -292,6 +296,12 @@ func TestFeedsParse(t *testing.T) {
 	}
 
 	lib := parse("/library.atom")
+	if lib.Title != "postmortemd: Library: recommended postmortems" || lib.Subtitle != "The postmortems recommended for newcomers to read, with why." {
+		t.Errorf("/library.atom title %q subtitle %q", lib.Title, lib.Subtitle)
+	}
+	if c := lib.Entries[2].Content; c == nil || !strings.Contains(c.Value, "<strong>Why read it:</strong>") || !strings.Contains(c.Value, "<li>Started: 2026-11-20 10:00 UTC</li>") {
+		t.Errorf("the checkout entry's labels: %+v", lib.Entries[2].Content)
+	}
 	if got, want := strings.Join(ids(lib), " "), "20261126-draft-4 20261125-search-2 20261120-checkout-1"; got != want {
 		t.Fatalf("/library.atom lists %s, want the recommended ones: %s", got, want)
 	}
@@ -337,4 +347,56 @@ func metricsText(t *testing.T, reg *prometheus.Registry) string {
 		}
 	}
 	return b.String()
+}
+
+// The feeds' own words are in the team's language (--draft-lang), or without one in the language
+// the request asks for; a Japanese team's feed reader shows no English of postmortemd's.
+func TestFeedsSpeakTheTeamsLanguage(t *testing.T) {
+	files := writePostmortems(t, libraryPostmortems()...)
+	team, _ := newLibraryService(t, files, web.Options{Library: web.LibraryOptions{Lang: i18n.Japanese}})
+	follow, _ := newLibraryService(t, files, web.Options{})
+	english := []string{"Postmortems", "Every reviewed", "Library:", "recommended postmortems", "newcomers",
+		"Why read it", "No summary", "Status:", "Services:", "Severity:", "Started:", ">reviewed<", ">published<"}
+	for _, tt := range []struct {
+		name   string
+		s      *service
+		accept string
+		vary   bool
+	}{{"--draft-lang ja", team, "en-US,en", false}, {"Accept-Language ja", follow, "ja-JP,ja;q=0.9", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			for path, title := range map[string]string{
+				"/postmortems.atom": "postmortemd: ポストモーテム", "/library.atom": "postmortemd: ライブラリ: おすすめのポストモーテム",
+			} {
+				req, _ := http.NewRequest(http.MethodGet, tt.s.URL+path, nil)
+				req.Header.Set("Accept-Language", tt.accept)
+				resp, body := do(t, req)
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("GET %s: %d\n%s", path, resp.StatusCode, body)
+				}
+				if got := strings.Contains(strings.Join(resp.Header.Values("Vary"), ","), "Accept-Language"); got != tt.vary {
+					t.Errorf("%s: Vary lists Accept-Language %v, want %v", path, got, tt.vary)
+				}
+				f, err := gofeed.NewParser().ParseString(body)
+				if err != nil {
+					t.Fatalf("%s does not parse: %v", path, err)
+				}
+				if f.Title != title || !strings.HasSuffix(f.Description, "。") {
+					t.Errorf("%s: title %q subtitle %q", path, f.Title, f.Description)
+				}
+				var text strings.Builder
+				text.WriteString(f.Title + "\n" + f.Description + "\n")
+				for _, it := range f.Items {
+					text.WriteString(it.Content + "\n")
+				}
+				for _, w := range english {
+					if strings.Contains(text.String(), w) {
+						t.Errorf("%s says %q:\n%s", path, w, text.String())
+					}
+				}
+				if !strings.Contains(text.String(), "ステータス:") {
+					t.Errorf("%s: no Japanese labels:\n%s", path, text.String())
+				}
+			}
+		})
+	}
 }
