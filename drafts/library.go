@@ -326,6 +326,13 @@ func (s *Store) List(q Query) ([]Summary, error) {
 		}
 		out = append(out, sum)
 	}
+	sortNewestFirst(out)
+	return out, nil
+}
+
+// sortNewestFirst orders a listing as both stores answer it: newest incident first (by start,
+// then by file time), ties by id.
+func sortNewestFirst(out []Summary) {
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if ta, tb := startOf(a), startOf(b); !ta.Equal(tb) {
@@ -333,7 +340,6 @@ func (s *Store) List(q Query) ([]Summary, error) {
 		}
 		return a.ID > b.ID
 	})
-	return out, nil
 }
 
 func startOf(s Summary) time.Time {

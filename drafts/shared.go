@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -342,13 +341,7 @@ func (s *SharedStore) List(q Query) ([]Summary, error) {
 		sum.PendingVersions = pendingOf(setOf(pending[id]))
 		out = append(out, sum)
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if ta, tb := startOf(a), startOf(b); !ta.Equal(tb) {
-			return ta.After(tb)
-		}
-		return a.ID > b.ID
-	})
+	sortNewestFirst(out)
 	return out, nil
 }
 

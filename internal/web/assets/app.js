@@ -277,6 +277,9 @@
     if (lists && window.fetch && window.DOMParser) { liveList(lists); }
   }
 
+  // The editor's script (editor.js, loaded after this one) builds its rows with the same helpers.
+  window.postmortemd = { textElement: textElement, findingText: findingText };
+
   if (document.readyState === 'loading') {
     document.addEventListener('DOMContentLoaded', init);
   } else {

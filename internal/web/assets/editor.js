@@ -6,23 +6,9 @@
 (function () {
   'use strict';
 
-  function textElement(tag, className, text) {
-    var el = document.createElement(tag);
-    if (className) { el.className = className; }
-    el.textContent = text;
-    return el;
-  }
-
-  // findingText mirrors the server's findingText (editor.go).
-  function findingText(f) {
-    var msg = String(f.message || '').trim();
-    if (msg && !/[.。]$/.test(msg)) { msg += '.'; }
-    var match = String(f.match || '');
-    if (!match || msg.charAt(0) === '"' || msg.charAt(0) === '「' || msg.toLowerCase().indexOf(match.toLowerCase()) >= 0) {
-      return msg;
-    }
-    return '“' + match + '”: ' + msg;
-  }
+  // Shared with the pages' script (app.js, loaded before this one on every page).
+  var textElement = window.postmortemd.textElement;
+  var findingText = window.postmortemd.findingText;
 
   function editor(article) {
     // The page's language: words the server put on the article ({n}, {reason} filled in here),
