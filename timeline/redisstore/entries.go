@@ -47,6 +47,10 @@ func (s *Store) Entries(ctx context.Context, id string) (es []timeline.Entry, er
 	return out, nil
 }
 
+// The read API serves timelines through SortedEntries when the store offers it: a change of its
+// signature must not silently send it back to copying and sorting on every request.
+var _ timeline.SortedReader = (*Store)(nil)
+
 // SortedEntries returns an incident's events ordered as timeline.SortEntries orders them, or an
 // error wrapping timeline.ErrNotFound. The slice is shared with the read cache and with other
 // callers: it must not be modified. A warm read of a long timeline costs no copy and no sort.
@@ -101,7 +105,7 @@ func (s *Store) view(ctx context.Context, id string) (entriesView, map[string]st
 		}
 		return entriesView{}, nil, fmt.Errorf("incident %q: %w", id, timeline.ErrNotFound)
 	}
-	fresh, err := r.read(ctx, from)
+	fresh, err := r.read(ctx, from, int(length.Val())-len(cached.arrival))
 	if err != nil {
 		return entriesView{}, nil, err
 	}
@@ -122,7 +126,7 @@ func (s *Store) view(ctx context.Context, id string) (entriesView, map[string]st
 		if err := r.retry(ctx, func() error { return s.rdb.Process(ctx, r.chunkCmd(ctx, "-")) }); err != nil {
 			return entriesView{}, nil, s.wrap("entries "+id, err)
 		}
-		if v.arrival, err = r.read(ctx, "-"); err != nil {
+		if v.arrival, err = r.read(ctx, "-", int(length.Val())); err != nil {
 			return entriesView{}, nil, err
 		}
 		v.sorted = sortedCopy(v.arrival)
@@ -266,9 +270,13 @@ func (r *streamReader) retry(ctx context.Context, do func() error) error {
 
 // read decodes the chunk already fetched into the current buffer (the XRANGE from `from`), fetching
 // and decoding the following chunks while there are more, and returns the entries after `from` in
-// arrival order (the entry at `from` itself, when from is a cursor, is left out).
-func (r *streamReader) read(ctx context.Context, from string) ([]timeline.Entry, error) {
+// arrival order (the entry at `from` itself, when from is a cursor, is left out). expect is how many
+// entries the stream is thought to hold after from: they are decoded into one slice of that size
+// (chunks beyond it, appended meanwhile, get slices of their own).
+func (r *streamReader) read(ctx context.Context, from string, expect int) ([]timeline.Entry, error) {
 	var (
+		all     = make([]timeline.Entry, 0, max(expect, 0))
+		spilled bool // a part is not in all
 		parts   [][]timeline.Entry
 		mu      sync.Mutex
 		badErr  error
@@ -304,7 +312,12 @@ func (r *streamReader) read(ctx context.Context, from string) ([]timeline.Entry,
 		if len(items) > 0 && skip != "-" && string(items[0].cursor) == skip {
 			items = items[1:]
 		}
-		part := make([]timeline.Entry, len(items))
+		var part []timeline.Entry
+		if n := len(all) + len(items); n <= cap(all) && !spilled {
+			part, all = all[len(all):n], all[:n] // all is never reallocated: decoders write into it
+		} else {
+			part, spilled = make([]timeline.Entry, len(items)), true
+		}
 		parts = append(parts, part)
 		per := (len(items) + workers - 1) / workers
 		for lo := 0; lo < len(items); lo += per {
@@ -334,6 +347,9 @@ func (r *streamReader) read(ctx context.Context, from string) ([]timeline.Entry,
 	r.bufs[1].done.Wait()
 	if badErr != nil {
 		return nil, badErr
+	}
+	if !spilled {
+		return all, nil
 	}
 	if len(parts) == 1 {
 		return parts[0], nil
