@@ -78,7 +78,7 @@ func (s *Store) view(ctx context.Context, id string) (entriesView, map[string]st
 		from = cached.arrival[n-1].Cursor // inclusive (Redis before 6.2 has no exclusive ranges): skipped below
 	}
 	r := s.newStreamReader(ctx, id)
-	defer r.release()
+	defer func() { r.release() }() // r may be replaced below
 	var (
 		exists  *redis.IntCmd
 		length  *redis.IntCmd
