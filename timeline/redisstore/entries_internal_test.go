@@ -1,8 +1,13 @@
 package redisstore
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 )
 
 // The reply parser reads XRANGE as RESP2 and RESP3 servers send it, and turns anything else into
@@ -42,5 +47,42 @@ func TestParseXRange(t *testing.T) {
 	}
 	if err := (&respReader{b: []byte("-LOADING Redis is loading\r\n")}).replyError([]byte("-LOADING Redis is loading")); !unavailable(err) {
 		t.Fatalf("%v: a LOADING reply must count as unavailable (retry later)", err)
+	}
+}
+
+// Events stored as plain JSON (what versions before the compact format wrote) come back as slices of
+// the reply buffer, which the next chunk overwrites: they must be copied out. And a stream longer
+// than expected (entries appended while it is read) still gives every entry once, in order.
+func TestStreamReaderPlainJSONAndUnexpectedLength(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	s := New(rdb, Options{})
+	ctx := context.Background()
+	const n = 2500
+	pipe := rdb.Pipeline()
+	for i := range n {
+		js := fmt.Sprintf(`{"id":"e%d","fact":"%s"}`, i, strings.Repeat("x", i%300))
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: s.eventsKey("plain"), Values: []any{"t", i % 7, "e", js}})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, expect := range []int{0, 500, n, 2 * n} {
+		r := s.newStreamReader(ctx, "plain")
+		if err := rdb.Process(ctx, r.chunkCmd(ctx, "-")); err != nil {
+			t.Fatal(err)
+		}
+		es, err := r.read(ctx, "-", expect)
+		r.release()
+		if err != nil || len(es) != n {
+			t.Fatalf("expect %d: %d entries, %v", expect, len(es), err)
+		}
+		for i, e := range es {
+			want := fmt.Sprintf(`{"id":"e%d","fact":"%s"}`, i, strings.Repeat("x", i%300))
+			if string(e.JSON) != want || e.At != int64(i%7) || e.Cursor == "" || (i > 0 && e.Cursor == es[i-1].Cursor) {
+				t.Fatalf("expect %d: entry %d is %q at %d (%s), want %q", expect, i, e.JSON, e.At, e.Cursor, want)
+			}
+		}
 	}
 }
