@@ -57,3 +57,12 @@ type Reader interface {
 	// Entries returns an incident's events in arrival order, or an error wrapping ErrNotFound.
 	Entries(ctx context.Context, id string) ([]Entry, error)
 }
+
+// SortedReader is what a store offers when it keeps timelines ordered for reading: the read API
+// serves a long timeline from it without copying or sorting it on every request.
+type SortedReader interface {
+	// SortedEntries returns an incident's events ordered as SortEntries orders them, or an error
+	// wrapping ErrNotFound. The slice may be shared with the store and other readers: callers must
+	// not modify it.
+	SortedEntries(ctx context.Context, id string) ([]Entry, error)
+}

@@ -1,12 +1,14 @@
 package web
 
 import (
-	"bytes"
+	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 
@@ -118,6 +120,12 @@ func (s *Server) postmortemLink(id string) *postmortemLink {
 // stored event JSON is copied into the response as it is: a 10,000-event timeline is not decoded and
 // encoded again. ?limit=N returns a page; ?after=<event id> continues after that event, and
 // "next_after" names the event to continue from while more remain.
+//
+// Everything is read before the status is sent, so a store failure is a whole error response and
+// never a 200 cut short. The body is written through a small buffer with its length announced: a
+// long timeline is not assembled in a second copy (on the first read after a restart, fresh memory
+// costs more than the copy), and a client that loses the connection half-way sees a short body, not
+// a complete-looking one.
 func (s *Server) getTimeline(c echo.Context) error {
 	ctx, cancel := s.storeCtx(c)
 	defer cancel()
@@ -130,11 +138,10 @@ func (s *Server) getTimeline(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	entries, err := s.store.Entries(ctx, id)
+	entries, err := s.sortedEntries(ctx, id)
 	if err != nil {
 		return err
 	}
-	timeline.SortEntries(entries)
 	if after := c.QueryParam("after"); after != "" {
 		i := indexOfEvent(entries, after)
 		if i < 0 {
@@ -142,37 +149,81 @@ func (s *Server) getTimeline(c echo.Context) error {
 		}
 		entries = entries[i+1:]
 	}
-	next := ""
+	var next []byte
 	if limit > 0 && len(entries) > limit {
 		entries = entries[:limit]
-		next = entries[limit-1].ID()
+		if next, err = json.Marshal(entries[limit-1].ID()); err != nil {
+			return err
+		}
 	}
 	incJSON, err := json.Marshal(incidentView{Incident: inc, Postmortem: s.postmortemLink(inc.ID)})
 	if err != nil {
 		return err
 	}
-	size := len(incJSON) + 64
-	for _, e := range entries {
-		size += len(e.JSON) + 1
+	const (
+		head   = `{"incident":`
+		events = `,"events":[`
+		after  = `,"next_after":`
+		tail   = "}\n"
+	)
+	size := len(head) + len(incJSON) + len(events) + len("]") + len(tail)
+	for i, e := range entries {
+		size += len(e.JSON)
+		if i > 0 {
+			size++
+		}
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	buf.WriteString(`{"incident":`)
-	buf.Write(incJSON)
-	buf.WriteString(`,"events":[`)
+	if next != nil {
+		size += len(after) + len(next)
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	h.Set(echo.HeaderContentLength, strconv.Itoa(size))
+	c.Response().WriteHeader(http.StatusOK)
+	w := responseWriters.Get().(*bufio.Writer)
+	w.Reset(c.Response())
+	defer func() {
+		w.Reset(nil) // do not keep the response alive in the pool
+		responseWriters.Put(w)
+	}()
+	w.WriteString(head)
+	w.Write(incJSON)
+	w.WriteString(events)
 	for i, e := range entries {
 		if i > 0 {
-			buf.WriteByte(',')
+			w.WriteByte(',')
 		}
-		buf.Write(e.JSON)
+		w.Write(e.JSON)
 	}
-	buf.WriteByte(']')
-	if next != "" {
-		buf.WriteString(`,"next_after":`)
-		nb, _ := json.Marshal(next)
-		buf.Write(nb)
+	w.WriteByte(']')
+	if next != nil {
+		w.WriteString(after)
+		w.Write(next)
 	}
-	buf.WriteString("}\n")
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, buf.Bytes())
+	w.WriteString(tail)
+	if err := w.Flush(); err != nil {
+		// The status is sent: the client went away or stalled. Nothing is left to tell it.
+		s.log.Debug("timeline response cut short", "incident_id", id, "err", err)
+	}
+	return nil
+}
+
+// responseWriters buffer long responses on their way to the connection: 64 KiB per write keeps the
+// system calls few without holding a response's worth of memory.
+var responseWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+
+// sortedEntries returns an incident's events in the order the timeline shows them, shared with the
+// store when it keeps them sorted (callers must not modify them).
+func (s *Server) sortedEntries(ctx context.Context, id string) ([]timeline.Entry, error) {
+	if sr, ok := s.store.(timeline.SortedReader); ok {
+		return sr.SortedEntries(ctx, id)
+	}
+	entries, err := s.store.Entries(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	timeline.SortEntries(entries)
+	return entries, nil
 }
 
 func indexOfEvent(entries []timeline.Entry, id string) int {

@@ -19,37 +19,45 @@ type entryCache struct {
 }
 
 type cachedEntries struct {
-	id      string
-	entries []timeline.Entry // arrival order; never modified once cached, only replaced
-	bytes   int
+	id    string
+	view  entriesView // never modified once cached, only replaced
+	bytes int
+}
+
+// entriesView is one read of a timeline: its entries in arrival order (what the next read resumes
+// after) and the same entries in the order SortEntries gives, so that a warm read of a long
+// timeline neither copies nor sorts it.
+type entriesView struct {
+	arrival []timeline.Entry
+	sorted  []timeline.Entry
 }
 
 func newEntryCache(maxBytes int) *entryCache {
 	return &entryCache{maxBytes: maxBytes, lru: list.New(), byID: map[string]*list.Element{}}
 }
 
-// get returns the cached entries of an incident (shared: callers must not modify them).
-func (c *entryCache) get(id string) []timeline.Entry {
+// get returns the cached view of an incident (shared: callers must not modify it).
+func (c *entryCache) get(id string) entriesView {
 	if c == nil {
-		return nil
+		return entriesView{}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.byID[id]
 	if !ok {
-		return nil
+		return entriesView{}
 	}
 	c.lru.MoveToFront(el)
-	return el.Value.(*cachedEntries).entries
+	return el.Value.(*cachedEntries).view
 }
 
-func (c *entryCache) put(id string, entries []timeline.Entry) {
+func (c *entryCache) put(id string, v entriesView) {
 	if c == nil {
 		return
 	}
 	size := 0
-	for _, e := range entries {
-		size += len(e.JSON) + len(e.Cursor) + 32
+	for _, e := range v.arrival {
+		size += len(e.JSON) + len(e.Cursor) + 2*32 // two slices of Entry headers
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -61,7 +69,7 @@ func (c *entryCache) put(id string, entries []timeline.Entry) {
 	if size > c.maxBytes {
 		return
 	}
-	c.byID[id] = c.lru.PushFront(&cachedEntries{id: id, entries: entries, bytes: size})
+	c.byID[id] = c.lru.PushFront(&cachedEntries{id: id, view: v, bytes: size})
 	c.bytes += size
 	for c.bytes > c.maxBytes {
 		last := c.lru.Back()

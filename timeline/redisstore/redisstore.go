@@ -11,11 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -325,104 +323,6 @@ func (s *Store) acknowledgedIDs(ctx context.Context, offset, limit int) ([]strin
 	}
 }
 
-// Entries returns an incident's events in arrival order, or an error wrapping timeline.ErrNotFound.
-// Entries already read are kept in process (bounded): a read fetches only the entries appended
-// since, and reads everything again only when the stream is not what the cache expects.
-func (s *Store) Entries(ctx context.Context, id string) (es []timeline.Entry, err error) {
-	defer s.timed("entries", &err)()
-	cached := s.cache.get(id)
-	from := "-"
-	if len(cached) > 0 {
-		from = cached[len(cached)-1].Cursor // inclusive: skipped below
-	}
-	pipe := s.rdb.Pipeline()
-	exists := pipe.Exists(ctx, s.incidentKey(id))
-	rng := pipe.Do(ctx, "XRANGE", s.eventsKey(id), from, "+")
-	length := pipe.XLen(ctx, s.eventsKey(id))
-	refined := pipe.HGetAll(ctx, s.refinedKey(id))
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, s.wrap("entries "+id, err)
-	}
-	if exists.Val() == 0 {
-		if to, err := s.rdb.Get(ctx, s.mergedKey(id)).Result(); err == nil && to != id {
-			return s.Entries(ctx, to)
-		}
-		return nil, fmt.Errorf("incident %q: %w", id, timeline.ErrNotFound)
-	}
-	fresh, err := decodeEntries(id, rng.Val())
-	if err != nil {
-		return nil, err
-	}
-	if len(cached) > 0 && len(fresh) > 0 && fresh[0].Cursor == cached[len(cached)-1].Cursor {
-		fresh = fresh[1:]
-	}
-	switch {
-	case len(cached) > 0 && int64(len(cached)+len(fresh)) == length.Val():
-		es = make([]timeline.Entry, 0, len(cached)+len(fresh))
-		es = append(append(es, cached...), fresh...)
-	case len(cached) > 0:
-		// The stream changed under the cache (expired and recreated, trimmed): read it all.
-		raw, err := s.rdb.Do(ctx, "XRANGE", s.eventsKey(id), "-", "+").Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return nil, s.wrap("entries "+id, err)
-		}
-		if es, err = decodeEntries(id, raw); err != nil {
-			return nil, err
-		}
-	default:
-		es = fresh
-	}
-	s.cache.put(id, es)
-	out := make([]timeline.Entry, len(es))
-	copy(out, es)
-	if len(refined.Val()) > 0 {
-		if err := applyRefinements(out, refined.Val()); err != nil {
-			return nil, fmt.Errorf("entries %s: %w", id, err)
-		}
-	}
-	return out, nil
-}
-
-func decodeEntries(id string, reply any) ([]timeline.Entry, error) {
-	raw, _ := reply.([]any)
-	es := make([]timeline.Entry, len(raw))
-	// Decompressing is most of a long timeline's first read: spread it over the CPUs.
-	const chunk = 512
-	workers := min(runtime.GOMAXPROCS(0), (len(raw)+chunk-1)/chunk)
-	bad := make([]int, max(workers, 1))
-	decode := func(w, from, to int) {
-		bad[w] = -1
-		for i := from; i < to; i++ {
-			e, ok := decodeEntry(raw[i])
-			if !ok {
-				bad[w] = i
-				return
-			}
-			es[i] = e
-		}
-	}
-	if workers <= 1 {
-		decode(0, 0, len(raw))
-	} else {
-		var wg sync.WaitGroup
-		per := (len(raw) + workers - 1) / workers
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				decode(w, w*per, min((w+1)*per, len(raw)))
-			}()
-		}
-		wg.Wait()
-	}
-	for _, i := range bad {
-		if i >= 0 {
-			return nil, fmt.Errorf("entries %s: malformed stream entry %.200v", id, raw[i])
-		}
-	}
-	return es, nil
-}
-
 // Refine records a refinement of one event's role and fact; Entries applies it.
 func (s *Store) Refine(ctx context.Context, r timeline.Refinement) (err error) {
 	defer s.timed("refine", &err)()
@@ -498,33 +398,6 @@ func applyRefinements(es []timeline.Entry, refined map[string]string) error {
 		es[i].JSON = b
 	}
 	return nil
-}
-
-// decodeEntry reads one raw XRANGE reply item ([id, [field, value, ...]]) without building a map
-// per entry: a long timeline is read often while an incident is live.
-func decodeEntry(r any) (timeline.Entry, bool) {
-	pair, ok := r.([]any)
-	if !ok || len(pair) != 2 {
-		return timeline.Entry{}, false
-	}
-	var e timeline.Entry
-	e.Cursor, _ = pair[0].(string)
-	fields, _ := pair[1].([]any)
-	for k := 0; k+1 < len(fields); k += 2 {
-		name, _ := fields[k].(string)
-		val, _ := fields[k+1].(string)
-		switch name {
-		case "t":
-			e.At, _ = strconv.ParseInt(val, 10, 64)
-		case "e":
-			js, err := decodeEventValue([]byte(val))
-			if err != nil {
-				return e, false
-			}
-			e.JSON = js
-		}
-	}
-	return e, e.Cursor != "" && e.JSON != nil
 }
 
 func (s *Store) decodeIncident(id string, h map[string]string, services []string) (timeline.Incident, error) {
