@@ -54,7 +54,7 @@ const (
 // the field that is wrong.
 func decodeAlertmanager(body []byte) (*amMessage, error) {
 	var m amMessage
-	if err := json.Unmarshal(body, &m); err != nil {
+	if err := unmarshalAlertmanager(body, &m); err != nil {
 		return nil, fmt.Errorf("%w: body is not an Alertmanager webhook payload: %s", timeline.ErrInvalid, jsonError(body, err))
 	}
 	if m.Version != "4" {
@@ -92,6 +92,8 @@ func jsonError(body []byte, err error) string {
 	var off int64 = -1
 	switch e := err.(type) {
 	case *json.SyntaxError:
+		off = e.Offset
+	case *amSyntaxError:
 		off = e.Offset
 	case *json.UnmarshalTypeError:
 		return fmt.Sprintf("field %q: cannot use JSON %s as %s (offset %d)", e.Field, e.Value, e.Type, e.Offset)
