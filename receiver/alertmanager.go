@@ -137,13 +137,21 @@ type amAttributes struct {
 // appendJSON appends a's JSON exactly as json.Marshal writes it, in one buffer of about its size
 // (annotations may be megabytes long; encoding/json would grow its own buffer by copies).
 func (a amAttributes) appendJSON(b []byte) ([]byte, error) {
+	// Both maps' keys in one slice, each map's sorted, and the size taken on the way.
+	keys := make([]string, 0, len(a.Labels)+len(a.Annotations))
+	n := 160 + len(a.Fingerprint) + len(a.GeneratorURL)
+	for k, v := range a.Labels {
+		keys = append(keys, k)
+		n += len(k) + len(v) + 6
+	}
+	nLabels := len(keys)
+	for k, v := range a.Annotations {
+		keys = append(keys, k)
+		n += len(k) + len(v) + 6
+	}
+	slices.Sort(keys[:nLabels])
+	slices.Sort(keys[nLabels:])
 	if b == nil {
-		n := 160 + len(a.Fingerprint) + len(a.GeneratorURL)
-		for _, m := range []map[string]string{a.Labels, a.Annotations} {
-			for k, v := range m {
-				n += len(k) + len(v) + 6
-			}
-		}
 		b = make([]byte, 0, n+n/16)
 	}
 	b = append(b, `{"fingerprint":`...)
@@ -151,17 +159,13 @@ func (a amAttributes) appendJSON(b []byte) ([]byte, error) {
 	for _, f := range []struct {
 		name string
 		m    map[string]string
-	}{{`,"labels":{`, a.Labels}, {`,"annotations":{`, a.Annotations}} {
-		if len(f.m) == 0 {
+		keys []string
+	}{{`,"labels":{`, a.Labels, keys[:nLabels]}, {`,"annotations":{`, a.Annotations, keys[nLabels:]}} {
+		if len(f.keys) == 0 {
 			continue
 		}
 		b = append(b, f.name...)
-		keys := make([]string, 0, len(f.m))
-		for k := range f.m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for i, k := range keys {
+		for i, k := range f.keys {
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -364,7 +368,16 @@ var identityLabels = []string{"service", "job", "instance"}
 // 1,000 bytes at most, and writes no more than that however many labels the alert has.
 func alertFact(a amAlert, what string) string {
 	const limit = 1000
+	rest := make([]string, 0, len(a.Labels))
+	size := len(what) + 32
+	for n, v := range a.Labels {
+		size += len(n) + len(v) + 3
+		if n != "alertname" && n != "severity" && !slices.Contains(identityLabels, n) {
+			rest = append(rest, n)
+		}
+	}
 	var sb strings.Builder
+	sb.Grow(min(size+300, limit+utf8.UTFMax+1)) // the summary keeps at most about 300 bytes
 	// w writes s, or as much of it as can still show: truncate below needs the first limit+1 bytes.
 	w := func(s string) {
 		if room := limit + utf8.UTFMax + 1 - sb.Len(); room < len(s) {
@@ -397,13 +410,7 @@ func alertFact(a amAlert, what string) string {
 			pair(n, v)
 		}
 	}
-	rest := make([]string, 0, len(a.Labels))
-	for n := range a.Labels {
-		if n != "alertname" && n != "severity" && !slices.Contains(identityLabels, n) {
-			rest = append(rest, n)
-		}
-	}
-	sort.Strings(rest)
+	slices.Sort(rest)
 	for _, n := range rest {
 		if sb.Len() > limit {
 			break
@@ -437,6 +444,7 @@ func alertSummary(ann map[string]string) string {
 // (by less than one field's end): an annotation may be megabytes of words, a summary is a line.
 func joinFields(s string, limit int) string {
 	var sb strings.Builder
+	sb.Grow(min(len(s), limit+2*utf8.UTFMax+1))
 	for i := 0; i < len(s) && sb.Len() <= limit+utf8.UTFMax; {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if unicode.IsSpace(r) {

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -167,15 +168,42 @@ func (h *Handler) Alertmanager(c echo.Context) error {
 		return h.fail(log, src, fmt.Errorf("record alertmanager notification: %w", err))
 	}
 	h.metrics.recorded(src, res)
+	// Checked first: the arguments would otherwise be boxed on every delivery, logged or not.
 	if res.Opened || res.Resolved || res.Appended > 0 {
-		log.Info("notification recorded", "incident_id", res.IncidentID, "group_key", groupKey,
-			"opened", res.Opened, "resolved", res.Resolved, "appended", res.Appended, "duplicates", res.Duplicates)
-	} else {
+		if log.Enabled(ctx, slog.LevelInfo) {
+			log.Info("notification recorded", "incident_id", res.IncidentID, "group_key", groupKey,
+				"opened", res.Opened, "resolved", res.Resolved, "appended", res.Appended, "duplicates", res.Duplicates)
+		}
+	} else if log.Enabled(ctx, slog.LevelDebug) {
 		log.Debug("duplicate notification", "incident_id", res.IncidentID, "group_key", groupKey,
 			"duplicates", res.Duplicates)
 	}
-	return c.JSON(http.StatusOK, deliveryResponse{Status: "ok", IncidentID: res.IncidentID,
+	return respond(c, deliveryResponse{Status: "ok", IncidentID: res.IncidentID,
 		Opened: res.Opened, Resolved: res.Resolved, Appended: res.Appended, Duplicates: res.Duplicates})
+}
+
+// respond answers 200 with r as c.JSON writes it (the encoder's newline included), without
+// reflection on every delivery; ?pretty and Echo's debug mode still get c.JSON's indented form.
+func respond(c echo.Context, r deliveryResponse) error {
+	if _, pretty := c.QueryParams()["pretty"]; pretty || c.Echo().Debug {
+		return c.JSON(http.StatusOK, r)
+	}
+	return c.JSONBlob(http.StatusOK, r.appendJSON(make([]byte, 0, 128)))
+}
+
+// appendJSON appends r as json.Encoder writes it, newline included.
+func (r deliveryResponse) appendJSON(b []byte) []byte {
+	b = append(b, `{"status":`...)
+	b = timeline.AppendJSONString(b, r.Status)
+	if r.IncidentID != "" {
+		b = append(b, `,"incident_id":`...)
+		b = timeline.AppendJSONString(b, r.IncidentID)
+	}
+	b = strconv.AppendBool(append(b, `,"opened":`...), r.Opened)
+	b = strconv.AppendBool(append(b, `,"resolved":`...), r.Resolved)
+	b = strconv.AppendInt(append(b, `,"appended":`...), int64(r.Appended), 10)
+	b = strconv.AppendInt(append(b, `,"duplicates":`...), int64(r.Duplicates), 10)
+	return append(b, "}\n"...)
 }
 
 // deliveryResponse tells a sender (and a person testing with curl) what a delivery changed.
