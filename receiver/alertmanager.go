@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -203,14 +204,22 @@ func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
 	return append(b, '"'), nil
 }
 
-// redactValues returns ann with redact applied to every value (a copy; nil stays nil).
+// redactValues returns ann with redact applied to every value: ann itself when that changes
+// nothing (the usual case: no annotation names anyone), a copy otherwise (nil stays nil).
 func redactValues(ann map[string]string, redact func(string) string) map[string]string {
-	if ann == nil {
-		return nil
-	}
-	out := make(map[string]string, len(ann))
+	var out map[string]string
 	for k, v := range ann {
-		out[k] = redact(v)
+		r := redact(v)
+		if out == nil {
+			if r == v {
+				continue
+			}
+			out = maps.Clone(ann)
+		}
+		out[k] = r
+	}
+	if out == nil {
+		return ann
 	}
 	return out
 }
