@@ -105,7 +105,6 @@ type Handler struct {
 	now          func() time.Time
 	storeTimeout time.Duration
 	redact       func(string) string
-	largeMu      sync.Mutex // large deliveries take turns (see limitMemory)
 }
 
 // New returns a Handler.
@@ -158,8 +157,8 @@ func (h *Handler) Alertmanager(c echo.Context) error {
 	large := len(body) >= largeBody
 	if large {
 		// Large deliveries take turns, so that their peaks do not add up.
-		h.largeMu.Lock()
-		defer h.largeMu.Unlock()
+		largeTurn.Lock()
+		defer largeTurn.Unlock()
 	}
 	m, err := decodeAlertmanager(body)
 	if err != nil {
@@ -248,6 +247,10 @@ const largeBody = 1 << 20
 // keeps the peak near the forms alive at once. It costs a few milliseconds, only for bodies of a
 // MiB or more.
 func collect() { runtime.GC() }
+
+// largeTurn makes large deliveries take turns, across every Handler of the process: the memory
+// limit that limitMemory sets and restores is the process's.
+var largeTurn sync.Mutex
 
 // limitMemory holds the process to about 3 times a large body's size above what it uses now (the
 // decoded message included), until the returned function runs: the runtime's soft memory limit
