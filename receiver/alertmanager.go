@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -54,7 +55,7 @@ const (
 // the field that is wrong.
 func decodeAlertmanager(body []byte) (*amMessage, error) {
 	var m amMessage
-	if err := json.Unmarshal(body, &m); err != nil {
+	if err := unmarshalAlertmanager(body, &m); err != nil {
 		return nil, fmt.Errorf("%w: body is not an Alertmanager webhook payload: %s", timeline.ErrInvalid, jsonError(body, err))
 	}
 	if m.Version != "4" {
@@ -92,6 +93,8 @@ func jsonError(body []byte, err error) string {
 	var off int64 = -1
 	switch e := err.(type) {
 	case *json.SyntaxError:
+		off = e.Offset
+	case *amSyntaxError:
 		off = e.Offset
 	case *json.UnmarshalTypeError:
 		return fmt.Sprintf("field %q: cannot use JSON %s as %s (offset %d)", e.Field, e.Value, e.Type, e.Offset)
@@ -135,13 +138,21 @@ type amAttributes struct {
 // appendJSON appends a's JSON exactly as json.Marshal writes it, in one buffer of about its size
 // (annotations may be megabytes long; encoding/json would grow its own buffer by copies).
 func (a amAttributes) appendJSON(b []byte) ([]byte, error) {
+	// Both maps' keys in one slice, each map's sorted, and the size taken on the way.
+	keys := make([]string, 0, len(a.Labels)+len(a.Annotations))
+	n := 160 + len(a.Fingerprint) + len(a.GeneratorURL)
+	for k, v := range a.Labels {
+		keys = append(keys, k)
+		n += len(k) + len(v) + 6
+	}
+	nLabels := len(keys)
+	for k, v := range a.Annotations {
+		keys = append(keys, k)
+		n += len(k) + len(v) + 6
+	}
+	slices.Sort(keys[:nLabels])
+	slices.Sort(keys[nLabels:])
 	if b == nil {
-		n := 160 + len(a.Fingerprint) + len(a.GeneratorURL)
-		for _, m := range []map[string]string{a.Labels, a.Annotations} {
-			for k, v := range m {
-				n += len(k) + len(v) + 6
-			}
-		}
 		b = make([]byte, 0, n+n/16)
 	}
 	b = append(b, `{"fingerprint":`...)
@@ -149,17 +160,13 @@ func (a amAttributes) appendJSON(b []byte) ([]byte, error) {
 	for _, f := range []struct {
 		name string
 		m    map[string]string
-	}{{`,"labels":{`, a.Labels}, {`,"annotations":{`, a.Annotations}} {
-		if len(f.m) == 0 {
+		keys []string
+	}{{`,"labels":{`, a.Labels, keys[:nLabels]}, {`,"annotations":{`, a.Annotations, keys[nLabels:]}} {
+		if len(f.keys) == 0 {
 			continue
 		}
 		b = append(b, f.name...)
-		keys := make([]string, 0, len(f.m))
-		for k := range f.m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for i, k := range keys {
+		for i, k := range f.keys {
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -197,14 +204,22 @@ func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
 	return append(b, '"'), nil
 }
 
-// redactValues returns ann with redact applied to every value (a copy; nil stays nil).
+// redactValues returns ann with redact applied to every value: ann itself when that changes
+// nothing (the usual case: no annotation names anyone), a copy otherwise (nil stays nil).
 func redactValues(ann map[string]string, redact func(string) string) map[string]string {
-	if ann == nil {
-		return nil
-	}
-	out := make(map[string]string, len(ann))
+	var out map[string]string
 	for k, v := range ann {
-		out[k] = redact(v)
+		r := redact(v)
+		if out == nil {
+			if r == v {
+				continue
+			}
+			out = maps.Clone(ann)
+		}
+		out[k] = r
+	}
+	if out == nil {
+		return ann
 	}
 	return out
 }
@@ -362,7 +377,16 @@ var identityLabels = []string{"service", "job", "instance"}
 // 1,000 bytes at most, and writes no more than that however many labels the alert has.
 func alertFact(a amAlert, what string) string {
 	const limit = 1000
+	rest := make([]string, 0, len(a.Labels))
+	size := len(what) + 32
+	for n, v := range a.Labels {
+		size += len(n) + len(v) + 3
+		if n != "alertname" && n != "severity" && !slices.Contains(identityLabels, n) {
+			rest = append(rest, n)
+		}
+	}
 	var sb strings.Builder
+	sb.Grow(min(size+300, limit+utf8.UTFMax+1)) // the summary keeps at most about 300 bytes
 	// w writes s, or as much of it as can still show: truncate below needs the first limit+1 bytes.
 	w := func(s string) {
 		if room := limit + utf8.UTFMax + 1 - sb.Len(); room < len(s) {
@@ -395,13 +419,7 @@ func alertFact(a amAlert, what string) string {
 			pair(n, v)
 		}
 	}
-	rest := make([]string, 0, len(a.Labels))
-	for n := range a.Labels {
-		if n != "alertname" && n != "severity" && !slices.Contains(identityLabels, n) {
-			rest = append(rest, n)
-		}
-	}
-	sort.Strings(rest)
+	slices.Sort(rest)
 	for _, n := range rest {
 		if sb.Len() > limit {
 			break
@@ -435,6 +453,7 @@ func alertSummary(ann map[string]string) string {
 // (by less than one field's end): an annotation may be megabytes of words, a summary is a line.
 func joinFields(s string, limit int) string {
 	var sb strings.Builder
+	sb.Grow(min(len(s), limit+2*utf8.UTFMax+1))
 	for i := 0; i < len(s) && sb.Len() <= limit+utf8.UTFMax; {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if unicode.IsSpace(r) {

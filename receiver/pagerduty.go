@@ -230,7 +230,7 @@ func (h *Handler) PagerDuty(c echo.Context) error {
 		pe.job.IncidentID = res.IncidentID
 		h.pd.Enricher.Enqueue(pe.job)
 	}
-	return c.JSON(http.StatusOK, deliveryResponse{Status: "ok", IncidentID: res.IncidentID,
+	return respond(c, deliveryResponse{Status: "ok", IncidentID: res.IncidentID,
 		Opened: res.Opened, Resolved: res.Resolved, Appended: res.Appended, Duplicates: res.Duplicates})
 }
 

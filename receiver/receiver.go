@@ -16,7 +16,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -149,9 +154,19 @@ func (h *Handler) Alertmanager(c echo.Context) error {
 	if err != nil {
 		return h.fail(log, src, err)
 	}
+	large := len(body) >= largeBody
+	if large {
+		// Large deliveries take turns, so that their peaks do not add up.
+		largeTurn.Lock()
+		defer largeTurn.Unlock()
+	}
 	m, err := decodeAlertmanager(body)
 	if err != nil {
 		return h.fail(log, src, err)
+	}
+	if large {
+		collect() // the body
+		defer limitMemory(len(body))()
 	}
 	// The decoded message is not used past this point, so a huge one can be collected while the
 	// store encodes its events.
@@ -160,6 +175,9 @@ func (h *Handler) Alertmanager(c echo.Context) error {
 	if err != nil {
 		return h.fail(log, src, fmt.Errorf("alertmanager batch: %w", err))
 	}
+	if large {
+		collect() // the decoded and the redacted text: only the batch's attributes stay
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), h.storeTimeout)
 	defer cancel()
 	res, err := h.store.Record(ctx, b)
@@ -167,15 +185,42 @@ func (h *Handler) Alertmanager(c echo.Context) error {
 		return h.fail(log, src, fmt.Errorf("record alertmanager notification: %w", err))
 	}
 	h.metrics.recorded(src, res)
+	// Checked first: the arguments would otherwise be boxed on every delivery, logged or not.
 	if res.Opened || res.Resolved || res.Appended > 0 {
-		log.Info("notification recorded", "incident_id", res.IncidentID, "group_key", groupKey,
-			"opened", res.Opened, "resolved", res.Resolved, "appended", res.Appended, "duplicates", res.Duplicates)
-	} else {
+		if log.Enabled(ctx, slog.LevelInfo) {
+			log.Info("notification recorded", "incident_id", res.IncidentID, "group_key", groupKey,
+				"opened", res.Opened, "resolved", res.Resolved, "appended", res.Appended, "duplicates", res.Duplicates)
+		}
+	} else if log.Enabled(ctx, slog.LevelDebug) {
 		log.Debug("duplicate notification", "incident_id", res.IncidentID, "group_key", groupKey,
 			"duplicates", res.Duplicates)
 	}
-	return c.JSON(http.StatusOK, deliveryResponse{Status: "ok", IncidentID: res.IncidentID,
+	return respond(c, deliveryResponse{Status: "ok", IncidentID: res.IncidentID,
 		Opened: res.Opened, Resolved: res.Resolved, Appended: res.Appended, Duplicates: res.Duplicates})
+}
+
+// respond answers 200 with r as c.JSON writes it (the encoder's newline included), without
+// reflection on every delivery; ?pretty and Echo's debug mode still get c.JSON's indented form.
+func respond(c echo.Context, r deliveryResponse) error {
+	if _, pretty := c.QueryParams()["pretty"]; pretty || c.Echo().Debug {
+		return c.JSON(http.StatusOK, r)
+	}
+	return c.JSONBlob(http.StatusOK, r.appendJSON(make([]byte, 0, 128)))
+}
+
+// appendJSON appends r as json.Encoder writes it, newline included.
+func (r deliveryResponse) appendJSON(b []byte) []byte {
+	b = append(b, `{"status":`...)
+	b = timeline.AppendJSONString(b, r.Status)
+	if r.IncidentID != "" {
+		b = append(b, `,"incident_id":`...)
+		b = timeline.AppendJSONString(b, r.IncidentID)
+	}
+	b = strconv.AppendBool(append(b, `,"opened":`...), r.Opened)
+	b = strconv.AppendBool(append(b, `,"resolved":`...), r.Resolved)
+	b = strconv.AppendInt(append(b, `,"appended":`...), int64(r.Appended), 10)
+	b = strconv.AppendInt(append(b, `,"duplicates":`...), int64(r.Duplicates), 10)
+	return append(b, "}\n"...)
 }
 
 // deliveryResponse tells a sender (and a person testing with curl) what a delivery changed.
@@ -189,6 +234,43 @@ type deliveryResponse struct {
 }
 
 var errTooLarge = errors.New("body too large")
+
+// largeBody is the body size from which a delivery collects its garbage as it goes (see collect
+// and limitMemory).
+const largeBody = 1 << 20
+
+// collect runs a garbage collection. A large delivery holds its text several times over, one
+// form after the other (the body, the decoded strings, the redacted annotations, the attributes,
+// then the store's event JSON and frame): each is garbage once the next is built, but the
+// collector, paced by the heap's size at its last cycle, lets them pile up to several times the
+// body before it runs (bench/hostile.sh: 5.5-10x a 16 MiB body). Collecting between the steps
+// keeps the peak near the forms alive at once. It costs a few milliseconds, only for bodies of a
+// MiB or more.
+func collect() { runtime.GC() }
+
+// largeTurn makes large deliveries take turns, across every Handler of the process: the memory
+// limit that limitMemory sets and restores is the process's.
+var largeTurn sync.Mutex
+
+// limitMemory holds the process to about 3 times a large body's size above what it uses now (the
+// decoded message included), until the returned function runs: the runtime's soft memory limit
+// makes the collector run as often as that needs while the delivery is handled (redaction, the
+// attributes, then the store's event JSON and compression each make garbage of about the body's
+// size). A lower limit set by the operator (GOMEMLIMIT) is kept. The collector's CPU under the
+// limit is capped by the runtime, and deliveries of a MiB or more are rare.
+func limitMemory(bodyLen int) (restore func()) {
+	sample := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(sample)
+	if sample[0].Value.Kind() != metrics.KindUint64 || sample[1].Value.Kind() != metrics.KindUint64 {
+		return func() {}
+	}
+	inUse := int64(sample[0].Value.Uint64() - sample[1].Value.Uint64())
+	old := debug.SetMemoryLimit(-1)
+	if limit := inUse + 3*int64(bodyLen); limit < old {
+		debug.SetMemoryLimit(limit)
+	}
+	return func() { debug.SetMemoryLimit(old) }
+}
 
 func (h *Handler) readBody(r *http.Request) ([]byte, error) {
 	if r.ContentLength > h.maxBody {

@@ -67,21 +67,29 @@ func compactJSON(raw []byte) bool {
 		raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
 		return false
 	}
-	in, esc := false, false
+	in := false
 	for i := 0; i < len(raw); i++ {
 		c := raw[i]
+		if !compactSpecial[c] {
+			continue
+		}
 		switch {
-		case esc:
-			esc = false
-		case in && c == '\\':
-			esc = true
+		case c == '\\':
+			if in { // the escaped byte is skipped, whatever it is
+				if i+1 == len(raw) {
+					return false
+				}
+				i++
+			}
 		case c == '"':
 			in = !in
 		case c == '<' || c == '>' || c == '&':
 			return false
-		case !in && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
-			return false
-		case c >= utf8.RuneSelf:
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			if !in {
+				return false
+			}
+		default: // c >= utf8.RuneSelf
 			r, size := utf8.DecodeRune(raw[i:])
 			if (r == utf8.RuneError && size == 1) || r == '\u2028' || r == '\u2029' {
 				return false
@@ -89,8 +97,28 @@ func compactJSON(raw []byte) bool {
 			i += size - 1
 		}
 	}
-	return !in && !esc
+	return !in
 }
+
+// compactSpecial marks the bytes compactJSON looks at; it steps over the others (most of a text)
+// with one table look-up each.
+var compactSpecial = func() (t [256]bool) {
+	for _, c := range []byte("\"\\<>& \t\n\r") {
+		t[c] = true
+	}
+	for c := utf8.RuneSelf; c < 256; c++ {
+		t[c] = true
+	}
+	return t
+}()
+
+// jsonSafe marks the ASCII bytes AppendJSONString copies as they are.
+var jsonSafe = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 const hexDigits = "0123456789abcdef"
 
@@ -100,11 +128,12 @@ func AppendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
+		c := s[i]
+		if jsonSafe[c] {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
 			b = append(b, s[start:i]...)
 			switch c {
 			case '\\', '"':

@@ -1,7 +1,9 @@
 package timeline
 
 import (
+	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -35,7 +37,53 @@ var emailAddress = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za
 // so "渡辺さん" contains "渡辺"), and its parts need 2 characters. Longer names are replaced
 // before shorter ones, so "Dana Okafor" becomes one role, not two.
 func ReplaceNames(text string, people []Participant) (string, int) {
-	spans := NameSpans(text, people)
+	if len(text) > math.MaxInt32 {
+		return replaceSpans(text, NameSpans(text, people))
+	}
+	// The places found are kept in 12 bytes each, in chunks that are never copied (a NameSpan takes
+	// 32 bytes in a slice that doubles: with a name every few words, as much as the text again).
+	var (
+		roles  []string // the few replacements, indexed by compactSpan.role
+		chunks [][]compactSpan
+		size   = len(text)
+		n      int
+	)
+	scanNames(text, people, func(start, end int, replacement string) {
+		role := slices.Index(roles, replacement)
+		if role < 0 {
+			role = len(roles)
+			roles = append(roles, replacement)
+		}
+		if len(chunks) == 0 || len(chunks[len(chunks)-1]) == cap(chunks[len(chunks)-1]) {
+			chunks = append(chunks, make([]compactSpan, 0, min(16<<(2*len(chunks)), 4096)))
+		}
+		c := &chunks[len(chunks)-1]
+		*c = append(*c, compactSpan{start: int32(start), end: int32(end), role: int32(role)})
+		size += len(replacement) - (end - start)
+		n++
+	})
+	if n == 0 {
+		return text, 0
+	}
+	var sb strings.Builder
+	sb.Grow(size) // the one copy of the text, of its final size
+	last := 0
+	for _, c := range chunks {
+		for _, sp := range c {
+			sb.WriteString(text[last:sp.start])
+			sb.WriteString(roles[sp.role])
+			last = int(sp.end)
+		}
+	}
+	sb.WriteString(text[last:])
+	return sb.String(), n
+}
+
+// compactSpan is a NameSpan of a text shorter than 2 GiB, its replacement an index.
+type compactSpan struct{ start, end, role int32 }
+
+// replaceSpans writes text with spans replaced, in one copy of its final size.
+func replaceSpans(text string, spans []NameSpan) (string, int) {
 	if len(spans) == 0 {
 		return text, 0
 	}
@@ -44,7 +92,7 @@ func ReplaceNames(text string, people []Participant) (string, int) {
 		size += len(sp.Replacement) - (sp.End - sp.Start)
 	}
 	var sb strings.Builder
-	sb.Grow(size) // the one copy of the text, of its final size
+	sb.Grow(size)
 	last := 0
 	for _, sp := range spans {
 		sb.WriteString(text[last:sp.Start])
@@ -64,6 +112,15 @@ type NameSpan struct {
 
 // NameSpans finds the names and addresses ReplaceNames replaces, in order, without overlaps.
 func NameSpans(text string, people []Participant) []NameSpan {
+	var out []NameSpan
+	scanNames(text, people, func(start, end int, replacement string) {
+		out = append(out, NameSpan{Start: start, End: end, Replacement: replacement})
+	})
+	return out
+}
+
+// scanNames calls emit with each name and address ReplaceNames replaces, in order, without overlaps.
+func scanNames(text string, people []Participant, emit func(start, end int, replacement string)) {
 	type name struct {
 		runes []rune
 		role  string
@@ -116,7 +173,6 @@ func NameSpans(text string, people []Participant) []NameSpan {
 		byFirst[nm.runes[0]] = append(byFirst[nm.runes[0]], nm)
 	}
 
-	var out []NameSpan
 	// Addresses first, so a name part inside one ("dana" in dana.okafor@…) does not mangle it;
 	// names are looked for in the text between addresses. The scan walks the text in place, a
 	// character of its NFKC form at a time, without copying it (annotations may be megabytes long).
@@ -138,7 +194,7 @@ func NameSpans(text string, people []Participant) []NameSpan {
 					if end.k > 0 {
 						end = pos{b: c.chunkEnd(end.b)}
 					}
-					out = append(out, NameSpan{Start: p.b, End: end.b, Replacement: nm.role})
+					emit(p.b, end.b, nm.role)
 					prev, p, matched = nm.runes[len(nm.runes)-1], end, true
 					break
 				}
@@ -150,18 +206,24 @@ func NameSpans(text string, people []Participant) []NameSpan {
 	}
 	last := 0
 	if strings.IndexByte(text, '@') >= 0 {
-		for _, m := range emailAddress.FindAllStringIndex(text, -1) {
-			scan(last, m[0])
-			role, ok := known[strings.ToLower(text[m[0]:m[1]])]
+		// One match at a time, not FindAllStringIndex: its list of every address is 40 bytes a match.
+		// The pattern has no anchors, so matching from last finds what FindAll finds.
+		for last < len(text) {
+			m := emailAddress.FindStringIndex(text[last:])
+			if m == nil {
+				break
+			}
+			start, end := last+m[0], last+m[1]
+			scan(last, start)
+			role, ok := known[strings.ToLower(text[start:end])]
 			if !ok {
 				role = UnknownAddress
 			}
-			out = append(out, NameSpan{Start: m[0], End: m[1], Replacement: role})
-			last = m[1]
+			emit(start, end, role)
+			last = end
 		}
 	}
 	scan(last, len(text))
-	return out
 }
 
 // pos is a place in the NFKC form of a text: the byte offset b of a character of the text, and

@@ -106,3 +106,29 @@ func itoa(n int) string {
 	}
 	return string(b)
 }
+
+// TestReplaceNamesWritesNameSpans checks that ReplaceNames replaces exactly what NameSpans finds.
+func TestReplaceNamesWritesNameSpans(t *testing.T) {
+	for _, text := range []string{
+		"",
+		"nobody here",
+		"Dana Okafor paged ops@example.org and DANA.OKAFOR@example.com; 渡辺さん and 渡辺健二 replied, Okafors too",
+		longText("latency", "Dana", "okafor", "on", "渡辺さん", "mailed", "ops@example.org", "dana.okafor@example.com", "x@y"),
+	} {
+		for _, people := range [][]timeline.Participant{nil, scanPeople} {
+			var sb strings.Builder
+			last := 0
+			spans := timeline.NameSpans(text, people)
+			for _, sp := range spans {
+				sb.WriteString(text[last:sp.Start])
+				sb.WriteString(sp.Replacement)
+				last = sp.End
+			}
+			sb.WriteString(text[last:])
+			got, n := timeline.ReplaceNames(text, people)
+			if got != sb.String() || n != len(spans) {
+				t.Errorf("ReplaceNames made %d replacements, NameSpans found %d; outputs equal: %v", n, len(spans), got == sb.String())
+			}
+		}
+	}
+}
