@@ -421,3 +421,59 @@ func BenchmarkEntries10k(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEventCodec compresses and decompresses the events of captured payloads (the storm's
+// firing and resolved alerts and smaller notifications) as the store does now (S2 with eventDict)
+// and as the first compact format did (zstd frames with eventDict). cpu-ns/event is this
+// process's CPU time per event, B/event the stored size.
+func BenchmarkEventCodec(b *testing.B) {
+	var evs [][]byte
+	var raw int
+	for _, name := range []string{"01-first-firing.json", "02-second-alert-joins.json", "04-all-resolved.json",
+		"10-storm-200-firing.json", "10-storm-200-resolved.json"} {
+		batch := capturedBatch(b, name)
+		for _, o := range batch.Occurrences {
+			js, err := o.Event.AppendJSON(nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			evs = append(evs, js)
+			raw += len(js)
+		}
+	}
+	for _, codec := range []struct {
+		name   string
+		encode func([]byte) []byte
+	}{
+		{"s2", redisstore.CompressEvent},
+		{"zstd", func(js []byte) []byte { return redisstore.ZstdFrame(b, js) }},
+	} {
+		stored := make([][]byte, len(evs))
+		b.Run(codec.name+"/encode", func(b *testing.B) {
+			size := 0
+			cpu0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				size = 0
+				for k, js := range evs {
+					stored[k] = codec.encode(js)
+					size += len(stored[k])
+				}
+			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N*len(evs)), "cpu-ns/event")
+			b.ReportMetric(float64(size)/float64(len(evs)), "B/event")
+			b.ReportMetric(float64(raw)/float64(len(evs)), "json-B/event")
+		})
+		b.Run(codec.name+"/decode", func(b *testing.B) {
+			cpu0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				for k, v := range stored {
+					js, err := redisstore.DecodeEventValue(v)
+					if err != nil || len(js) != len(evs[k]) {
+						b.Fatalf("event %d: %v", k, err)
+					}
+				}
+			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N*len(evs)), "cpu-ns/event")
+		})
+	}
+}

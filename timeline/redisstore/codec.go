@@ -173,7 +173,7 @@ func (w *eventWriter) take(n int) []byte {
 
 // compressEvent is the stored value of one event's JSON (see eventWriter.compress).
 func compressEvent(js []byte) []byte {
-	var w eventWriter
+	w := eventWriter{expect: 1} // memory for this value only
 	return w.compress(js)
 }
 

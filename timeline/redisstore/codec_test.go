@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
-
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
@@ -31,19 +29,6 @@ func TestEventDictUnchanged(t *testing.T) {
 	if got := hex.EncodeToString(sum[:]); got != s2EventDictSHA256 {
 		t.Fatalf("s2EventDict changed (sha256 %s, pinned %s): add a new dictionary with a new tag instead", got, s2EventDictSHA256)
 	}
-}
-
-// zstdFrame is what the first compact format stored for an event's JSON (compressEvent at commit
-// 22333ed): a zstd frame with eventDict. The store no longer writes frames, but reads them.
-func zstdFrame(t testing.TB, js []byte) []byte {
-	t.Helper()
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
-		zstd.WithEncoderDictRaw(eventDictID, []byte(eventDict)), zstd.WithEncoderCRC(false),
-		zstd.WithLowerEncoderMem(true), zstd.WithNoEntropyCompression(true), zstd.WithWindowSize(1<<14))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return enc.EncodeAll(js, nil)
 }
 
 // Compression must give back exactly the JSON it was given, whatever the attributes hold.
