@@ -40,15 +40,51 @@ local occs, evs = list(7), list(3)
 local resolve, resolvedAt, rt, re = ARGV[i] == '1', ARGV[i+1], ARGV[i+2], ARGV[i+3]
 local statusTo, statusAt = ARGV[i+4], ARGV[i+5]
 
+-- The group hash is read once, for every field the steps below may need (its version, incident,
+-- last incident, and the state and alias of every occurrence of the batch), and written once, at
+-- the end (pend): Redis' cost is per call more than per field. got[f] is the field's value before
+-- the script (false: none; nil: not read), pend[f] what the script has written to it (false:
+-- deleted), and hget reads through both.
+local got, pend, pendOrder = {}, {}, {}
+do
+  local fields = {'v', 'cur', 'last'}
+  for _, o in ipairs(occs) do
+    fields[#fields+1] = o[1]
+    if o[5] == 'r' then fields[#fields+1] = o[3] end
+  end
+  for j = 1, #fields, 1000 do
+    local chunk = {}
+    for k = j, math.min(j + 999, #fields) do chunk[#chunk+1] = fields[k] end
+    local vals = redis.call('HMGET', gk, unpack(chunk))
+    for k, f in ipairs(chunk) do got[f] = vals[k] end
+  end
+end
+local function hget(f)
+  local v = pend[f]
+  if v == nil then v = got[f] end
+  if v == nil then
+    v = redis.call('HGET', gk, f)
+    got[f] = v
+  end
+  return v
+end
+local function hset(f, v)
+  if pend[f] == nil then pendOrder[#pendOrder+1] = f end
+  pend[f] = v
+end
+
 -- Occurrence and alias fields are hashes of the keys (see keys.go). A group written before they
 -- were ("legacy": it exists and has no "v") is also looked up by the old names, "o:<key>" and
 -- "a:<alias>", so deliveries during an upgrade stay idempotent.
-local fresh = redis.call('EXISTS', gk) == 0
-local legacy = not fresh and redis.call('HEXISTS', gk, 'v') == 0
+local fresh, legacy = false, false
+if not got['v'] then
+  fresh = redis.call('EXISTS', gk) == 0
+  legacy = not fresh
+end
 
 -- A whole delivery seen before (PagerDuty's X-Webhook-Id) changes nothing.
 if dkey ~= '' and redis.call('HSETNX', gk, 'w:' .. dkey, 1) == 0 then
-  return {redis.call('HGET', gk, 'cur') or '', 0, 0, 0, #occs + #evs, 0, 0}
+  return {got['cur'] or '', 0, 0, 0, #occs + #evs, 0, 0}
 end
 
 -- Decide which occurrence transitions are news, without writing yet.
@@ -56,7 +92,7 @@ local state = {}
 local function occ(field, key)
   local s = state[field]
   if s == nil then
-    s = redis.call('HGET', gk, field)
+    s = hget(field)
     if not s and legacy and key then s = redis.call('HGET', gk, 'o:' .. key) end
     s = s or false
     state[field] = s
@@ -75,7 +111,7 @@ for _, o in ipairs(occs) do
   elseif cur == 'f' then
     trans[#trans+1] = {of, af, 'r', t, e, nil, alias, key}; state[of] = 'r'
   else
-    local ak = redis.call('HGET', gk, af)
+    local ak = hget(af)
     if not ak and legacy then
       local old = redis.call('HGET', gk, 'a:' .. alias)
       if old then ak = 'o:' .. old end
@@ -90,7 +126,7 @@ for _, o in ipairs(occs) do
 end
 
 local function exists(id) return redis.call('EXISTS', P .. ':i:' .. id) == 1 end
-local id = redis.call('HGET', gk, 'cur')
+local id = got['cur']
 -- An incident removed after its retention (RemoveTimeline) is never written to again.
 if id and not exists(id) then id = false end
 local opened, joined, late = 0, 0, false
@@ -108,7 +144,7 @@ end
 if not id and not firingNew and not openAlways and #trans > 0 then
   -- Resolutions only, with no open incident: they finish the group's last incident (e.g. alerts
   -- that max_alerts left out of the notification that resolved it).
-  local last = redis.call('HGET', gk, 'last')
+  local last = got['last']
   if last and exists(last) then id, late = last, true end
 end
 if not id then
@@ -172,7 +208,7 @@ end
 local ik = P .. ':i:' .. id
 local ek = ik .. ':e'
 if opened == 1 or joined == 1 or merged == 1 then
-  redis.call('HSET', gk, 'cur', id)
+  hset('cur', id)
   for _, l in ipairs(links) do redis.call('SET', P .. ':l:' .. l[1], id, 'EX', ttl) end
 end
 if joined == 1 then
@@ -202,12 +238,12 @@ end
 local appended = 0
 for _, tr in ipairs(trans) do
   local of, af, st, alias, key = tr[1], tr[2], tr[3], tr[7], tr[8]
-  redis.call('HSET', gk, of, st)
-  if tr[6] then redis.call('HSET', gk, tr[6], 'r') end
+  hset(of, st)
+  if tr[6] then hset(tr[6], 'r') end
   if st == 'f' then
-    redis.call('HSET', gk, af, of)
+    hset(af, of)
   else
-    if redis.call('HGET', gk, af) == of then redis.call('HDEL', gk, af) end
+    if hget(af) == of then hset(af, false) end
     if legacy then
       local old = redis.call('HGET', gk, 'a:' .. alias)
       if old and (old == key or 'o:' .. old == of) then redis.call('HDEL', gk, 'a:' .. alias) end
@@ -278,8 +314,8 @@ if late then
   end
 elseif resolve then
   -- The group's episode is over whatever the incident's status says now.
-  redis.call('HDEL', gk, 'cur')
-  redis.call('HSET', gk, 'last', id)
+  hset('cur', false)
+  hset('last', id)
   setStatus('resolved', resolvedAt)
   redis.call('XADD', ek, '*', 't', rt, 'e', re)
   appended = appended + 1
@@ -290,7 +326,20 @@ if appended > 0 or opened == 1 or joined == 1 or merged == 1 or resolved == 1 or
   redis.call('HINCRBY', ik, 'events', appended)
   redis.call('HSET', ik, 'updated_at', now)
 end
-if fresh then redis.call('HSET', gk, 'v', '2') end
+if fresh then hset('v', '2') end
+local sets, dels = {}, {}
+for _, f in ipairs(pendOrder) do
+  local v = pend[f]
+  if v then
+    sets[#sets+1] = f; sets[#sets+1] = v
+    if #sets >= 1000 then redis.call('HSET', gk, unpack(sets)); sets = {} end
+  else
+    dels[#dels+1] = f
+    if #dels >= 1000 then redis.call('HDEL', gk, unpack(dels)); dels = {} end
+  end
+end
+if #sets > 0 then redis.call('HSET', gk, unpack(sets)) end
+if #dels > 0 then redis.call('HDEL', gk, unpack(dels)) end
 redis.call('EXPIRE', gk, ttl)
 return {id, opened, resolved, appended, dups, reopened, math.max(joined, merged)}
 `)
