@@ -40,61 +40,61 @@ local occs, evs = list(7), list(3)
 local resolve, resolvedAt, rt, re = ARGV[i] == '1', ARGV[i+1], ARGV[i+2], ARGV[i+3]
 local statusTo, statusAt = ARGV[i+4], ARGV[i+5]
 
--- The group hash is read once, for every field the steps below may need (its version, incident,
--- last incident, and the state and alias of every occurrence of the batch), and written once, at
--- the end (pend): Redis' cost is per call more than per field. got[f] is the field's value before
--- the script (false: none; nil: not read), pend[f] what the script has written to it (false:
--- deleted), and hget reads through both.
-local got, pend, pendOrder = {}, {}, {}
+-- The group hash is read with one HMGET (its version and incident, the state of every occurrence
+-- of the batch and the alias of every resolved one; not "last", rarely needed, and a field that is
+-- absent costs a scan of the whole hash while it is small) and its occurrence and alias
+-- fields are written with one HSET at the end: Redis' cost is per call more than per field.
+local hv
 do
-  local fields = {'v', 'cur', 'last'}
+  local fields, n = {'v', 'cur'}, 2
   for _, o in ipairs(occs) do
-    fields[#fields+1] = o[1]
-    if o[5] == 'r' then fields[#fields+1] = o[3] end
+    n = n + 1; fields[n] = o[1]
+    if o[5] == 'r' then n = n + 1; fields[n] = o[3] end
   end
-  for j = 1, #fields, 1000 do
-    local chunk = {}
-    for k = j, math.min(j + 999, #fields) do chunk[#chunk+1] = fields[k] end
-    local vals = redis.call('HMGET', gk, unpack(chunk))
-    for k, f in ipairs(chunk) do got[f] = vals[k] end
+  if n <= 1000 then
+    hv = redis.call('HMGET', gk, unpack(fields))
+  else
+    hv = {}
+    for j = 1, n, 1000 do
+      local part = redis.call('HMGET', gk, unpack(fields, j, math.min(j + 999, n)))
+      for k = 1, #part do hv[j + k - 1] = part[k] end
+    end
   end
-end
-local function hget(f)
-  local v = pend[f]
-  if v == nil then v = got[f] end
-  if v == nil then
-    v = redis.call('HGET', gk, f)
-    got[f] = v
-  end
-  return v
-end
-local function hset(f, v)
-  if pend[f] == nil then pendOrder[#pendOrder+1] = f end
-  pend[f] = v
 end
 
 -- Occurrence and alias fields are hashes of the keys (see keys.go). A group written before they
 -- were ("legacy": it exists and has no "v") is also looked up by the old names, "o:<key>" and
 -- "a:<alias>", so deliveries during an upgrade stay idempotent.
 local fresh, legacy = false, false
-if not got['v'] then
+if not hv[1] then
   fresh = redis.call('EXISTS', gk) == 0
   legacy = not fresh
 end
 
 -- A whole delivery seen before (PagerDuty's X-Webhook-Id) changes nothing.
 if dkey ~= '' and redis.call('HSETNX', gk, 'w:' .. dkey, 1) == 0 then
-  return {got['cur'] or '', 0, 0, 0, #occs + #evs, 0, 0}
+  return {hv[2] or '', 0, 0, 0, #occs + #evs, 0, 0}
 end
 
--- Decide which occurrence transitions are news, without writing yet.
+-- state[field]: an occurrence's state as the batch has decided so far; o[8]: a resolved
+-- occurrence's alias field before the batch.
 local state = {}
-local function occ(field, key)
+do
+  local k = 2
+  for _, o in ipairs(occs) do
+    k = k + 1
+    if state[o[1]] == nil then
+      local s = hv[k]
+      if not s and legacy then s = redis.call('HGET', gk, 'o:' .. o[2]) end
+      state[o[1]] = s or false
+    end
+    if o[5] == 'r' then k = k + 1; o[8] = hv[k] end
+  end
+end
+local function occ(field)
   local s = state[field]
   if s == nil then
-    s = hget(field)
-    if not s and legacy and key then s = redis.call('HGET', gk, 'o:' .. key) end
-    s = s or false
+    s = redis.call('HGET', gk, field) or false
     state[field] = s
   end
   return s
@@ -102,31 +102,31 @@ end
 local trans, dups, firingNew = {}, 0, false
 for _, o in ipairs(occs) do
   local of, key, af, alias, st, t, e = o[1], o[2], o[3], o[4], o[5], o[6], o[7]
-  local cur = occ(of, key)
+  local cur = occ(of)
   if st == 'f' then
     if cur then dups = dups + 1 else
       trans[#trans+1] = {of, af, 'f', t, e, nil, alias, key}; state[of] = 'f'; firingNew = true
     end
   elseif cur == 'r' then dups = dups + 1
   elseif cur == 'f' then
-    trans[#trans+1] = {of, af, 'r', t, e, nil, alias, key}; state[of] = 'r'
+    trans[#trans+1] = {of, af, 'r', t, e, nil, alias, key, o[8]}; state[of] = 'r'
   else
-    local ak = hget(af)
+    local ak = o[8]
     if not ak and legacy then
       local old = redis.call('HGET', gk, 'a:' .. alias)
       if old then ak = 'o:' .. old end
     end
     if ak and occ(ak) == 'f' then
       -- Remember the key it arrived with too, so a repeat of this delivery is a duplicate.
-      trans[#trans+1] = {ak, af, 'r', t, e, of, alias, nil}; state[ak] = 'r'; state[of] = 'r'
+      trans[#trans+1] = {ak, af, 'r', t, e, of, alias, nil, o[8]}; state[ak] = 'r'; state[of] = 'r'
     else
-      trans[#trans+1] = {of, af, 'r', t, e, nil, alias, key}; state[of] = 'r'
+      trans[#trans+1] = {of, af, 'r', t, e, nil, alias, key, o[8]}; state[of] = 'r'
     end
   end
 end
 
 local function exists(id) return redis.call('EXISTS', P .. ':i:' .. id) == 1 end
-local id = got['cur']
+local id = hv[2]
 -- An incident removed after its retention (RemoveTimeline) is never written to again.
 if id and not exists(id) then id = false end
 local opened, joined, late = 0, 0, false
@@ -144,7 +144,7 @@ end
 if not id and not firingNew and not openAlways and #trans > 0 then
   -- Resolutions only, with no open incident: they finish the group's last incident (e.g. alerts
   -- that max_alerts left out of the notification that resolved it).
-  local last = got['last']
+  local last = redis.call('HGET', gk, 'last')
   if last and exists(last) then id, late = last, true end
 end
 if not id then
@@ -208,7 +208,7 @@ end
 local ik = P .. ':i:' .. id
 local ek = ik .. ':e'
 if opened == 1 or joined == 1 or merged == 1 then
-  hset('cur', id)
+  redis.call('HSET', gk, 'cur', id)
   for _, l in ipairs(links) do redis.call('SET', P .. ':l:' .. l[1], id, 'EX', ttl) end
 end
 if joined == 1 then
@@ -235,22 +235,44 @@ local function fill(e)
   return (string.gsub(e, '{{from:([%w_]+)}}', function(name) return froms[name] or '' end))
 end
 
+-- The transitions' writes to occurrence and alias fields go out as one HSET (it applies them in
+-- order: the last value of a field wins), then one HDEL of the alias fields the batch left deleted.
+-- aliasNow[af] is an alias field's value as the batch has left it so far (false: deleted).
 local appended = 0
-for _, tr in ipairs(trans) do
-  local of, af, st, alias, key = tr[1], tr[2], tr[3], tr[7], tr[8]
-  hset(of, st)
-  if tr[6] then hset(tr[6], 'r') end
-  if st == 'f' then
-    hset(af, of)
-  else
-    if hget(af) == of then hset(af, false) end
-    if legacy then
-      local old = redis.call('HGET', gk, 'a:' .. alias)
-      if old and (old == key or 'o:' .. old == of) then redis.call('HDEL', gk, 'a:' .. alias) end
+if #trans > 0 then
+  local hs, nhs, aliasNow, dels = {}, 0, {}, nil
+  for _, tr in ipairs(trans) do
+    local of, af, st, alias, key = tr[1], tr[2], tr[3], tr[7], tr[8]
+    hs[nhs+1] = of; hs[nhs+2] = st; nhs = nhs + 2
+    if tr[6] then hs[nhs+1] = tr[6]; hs[nhs+2] = 'r'; nhs = nhs + 2 end
+    if st == 'f' then
+      hs[nhs+1] = af; hs[nhs+2] = of; nhs = nhs + 2
+      aliasNow[af] = of
+    else
+      local a = aliasNow[af]
+      if a == nil then a = tr[9] end
+      if a == of then
+        aliasNow[af] = false
+        dels = dels or {}
+        dels[#dels+1] = af
+      end
+      if legacy then
+        local old = redis.call('HGET', gk, 'a:' .. alias)
+        if old and (old == key or 'o:' .. old == of) then redis.call('HDEL', gk, 'a:' .. alias) end
+      end
     end
+    redis.call('XADD', ek, '*', 't', tr[4], 'e', tr[5])
+    appended = appended + 1
+    if nhs >= 1000 then redis.call('HSET', gk, unpack(hs, 1, nhs)); nhs = 0 end
   end
-  redis.call('XADD', ek, '*', 't', tr[4], 'e', tr[5])
-  appended = appended + 1
+  if nhs > 0 then redis.call('HSET', gk, unpack(hs, 1, nhs)) end
+  if dels then
+    local gone, n = {}, 0
+    for _, af in ipairs(dels) do
+      if aliasNow[af] == false then n = n + 1; gone[n] = af; aliasNow[af] = nil end
+    end
+    for j = 1, n, 1000 do redis.call('HDEL', gk, unpack(gone, j, math.min(j + 999, n))) end
+  end
 end
 for _, ev in ipairs(evs) do
   local keys, seen = {}, false
@@ -314,8 +336,8 @@ if late then
   end
 elseif resolve then
   -- The group's episode is over whatever the incident's status says now.
-  hset('cur', false)
-  hset('last', id)
+  redis.call('HDEL', gk, 'cur')
+  redis.call('HSET', gk, 'last', id)
   setStatus('resolved', resolvedAt)
   redis.call('XADD', ek, '*', 't', rt, 'e', re)
   appended = appended + 1
@@ -326,20 +348,7 @@ if appended > 0 or opened == 1 or joined == 1 or merged == 1 or resolved == 1 or
   redis.call('HINCRBY', ik, 'events', appended)
   redis.call('HSET', ik, 'updated_at', now)
 end
-if fresh then hset('v', '2') end
-local sets, dels = {}, {}
-for _, f in ipairs(pendOrder) do
-  local v = pend[f]
-  if v then
-    sets[#sets+1] = f; sets[#sets+1] = v
-    if #sets >= 1000 then redis.call('HSET', gk, unpack(sets)); sets = {} end
-  else
-    dels[#dels+1] = f
-    if #dels >= 1000 then redis.call('HDEL', gk, unpack(dels)); dels = {} end
-  end
-end
-if #sets > 0 then redis.call('HSET', gk, unpack(sets)) end
-if #dels > 0 then redis.call('HDEL', gk, unpack(dels)) end
+if fresh then redis.call('HSET', gk, 'v', '2') end
 redis.call('EXPIRE', gk, ttl)
 return {id, opened, resolved, appended, dups, reopened, math.max(joined, merged)}
 `)
