@@ -158,7 +158,7 @@ func (w *eventWriter) alloc(n int) []byte {
 	if cap(w.chunk)-len(w.chunk) < n {
 		size := eventChunk
 		if w.expect > 0 {
-			size = min(size, w.expect+1024)
+			size = min(size, w.expect+256)
 		}
 		w.chunk = make([]byte, 0, max(n, size))
 	}
