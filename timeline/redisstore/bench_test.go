@@ -83,6 +83,19 @@ func variant(b timeline.Batch, g, n int) timeline.Batch {
 	return out
 }
 
+// reoccurrence returns b for group g with every alert firing anew by n: the alerts (aliases) stay
+// the captured ones, occurrence keys and event ids are new, as bench/load.sh's storm mode sends them.
+func reoccurrence(b timeline.Batch, g, n int) timeline.Batch {
+	out := variant(b, g, n)
+	for i, o := range out.Occurrences {
+		o.Alias = b.Occurrences[i].Alias
+		o.Key = o.Alias + ":" + strconv.FormatInt(o.Event.At.UnixNano()+int64(n), 10)
+		o.Event.ID = timeline.EventID(timeline.SourceAlertmanager, out.Group+"\x00"+o.Key)
+		out.Occurrences[i] = o
+	}
+	return out
+}
+
 type benchRedis struct {
 	rdb   *redis.Client
 	store *redisstore.Store
@@ -196,6 +209,21 @@ func (r *benchRedis) reportRedisTime(b *testing.B, cmd string) {
 	}
 }
 
+// redisCPU is the CPU time redis-server has used (user and system, all threads), from INFO cpu.
+func (r *benchRedis) redisCPU(b *testing.B) time.Duration {
+	b.Helper()
+	info, err := r.rdb.InfoMap(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var s float64
+	for _, k := range []string{"used_cpu_user", "used_cpu_sys"} {
+		v, _ := strconv.ParseFloat(info["CPU"][k], 64)
+		s += v
+	}
+	return time.Duration(s * float64(time.Second))
+}
+
 // cpuTime is the CPU time this process has used (user and system).
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
@@ -203,6 +231,16 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the CPU time per operation of this process and of redis-server since cpu0 and
+// rcpu0. The batches the loop builds (variant) count in cpu-us/op: they cost the same in every
+// version, so differences are the store's.
+func reportCPU(b *testing.B, cpu0 time.Duration, r *benchRedis, rcpu0 time.Duration) {
+	b.Helper()
+	n := float64(b.N)
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Microsecond)/n, "cpu-us/op")
+	b.ReportMetric(float64(r.redisCPU(b)-rcpu0)/float64(time.Microsecond)/n, "redis-cpu-us/op")
 }
 
 func reportLatency(b *testing.B, lat []time.Duration) {
@@ -216,16 +254,22 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 }
 
 // BenchmarkRecord applies the receiver's batches: one new alert (01-first-firing) per iteration,
-// spread over 100 groups; the same batch again (duplicate); and a 200-alert storm (10-storm-200).
+// spread over 100 groups; the first 20 alerts of the storm, new occurrences each time, over 100
+// groups, the same alerts firing anew each time (bench/load.sh's a20); the same batch again (duplicate); and a 200-alert storm
+// (10-storm-200). cpu-us/op is this process's CPU time and redis-cpu-us/op redis-server's (INFO
+// cpu), both far less disturbed by other jobs on a shared machine than ns/op.
 func BenchmarkRecord(b *testing.B) {
 	single := capturedBatch(b, "01-first-firing.json")
 	storm := capturedBatch(b, "10-storm-200-firing.json")
+	storm20 := storm
+	storm20.Occurrences = storm.Occurrences[:20]
 	for _, tc := range []struct {
 		name     string
 		batch    func(i int) timeline.Batch
 		appended int
 	}{
 		{"1-alert", func(i int) timeline.Batch { return variant(single, i%100, i) }, 1},
+		{"20-alert", func(i int) timeline.Batch { return reoccurrence(storm20, i%100, i) }, 20},
 		{"storm-200", func(i int) timeline.Batch { return variant(storm, 0, i) }, 200},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
@@ -234,6 +278,7 @@ func BenchmarkRecord(b *testing.B) {
 			lat := make([]time.Duration, 0, b.N)
 			r.resetRedisStats(b)
 			b.ReportAllocs()
+			cpu0, rcpu0 := cpuTime(), r.redisCPU(b)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				batch := tc.batch(i)
@@ -244,6 +289,7 @@ func BenchmarkRecord(b *testing.B) {
 				lat = append(lat, time.Since(start))
 			}
 			b.StopTimer()
+			reportCPU(b, cpu0, r, rcpu0)
 			reportLatency(b, lat)
 			r.reportRedisTime(b, "evalsha")
 			reportMemory(b, r, before)
@@ -255,6 +301,7 @@ func BenchmarkRecord(b *testing.B) {
 		r.record(b, batch)
 		r.resetRedisStats(b)
 		b.ReportAllocs()
+		cpu0, rcpu0 := cpuTime(), r.redisCPU(b)
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			if res := r.record(b, batch); res.Duplicates != 1 {
@@ -262,6 +309,7 @@ func BenchmarkRecord(b *testing.B) {
 			}
 		}
 		b.StopTimer()
+		reportCPU(b, cpu0, r, rcpu0)
 		r.reportRedisTime(b, "evalsha")
 	})
 }
@@ -383,6 +431,62 @@ func BenchmarkEntries10k(b *testing.B) {
 			reportLatency(b, lat)
 			// How much of it is Redis executing XRANGE (server time, without the transfer).
 			r.reportRedisTime(b, "xrange")
+		})
+	}
+}
+
+// BenchmarkEventCodec compresses and decompresses the events of captured payloads (the storm's
+// firing and resolved alerts and smaller notifications) as the store does now (S2 with eventDict)
+// and as the first compact format did (zstd frames with eventDict). cpu-ns/event is this
+// process's CPU time per event, B/event the stored size.
+func BenchmarkEventCodec(b *testing.B) {
+	var evs [][]byte
+	var raw int
+	for _, name := range []string{"01-first-firing.json", "02-second-alert-joins.json", "04-all-resolved.json",
+		"10-storm-200-firing.json", "10-storm-200-resolved.json"} {
+		batch := capturedBatch(b, name)
+		for _, o := range batch.Occurrences {
+			js, err := o.Event.AppendJSON(nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			evs = append(evs, js)
+			raw += len(js)
+		}
+	}
+	for _, codec := range []struct {
+		name   string
+		encode func([]byte) []byte
+	}{
+		{"s2", redisstore.CompressEvent},
+		{"zstd", func(js []byte) []byte { return redisstore.ZstdFrame(b, js) }},
+	} {
+		stored := make([][]byte, len(evs))
+		b.Run(codec.name+"/encode", func(b *testing.B) {
+			size := 0
+			cpu0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				size = 0
+				for k, js := range evs {
+					stored[k] = codec.encode(js)
+					size += len(stored[k])
+				}
+			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N*len(evs)), "cpu-ns/event")
+			b.ReportMetric(float64(size)/float64(len(evs)), "B/event")
+			b.ReportMetric(float64(raw)/float64(len(evs)), "json-B/event")
+		})
+		b.Run(codec.name+"/decode", func(b *testing.B) {
+			cpu0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				for k, v := range stored {
+					js, err := redisstore.DecodeEventValue(v)
+					if err != nil || len(js) != len(evs[k]) {
+						b.Fatalf("event %d: %v", k, err)
+					}
+				}
+			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N*len(evs)), "cpu-ns/event")
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,12 +14,20 @@ import (
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
-// Every stored frame names eventDict by eventDictID: changing the dictionary would make every
-// event written with it unreadable. A new dictionary needs a new id (and the reader keeps the old).
+// Every stored frame names eventDict by eventDictID, and every S2 block (s2Tag) was compressed with
+// s2EventDict: changing either would make every event written with it unreadable. A new
+// dictionary needs a new id or tag (and the reader keeps the old).
 func TestEventDictUnchanged(t *testing.T) {
 	sum := sha256.Sum256([]byte(eventDict))
 	if got := hex.EncodeToString(sum[:]); got != eventDictSHA256 {
 		t.Fatalf("eventDict changed (sha256 %s, pinned %s): add a new dictionary with a new id instead", got, eventDictSHA256)
+	}
+	if s2EventDict == nil {
+		t.Fatal("eventDict is not a valid S2 dictionary")
+	}
+	sum = sha256.Sum256(s2EventDict.Bytes())
+	if got := hex.EncodeToString(sum[:]); got != s2EventDictSHA256 {
+		t.Fatalf("s2EventDict changed (sha256 %s, pinned %s): add a new dictionary with a new tag instead", got, s2EventDictSHA256)
 	}
 }
 
@@ -33,7 +42,10 @@ func TestCompressEventRoundTrip(t *testing.T) {
 		}
 		return sb.String()
 	}
-	cases := [][]byte{[]byte(`{}`), []byte(`{"id":"x","attributes":{}}`)}
+	cases := [][]byte{[]byte(`{}`), []byte(`{"id":"x","attributes":{}}`),
+		// Larger than S2's 64 KiB reach into the dictionary, and than a 4 MiB block.
+		[]byte(`{"id":"big","fact":"` + strings.Repeat("disk full on db-1 ", 10000) + randText(70000) + `"}`),
+		[]byte(`{"id":"huge","fact":"` + randText(3<<20) + strings.Repeat("x", 3<<20) + `"}`)}
 	for i := range 200 {
 		attrs := map[string]any{"labels": map[string]string{randText(5): randText(rng.IntN(50))},
 			"annotations": map[string]string{"description": randText(rng.IntN(3000))}, "n": rng.Int64(), "list": []any{i, nil, true, 1.5}}
@@ -51,23 +63,71 @@ func TestCompressEventRoundTrip(t *testing.T) {
 		cases = append(cases, js)
 	}
 	compressed := 0
+	var w eventWriter // one writer for all, as for a batch: no value may overwrite another
+	stored := make([][]byte, len(cases))
 	for i, js := range cases {
-		stored := compressEvent(js)
-		if bytes.HasPrefix(stored, zstdMagic) {
+		stored[i] = w.compress(js)
+		if stored[i][0] == s2Tag {
 			compressed++
-		} else if !bytes.Equal(stored, js) {
-			t.Fatalf("case %d stored neither as JSON nor as a frame: %q", i, stored)
+		} else if !bytes.Equal(stored[i], js) {
+			t.Fatalf("case %d stored neither as JSON nor as S2: %q", i, stored[i])
 		}
-		back, err := decodeEventValue(stored)
+	}
+	for i, js := range cases {
+		back, err := decodeEventValue(stored[i])
 		if err != nil {
 			t.Fatalf("case %d: %v", i, err)
 		}
 		if !bytes.Equal(back, js) {
-			t.Fatalf("case %d changed:\n got %s\nwant %s", i, back, js)
+			t.Fatalf("case %d changed:\n got %.300s\nwant %.300s", i, back, js)
+		}
+		// The same JSON written by the first compact format reads back the same.
+		back, err = decodeEventValue(zstdFrame(t, js))
+		if err != nil {
+			t.Fatalf("case %d as a zstd frame: %v", i, err)
+		}
+		if !bytes.Equal(back, js) {
+			t.Fatalf("case %d as a zstd frame changed:\n got %.300s\nwant %.300s", i, back, js)
 		}
 	}
 	if compressed < len(cases)/2 {
 		t.Fatalf("only %d of %d events compressed", compressed, len(cases))
+	}
+}
+
+// testdata/format-zstd.json holds zstd frames the first compact format wrote (compressEvent at
+// commit 22333ed, for events of the captured Alertmanager payloads) and the JSON they hold.
+func TestReadsZstdFrames(t *testing.T) {
+	raw, err := os.ReadFile("testdata/format-zstd.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames []struct {
+		Payload string `json:"payload"`
+		JSON    string `json:"json"`
+		Stored  []byte `json:"stored"`
+	}
+	if err := json.Unmarshal(raw, &frames); err != nil {
+		t.Fatal(err)
+	}
+	if len(frames) == 0 {
+		t.Fatal("no frames")
+	}
+	for i, f := range frames {
+		if !bytes.HasPrefix(f.Stored, zstdMagic) {
+			t.Fatalf("entry %d (%s) is not a zstd frame", i, f.Payload)
+		}
+		back, err := decodeEventValue(f.Stored)
+		if err != nil {
+			t.Fatalf("entry %d (%s): %v", i, f.Payload, err)
+		}
+		if string(back) != f.JSON {
+			t.Fatalf("entry %d (%s) read back as\n%s\nwant\n%s", i, f.Payload, back, f.JSON)
+		}
+		// What the store writes for it now reads back the same.
+		if back, err := decodeEventValue(compressEvent([]byte(f.JSON))); err != nil || string(back) != f.JSON {
+			t.Fatalf("entry %d (%s) rewritten: %v\n%s", i, f.Payload, err, back)
+		}
 	}
 }
 
@@ -78,12 +138,22 @@ func TestCompressEventKeepsPlaceholders(t *testing.T) {
 	}
 }
 
-func TestDecodeEventValueRejectsBrokenFrames(t *testing.T) {
-	stored := compressEvent([]byte(`{"id":"0123456789abcdef0123","at":"2026-11-20T08:30:00.123456789Z","fact":"Alert DiskFull started firing"}`))
-	if !bytes.HasPrefix(stored, zstdMagic) {
+func TestDecodeEventValueRejectsBrokenValues(t *testing.T) {
+	js := []byte(`{"id":"0123456789abcdef0123","at":"2026-11-20T08:30:00.123456789Z","fact":"Alert DiskFull started firing"}`)
+	stored := compressEvent(js)
+	if stored[0] != s2Tag {
 		t.Fatalf("not compressed: %q", stored)
 	}
-	if _, err := decodeEventValue(stored[:len(stored)-3]); err == nil {
-		t.Fatal("a truncated frame decoded without error")
+	frame := zstdFrame(t, js)
+	for name, v := range map[string][]byte{
+		"truncated S2 block":  stored[:len(stored)-3],
+		"S2 tag alone":        {s2Tag},
+		"S2 block too long":   append(append([]byte{}, stored...), 'x', 'y'),
+		"S2 length too large": {s2Tag, 0xff, 0xff, 0xff, 0xff, 0x0f, 0},
+		"truncated zstd":      frame[:len(frame)-3],
+	} {
+		if out, err := decodeEventValue(v); err == nil {
+			t.Errorf("%s decoded without error: %q", name, out)
+		}
 	}
 }

@@ -405,8 +405,53 @@ func TestCompactFormat(t *testing.T) {
 			t.Fatalf("attributes read back as %s", ev.Attributes)
 		}
 		raw := rdb.XRange(ctx, keysWith(t, rdb, "*:i:"+r.IncidentID+":e"), "-", "+").Val()
-		if len(raw) != 2 || strings.HasPrefix(raw[0].Values["e"].(string), "{") {
+		if len(raw) != 2 || !strings.HasPrefix(raw[0].Values["e"].(string), "\x02") {
 			t.Fatalf("stream %v", raw)
+		}
+	})
+}
+
+// TestReadsZstdEntries reads stream entries the first compact format wrote (zstd frames, from
+// testdata/format-zstd.json) beside entries the store writes now, through Entries.
+func TestReadsZstdEntries(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "format-zstd.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames []struct {
+		JSON   string `json:"json"`
+		Stored []byte `json:"stored"`
+	}
+	if err := json.Unmarshal(raw, &frames); err != nil {
+		t.Fatal(err)
+	}
+	backends(t, func(t *testing.T, s *redisstore.Store, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		b := compatBatch("20261120-zstd", compatFiring("z1", compatT0, compatAttrs))
+		b.Group = `{}:{alertname="Zstd"}`
+		r := mustRecord(t, s, b)
+		ek := keysWith(t, rdb, "*:i:"+r.IncidentID+":e")
+		for i, f := range frames {
+			if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: ek,
+				Values: []any{"t", compatT0.UnixNano() + int64(i+1), "e", f.Stored}}).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		es, err := s.Entries(ctx, r.IncidentID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(es) != 1+len(frames) {
+			t.Fatalf("%d entries, want %d", len(es), 1+len(frames))
+		}
+		got := map[string]bool{}
+		for _, e := range es {
+			got[string(e.JSON)] = true
+		}
+		for i, f := range frames {
+			if !got[f.JSON] {
+				t.Fatalf("frame %d not read back as %s", i, f.JSON)
+			}
 		}
 	})
 }

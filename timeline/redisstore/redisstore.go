@@ -158,22 +158,32 @@ func (s *Store) recordArgs(b timeline.Batch) ([]any, error) {
 		// JSON-escaped, so it can stand inside an event's JSON string as it is.
 		args = append(args, f.Name, string(v[1:len(v)-1]), f.At.UTC().Format(timeLayout))
 	}
+	var w eventWriter
+	for _, o := range b.Occurrences {
+		w.expectEvents(o.Event)
+	}
+	for _, ke := range b.Events {
+		w.expectEvents(ke.Event)
+	}
+	if b.Resolve {
+		w.expectEvents(b.Resolution)
+	}
 	args = append(args, len(b.Occurrences))
 	for _, o := range b.Occurrences {
 		st := "f"
 		if o.State == timeline.OccurrenceResolved {
 			st = "r"
 		}
-		e, err := encodeEvent(o.Event)
+		e, err := w.stored(o.Event)
 		if err != nil {
 			return nil, err
 		}
 		args = append(args, occurrenceField(o.Key), o.Key, aliasField(o.Alias), o.Alias, st,
-			o.Event.At.UnixNano(), compressEvent(e))
+			o.Event.At.UnixNano(), e)
 	}
 	args = append(args, len(b.Events))
 	for _, ke := range b.Events {
-		e, err := encodeEvent(ke.Event)
+		e, err := w.stored(ke.Event)
 		if err != nil {
 			return nil, err
 		}
@@ -181,14 +191,14 @@ func (s *Store) recordArgs(b timeline.Batch) ([]any, error) {
 		for _, k := range ke.AltKeys {
 			keys += "\n" + k
 		}
-		args = append(args, keys, ke.Event.At.UnixNano(), compressEvent(e))
+		args = append(args, keys, ke.Event.At.UnixNano(), e)
 	}
 	if b.Resolve {
-		e, err := encodeEvent(b.Resolution)
+		e, err := w.stored(b.Resolution)
 		if err != nil {
 			return nil, err
 		}
-		args = append(args, "1", b.ResolvedAt.UTC().Format(timeLayout), b.Resolution.At.UnixNano(), compressEvent(e))
+		args = append(args, "1", b.ResolvedAt.UTC().Format(timeLayout), b.Resolution.At.UnixNano(), e)
 	} else {
 		args = append(args, "0", "", 0, "")
 	}
@@ -198,11 +208,6 @@ func (s *Store) recordArgs(b timeline.Batch) ([]any, error) {
 		args = append(args, "", "")
 	}
 	return args, nil
-}
-
-// encodeEvent is an event's JSON (as json.Marshal writes it) in a buffer of its size.
-func encodeEvent(e timeline.Event) ([]byte, error) {
-	return e.AppendJSON(make([]byte, 0, e.EncodedSize()))
 }
 
 // Incident returns one incident, or an error wrapping timeline.ErrNotFound. An incident that was

@@ -36,65 +36,115 @@ local function list(width)
   return out
 end
 local svcs, links, snaps = list(1), list(1), list(3)
-local occs, evs = list(7), list(3)
+-- The occurrences stay in ARGV, without a table each: occurrence j's seven fields start at
+-- ARGV[occ0 + 7 * (j - 1)].
+local nOcc = tonumber(ARGV[i])
+local occ0 = i + 1
+i = occ0 + 7 * nOcc
+local evs = list(3)
 local resolve, resolvedAt, rt, re = ARGV[i] == '1', ARGV[i+1], ARGV[i+2], ARGV[i+3]
 local statusTo, statusAt = ARGV[i+4], ARGV[i+5]
+
+-- The group hash is read with one HMGET (its version and incident, the state of every occurrence
+-- of the batch and the alias of every resolved one; not "last", rarely needed, and a field that is
+-- absent costs a scan of the whole hash while it is small) and its occurrence and alias
+-- fields are written with one HSET at the end: Redis' cost is per call more than per field.
+local hv
+do
+  local fields, n = {'v', 'cur'}, 2
+  for b = occ0, occ0 + 7 * (nOcc - 1), 7 do
+    n = n + 1; fields[n] = ARGV[b]
+    if ARGV[b+4] == 'r' then n = n + 1; fields[n] = ARGV[b+2] end
+  end
+  if n <= 1000 then
+    hv = redis.call('HMGET', gk, unpack(fields))
+  else
+    hv = {}
+    for j = 1, n, 1000 do
+      local part = redis.call('HMGET', gk, unpack(fields, j, math.min(j + 999, n)))
+      for k = 1, #part do hv[j + k - 1] = part[k] end
+    end
+  end
+end
 
 -- Occurrence and alias fields are hashes of the keys (see keys.go). A group written before they
 -- were ("legacy": it exists and has no "v") is also looked up by the old names, "o:<key>" and
 -- "a:<alias>", so deliveries during an upgrade stay idempotent.
-local fresh = redis.call('EXISTS', gk) == 0
-local legacy = not fresh and redis.call('HEXISTS', gk, 'v') == 0
+local fresh, legacy = false, false
+if not hv[1] then
+  fresh = redis.call('EXISTS', gk) == 0
+  legacy = not fresh
+end
 
 -- A whole delivery seen before (PagerDuty's X-Webhook-Id) changes nothing.
 if dkey ~= '' and redis.call('HSETNX', gk, 'w:' .. dkey, 1) == 0 then
-  return {redis.call('HGET', gk, 'cur') or '', 0, 0, 0, #occs + #evs, 0, 0}
+  return {hv[2] or '', 0, 0, 0, nOcc + #evs, 0, 0}
 end
 
--- Decide which occurrence transitions are news, without writing yet.
-local state = {}
-local function occ(field, key)
+-- state[field]: an occurrence's state as the batch has decided so far; preAlias[j]: resolved
+-- occurrence j's alias field before the batch.
+local state, preAlias = {}, {}
+do
+  local k = 2
+  for j = 1, nOcc do
+    local b = occ0 + 7 * (j - 1)
+    local of = ARGV[b]
+    k = k + 1
+    if state[of] == nil then
+      local s = hv[k]
+      if not s and legacy then s = redis.call('HGET', gk, 'o:' .. ARGV[b+1]) end
+      state[of] = s or false
+    end
+    if ARGV[b+4] == 'r' then k = k + 1; preAlias[j] = hv[k] end
+  end
+end
+local function occ(field)
   local s = state[field]
   if s == nil then
-    s = redis.call('HGET', gk, field)
-    if not s and legacy and key then s = redis.call('HGET', gk, 'o:' .. key) end
-    s = s or false
+    s = redis.call('HGET', gk, field) or false
     state[field] = s
   end
   return s
 end
-local trans, dups, firingNew = {}, 0, false
-for _, o in ipairs(occs) do
-  local of, key, af, alias, st, t, e = o[1], o[2], o[3], o[4], o[5], o[6], o[7]
-  local cur = occ(of, key)
+-- Transition n: occurrence tJ[n] moves the occurrence field tF[n] to state tSt[n]; tRe[n] is the
+-- field of the key it arrived with when that is another one (a resolution found by its alias).
+local tJ, tF, tSt, tRe, nT, dups, firingNew = {}, {}, {}, {}, 0, 0, false
+for j = 1, nOcc do
+  local b = occ0 + 7 * (j - 1)
+  local of, st = ARGV[b], ARGV[b+4]
+  local cur = occ(of)
   if st == 'f' then
     if cur then dups = dups + 1 else
-      trans[#trans+1] = {of, af, 'f', t, e, nil, alias, key}; state[of] = 'f'; firingNew = true
+      nT = nT + 1; tJ[nT], tF[nT], tSt[nT], tRe[nT] = j, of, 'f', false
+      state[of] = 'f'; firingNew = true
     end
   elseif cur == 'r' then dups = dups + 1
   elseif cur == 'f' then
-    trans[#trans+1] = {of, af, 'r', t, e, nil, alias, key}; state[of] = 'r'
+    nT = nT + 1; tJ[nT], tF[nT], tSt[nT], tRe[nT] = j, of, 'r', false
+    state[of] = 'r'
   else
-    local ak = redis.call('HGET', gk, af)
+    local ak = preAlias[j]
     if not ak and legacy then
-      local old = redis.call('HGET', gk, 'a:' .. alias)
+      local old = redis.call('HGET', gk, 'a:' .. ARGV[b+3])
       if old then ak = 'o:' .. old end
     end
     if ak and occ(ak) == 'f' then
       -- Remember the key it arrived with too, so a repeat of this delivery is a duplicate.
-      trans[#trans+1] = {ak, af, 'r', t, e, of, alias, nil}; state[ak] = 'r'; state[of] = 'r'
+      nT = nT + 1; tJ[nT], tF[nT], tSt[nT], tRe[nT] = j, ak, 'r', of
+      state[ak] = 'r'; state[of] = 'r'
     else
-      trans[#trans+1] = {of, af, 'r', t, e, nil, alias, key}; state[of] = 'r'
+      nT = nT + 1; tJ[nT], tF[nT], tSt[nT], tRe[nT] = j, of, 'r', false
+      state[of] = 'r'
     end
   end
 end
 
 local function exists(id) return redis.call('EXISTS', P .. ':i:' .. id) == 1 end
-local id = redis.call('HGET', gk, 'cur')
+local id = hv[2]
 -- An incident removed after its retention (RemoveTimeline) is never written to again.
 if id and not exists(id) then id = false end
 local opened, joined, late = 0, 0, false
-local wants = firingNew or openAlways or #trans > 0
+local wants = firingNew or openAlways or nT > 0
 if not id and wants then
   -- Another source's unresolved incident for the same outage (Alertmanager's dedup key).
   for _, l in ipairs(links) do
@@ -105,14 +155,14 @@ if not id and wants then
     end
   end
 end
-if not id and not firingNew and not openAlways and #trans > 0 then
+if not id and not firingNew and not openAlways and nT > 0 then
   -- Resolutions only, with no open incident: they finish the group's last incident (e.g. alerts
   -- that max_alerts left out of the notification that resolved it).
   local last = redis.call('HGET', gk, 'last')
   if last and exists(last) then id, late = last, true end
 end
 if not id then
-  if not (firingNew or openAlways or (resolve and #trans > 0)) then
+  if not (firingNew or openAlways or (resolve and nT > 0)) then
     return {'', 0, 0, 0, dups + #evs, 0, 0}
   end
   id = ARGV[3]
@@ -199,22 +249,47 @@ local function fill(e)
   return (string.gsub(e, '{{from:([%w_]+)}}', function(name) return froms[name] or '' end))
 end
 
+-- The transitions' writes to occurrence and alias fields go out as one HSET (it applies them in
+-- order: the last value of a field wins), then one HDEL of the alias fields the batch left deleted.
+-- aliasNow[af] is an alias field's value as the batch has left it so far (false: deleted).
 local appended = 0
-for _, tr in ipairs(trans) do
-  local of, af, st, alias, key = tr[1], tr[2], tr[3], tr[7], tr[8]
-  redis.call('HSET', gk, of, st)
-  if tr[6] then redis.call('HSET', gk, tr[6], 'r') end
-  if st == 'f' then
-    redis.call('HSET', gk, af, of)
-  else
-    if redis.call('HGET', gk, af) == of then redis.call('HDEL', gk, af) end
-    if legacy then
-      local old = redis.call('HGET', gk, 'a:' .. alias)
-      if old and (old == key or 'o:' .. old == of) then redis.call('HDEL', gk, 'a:' .. alias) end
+if nT > 0 then
+  local hs, nhs, aliasNow, dels = {}, 0, {}, nil
+  for n = 1, nT do
+    local j, of, st, re = tJ[n], tF[n], tSt[n], tRe[n]
+    local b = occ0 + 7 * (j - 1)
+    local af, alias, key = ARGV[b+2], ARGV[b+3], ARGV[b+1]
+    if re then key = nil end
+    hs[nhs+1] = of; hs[nhs+2] = st; nhs = nhs + 2
+    if re then hs[nhs+1] = re; hs[nhs+2] = 'r'; nhs = nhs + 2 end
+    if st == 'f' then
+      hs[nhs+1] = af; hs[nhs+2] = of; nhs = nhs + 2
+      aliasNow[af] = of
+    else
+      local a = aliasNow[af]
+      if a == nil then a = preAlias[j] end
+      if a == of then
+        aliasNow[af] = false
+        dels = dels or {}
+        dels[#dels+1] = af
+      end
+      if legacy then
+        local old = redis.call('HGET', gk, 'a:' .. alias)
+        if old and (old == key or 'o:' .. old == of) then redis.call('HDEL', gk, 'a:' .. alias) end
+      end
     end
+    redis.call('XADD', ek, '*', 't', ARGV[b+5], 'e', ARGV[b+6])
+    appended = appended + 1
+    if nhs >= 1000 then redis.call('HSET', gk, unpack(hs, 1, nhs)); nhs = 0 end
   end
-  redis.call('XADD', ek, '*', 't', tr[4], 'e', tr[5])
-  appended = appended + 1
+  if nhs > 0 then redis.call('HSET', gk, unpack(hs, 1, nhs)) end
+  if dels then
+    local gone, n = {}, 0
+    for _, af in ipairs(dels) do
+      if aliasNow[af] == false then n = n + 1; gone[n] = af; aliasNow[af] = nil end
+    end
+    for j = 1, n, 1000 do redis.call('HDEL', gk, unpack(gone, j, math.min(j + 999, n))) end
+  end
 end
 for _, ev in ipairs(evs) do
   local keys, seen = {}, false
