@@ -3,7 +3,6 @@ package redisstore
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -68,12 +67,7 @@ func (s *Store) SaveParticipants(ctx context.Context, key string, ps []timeline.
 		})
 		return err
 	}
-	for attempt := 0; attempt < 10; attempt++ {
-		err = s.rdb.Watch(ctx, txf, k)
-		if !errors.Is(err, redis.TxFailedErr) {
-			return s.wrap("save participants", err)
-		}
-	}
+	err = watchRetry(ctx, func() error { return s.rdb.Watch(ctx, txf, k) })
 	return s.wrap("save participants", err)
 }
 

@@ -8,9 +8,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// maxReviewAttempts bounds the optimistic retries of one UpdateReview under contention.
-const maxReviewAttempts = 20
-
 // UpdateReview reads the incident's review record (nil when there is none), calls fn with it and
 // stores what fn returns in one WATCH/MULTI transaction; when another writer changed the record
 // meanwhile, fn is called again with the new record. fn returning nil bytes leaves the record as
@@ -44,15 +41,12 @@ func (s *Store) UpdateReview(ctx context.Context, incidentID string, fn func(cur
 		})
 		return err
 	}
-	for attempt := 0; attempt < maxReviewAttempts; attempt++ {
+	err = watchRetry(ctx, func() error {
 		fnErr = nil
-		err = s.rdb.Watch(ctx, txf, k)
-		if fnErr != nil {
-			return fnErr
-		}
-		if !errors.Is(err, redis.TxFailedErr) {
-			return s.wrap("update review", err)
-		}
+		return s.rdb.Watch(ctx, txf, k)
+	})
+	if fnErr != nil {
+		return fnErr
 	}
 	return s.wrap("update review", err)
 }
