@@ -150,15 +150,25 @@ func (h *Handler) Alertmanager(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusUnauthorized, "missing or invalid credentials")
 	}
 	h.noteContentType(c, src, log)
+	// Large deliveries take turns, so that their peaks do not add up, and are held to a memory
+	// limit counted from before their body is read when its length is declared.
+	declared := c.Request().ContentLength
+	large := declared >= largeBody && declared <= h.maxBody
+	if large {
+		largeTurn.Lock()
+		defer largeTurn.Unlock()
+		defer limitMemory(int(declared))()
+	}
 	body, err := h.readBody(c.Request())
 	if err != nil {
 		return h.fail(log, src, err)
 	}
-	large := len(body) >= largeBody
-	if large {
-		// Large deliveries take turns, so that their peaks do not add up.
+	if !large && len(body) >= largeBody {
+		// A large body of undeclared length (chunked): the limit counts from now.
+		large = true
 		largeTurn.Lock()
 		defer largeTurn.Unlock()
+		defer limitMemory(len(body))()
 	}
 	m, err := decodeAlertmanager(body)
 	if err != nil {
@@ -166,7 +176,6 @@ func (h *Handler) Alertmanager(c echo.Context) error {
 	}
 	if large {
 		collect() // the body
-		defer limitMemory(len(body))()
 	}
 	// The decoded message is not used past this point, so a huge one can be collected while the
 	// store encodes its events.
@@ -252,11 +261,11 @@ func collect() { runtime.GC() }
 // limit that limitMemory sets and restores is the process's.
 var largeTurn sync.Mutex
 
-// limitMemory holds the process to about 3 times a large body's size above what it uses now (the
-// decoded message included), until the returned function runs: the runtime's soft memory limit
-// makes the collector run as often as that needs while the delivery is handled (redaction, the
-// attributes, then the store's event JSON and compression each make garbage of about the body's
-// size). A lower limit set by the operator (GOMEMLIMIT) is kept. The collector's CPU under the
+// limitMemory holds the process to about 2 times a large body's size above what it uses now (before
+// the body is read, when its length is declared), until the returned function runs: the runtime's
+// soft memory limit makes the collector run as often as that needs while the delivery is handled
+// (the body, the decoded text, the redacted annotations, the attributes and the store's event JSON
+// are each about the body's size, and each is garbage once the next is built). A lower limit set by the operator (GOMEMLIMIT) is kept. The collector's CPU under the
 // limit is capped by the runtime, and deliveries of a MiB or more are rare.
 func limitMemory(bodyLen int) (restore func()) {
 	sample := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
@@ -266,7 +275,7 @@ func limitMemory(bodyLen int) (restore func()) {
 	}
 	inUse := int64(sample[0].Value.Uint64() - sample[1].Value.Uint64())
 	old := debug.SetMemoryLimit(-1)
-	if limit := inUse + 3*int64(bodyLen); limit < old {
+	if limit := inUse + 2*int64(bodyLen); limit < old {
 		debug.SetMemoryLimit(limit)
 	}
 	return func() { debug.SetMemoryLimit(old) }

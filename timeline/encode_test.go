@@ -48,5 +48,8 @@ func TestEventAppendJSONIsEncodingJSON(t *testing.T) {
 		if (werr == nil) != (gerr == nil) || string(got) != "prefix"+string(want) {
 			t.Fatalf("case %d:\n got %s (%v)\nwant prefix%s (%v)", i, got, gerr, want, werr)
 		}
+		if werr == nil && len(want) > e.EncodedSize() {
+			t.Fatalf("case %d: EncodedSize %d, but the event takes %d bytes: %s", i, e.EncodedSize(), len(want), want)
+		}
 	}
 }

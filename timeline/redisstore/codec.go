@@ -118,9 +118,21 @@ func (w *eventWriter) stored(e timeline.Event) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(js) > largeEvent {
+		// Stored as it is, in the buffer it was encoded into: no block of its size beside it.
+		w.scratch = nil
+		return js, nil
+	}
 	w.scratch = js[:0]
 	return w.compress(js), nil
 }
+
+// largeEvent is the JSON size above which an event is stored uncompressed. Such events come only
+// from hostile or broken senders (a 16 MiB annotation, 50,000 labels); compressing one needs a
+// block of its size beside its JSON, and with the batch's attributes that held three copies of the
+// body at once (bench/hostile.sh). Redis keeps the JSON: readers take it as they take events that
+// were never compressed.
+const largeEvent = 1 << 20
 
 // compress returns the stored form of an event's JSON in memory of its own: S2 when the JSON holds
 // no placeholder for the script to fill in and the block is smaller, the JSON otherwise.
