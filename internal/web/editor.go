@@ -374,6 +374,29 @@ func renderMarkdown(body []byte) (template.HTML, error) {
 	return template.HTML(sanitizer.SanitizeBytes(html.Bytes())), nil // #nosec G203 -- sanitised just now
 }
 
+// ownFinding returns a finding's message and suggestion in p's language when postmortemd's own
+// name rules wrote them: known by rule id and their English words (a flag stored without a rule id
+// is known by its words alone). Configured rules' words are their authors' and come back as they
+// are; so does everything in English, which is what the API serves.
+func ownFinding(p i18n.Printer, rule, message, suggestion string) (string, string) {
+	if p.Lang() == i18n.English {
+		return message, suggestion
+	}
+	switch {
+	case (rule == lint.RulePersonName || rule == "") && message == lint.PersonNameMessage:
+		message = p.T("lint.person-name")
+		if role, ok := strings.CutPrefix(suggestion, lint.PersonNameSuggestion); ok {
+			suggestion = p.T("lint.suggestion.person-name", "Role", p.Role(timeline.Role(role)))
+		}
+	case (rule == lint.RuleEmailAddress || rule == "") && message == lint.EmailAddressMessage:
+		message = p.T("lint.email-address")
+		if suggestion == lint.EmailAddressSuggestion {
+			suggestion = p.T("lint.suggestion.email-address")
+		}
+	}
+	return message, suggestion
+}
+
 // findingText says a lint finding in one sentence: the words matched, quoted, unless the message
 // already quotes them, then the message.
 func findingText(match, message string) string {

@@ -33,6 +33,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/drafts/lint"
 	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/timeline"
 )
@@ -185,13 +186,15 @@ func langFuncs(p i18n.Printer) template.FuncMap {
 		"words":       func() string { return pageScriptWords(p) },
 		"editorwords": func() string { return editorScriptWords(p) },
 		"day":         func(s string) string { return pageDay(p, s) },
-		// lintmsg is a finding's message: postmortemd's own rules in p's language, configured
-		// rules' messages as their authors wrote them.
+		// lintmsg and lintsugg are a finding's message and suggestion: postmortemd's own rules in
+		// p's language, configured rules' words as their authors wrote them (ownFinding).
 		"lintmsg": func(rule, message string) string {
-			if id := "lint." + rule; rule != "" && p.Has(id) {
-				return p.T(id)
-			}
-			return message
+			m, _ := ownFinding(p, rule, message, "")
+			return m
+		},
+		"lintsugg": func(rule, message, suggestion string) string {
+			_, sg := ownFinding(p, rule, message, suggestion)
+			return sg
 		},
 	}
 }
@@ -204,8 +207,26 @@ func pageScriptWords(p i18n.Printer) string {
 	for _, st := range []timeline.Status{timeline.StatusOpen, timeline.StatusAcknowledged, timeline.StatusResolved} {
 		w["status."+string(st)] = p.T("status." + string(st))
 	}
+	maps.Copy(w, ownFindingWords(p))
 	b, _ := json.Marshal(w)
 	return string(b)
+}
+
+// ownFindingWords are ownFinding's words for the scripts' ownFinding (app.js): the English words
+// postmortemd's name rules store, and the reader's, with {role} for the role a suggestion names.
+// English readers get none: the stored words are theirs.
+func ownFindingWords(p i18n.Printer) map[string]string {
+	if p.Lang() == i18n.English {
+		return nil
+	}
+	return map[string]string{
+		"lint.person-name.en": lint.PersonNameMessage, "lint.person-name": p.T("lint.person-name"),
+		"lint.person-name.suggestion.en": lint.PersonNameSuggestion,
+		"lint.person-name.suggestion":    p.T("lint.suggestion.person-name", "Role", "{role}"),
+		"lint.email-address.en":          lint.EmailAddressMessage, "lint.email-address": p.T("lint.email-address"),
+		"lint.email-address.suggestion.en": lint.EmailAddressSuggestion,
+		"lint.email-address.suggestion":    p.T("lint.suggestion.email-address"),
+	}
 }
 
 // editorScriptWords are the words the editor's script writes, as JSON for a data attribute; {n}
@@ -222,8 +243,8 @@ func editorScriptWords(p i18n.Printer) string {
 		"conflict_marked": p.T("ui.edit_conflict_marked", "Count", "{n}", "Start", drafts.ConflictStart, "End", drafts.ConflictEnd),
 		"conflict_clean":  p.T("ui.edit_conflict_clean"), "your_text": p.T("ui.your_text"), "your_text_aria": p.T("ui.your_text_aria"),
 		"conflict_hint": p.T("ui.conflict_hint"), "conflict_hint_marked": p.T("ui.conflict_hint_marked", "Count", "{n}"),
-		"lint.person-name": p.T("lint.person-name"),
 	}
+	maps.Copy(w, ownFindingWords(p))
 	b, _ := json.Marshal(w)
 	return string(b)
 }
@@ -550,8 +571,10 @@ type eventRow struct {
 	Flags []noteFlag
 }
 
-// noteFlag is one guardrail finding as a note's attributes carry it.
+// noteFlag is one guardrail finding as a note's attributes carry it (a lint.Finding); Rule is
+// empty in flags stored before findings carried their rule id.
 type noteFlag struct {
+	Rule       string `json:"rule"`
 	Match      string `json:"match"`
 	Message    string `json:"message"`
 	Suggestion string `json:"suggestion"`
@@ -838,13 +861,14 @@ func newEventRow(e timeline.Entry) (eventRow, timeline.Kind, error) {
 // rowWords are the words of an event row that are postmortemd's own, in the reader's language;
 // the row cache keeps decoded rows only, so one cached row serves every language.
 type rowWords struct {
-	Flagged string // the flags list's aria-label
+	Lang    i18n.Lang // the reader's: flags of postmortemd's own rules are said in it (ownFinding)
+	Flagged string    // the flags list's aria-label
 	Instead string // before a suggested wording
 	Source  string // the text of the link to the sender's page
 }
 
 func eventRowWords(p i18n.Printer) rowWords {
-	return rowWords{Flagged: p.T("ui.row_flagged"), Instead: p.T("ui.instead"), Source: p.T("ui.row_source")}
+	return rowWords{Lang: p.Lang(), Flagged: p.T("ui.row_flagged"), Instead: p.T("ui.instead"), Source: p.T("ui.row_source")}
 }
 
 // writeEventRows renders events as the list items of the incident page, with w's words.
@@ -881,9 +905,10 @@ func writeEventRows(rows []eventRow, w rowWords) template.HTML {
 		if len(r.Flags) > 0 {
 			b.WriteString(`<ul class="flags" aria-label="` + esc(w.Flagged) + `">` + "\n")
 			for _, f := range r.Flags {
-				b.WriteString(`<li>` + esc(findingText(f.Match, f.Message)))
-				if f.Suggestion != "" {
-					b.WriteString(` <span class="suggestion">` + esc(w.Instead) + ` ` + esc(f.Suggestion) + `</span>`)
+				msg, sugg := ownFinding(i18n.For(w.Lang), f.Rule, f.Message, f.Suggestion)
+				b.WriteString(`<li>` + esc(findingText(f.Match, msg)))
+				if sugg != "" {
+					b.WriteString(` <span class="suggestion">` + esc(w.Instead) + ` ` + esc(sugg) + `</span>`)
 				}
 				b.WriteString("</li>\n")
 			}
