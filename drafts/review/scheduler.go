@@ -549,10 +549,10 @@ func (s *Scheduler) cancel(ctx context.Context, inc timeline.Incident, now time.
 // the incident has no review (a review not yet scheduled cannot be waived).
 func (s *Scheduler) Waive(ctx context.Context, incidentID, reason string) (Review, error) {
 	if reason == "" {
-		return Review{}, fmt.Errorf("waive review: %w: a reason is required", timeline.ErrInvalid)
+		return Review{}, fmt.Errorf("waive review: %w: %w", timeline.ErrInvalid, i18n.Refuse("reason.waive_empty"))
 	}
 	if len(reason) > 2000 {
-		return Review{}, fmt.Errorf("waive review: %w: the reason is longer than 2000 bytes", timeline.ErrInvalid)
+		return Review{}, fmt.Errorf("waive review: %w: %w", timeline.ErrInvalid, i18n.Refuse("reason.waive_long", "Max", "2000"))
 	}
 	now := s.now()
 	var out Review

@@ -51,7 +51,7 @@ type editorPage struct {
 	CanWrite   bool
 	Preview    template.HTML
 	Findings   []pageFinding
-	Problems   []drafts.EditProblem
+	Problems   []pageProblem
 	// Conflict is set when a save found a newer version.
 	Conflict *editConflict
 	// Error says why the last save was refused.
@@ -108,10 +108,10 @@ func (p *pages) newEditorPage(c echo.Context, doc drafts.Document) editorPage {
 
 // fillEditorChecks renders the preview and the findings of data.Markdown, and, unless given, the
 // problems of the edit against data.Base.
-func (p *pages) fillEditorChecks(c echo.Context, data *editorPage, problems []drafts.EditProblem) error {
+func (p *pages) fillEditorChecks(c echo.Context, data *editorPage, problems []pageProblem) error {
 	ctx, cancel := p.s.storeCtx(c)
 	defer cancel()
-	chk, err := p.checkEdit(ctx, data.ID, data.Base, data.Markdown)
+	chk, err := p.checkEdit(ctx, i18n.For(p.lang(c.Request())), data.ID, data.Base, data.Markdown)
 	if err != nil {
 		return err
 	}
@@ -130,14 +130,34 @@ type editCheck struct {
 	HTML     string        `json:"html"`
 	Findings []pageFinding `json:"findings"`
 	// Problems are what the edit does to the machine-owned blocks (drafts.EditProblems).
-	Problems []drafts.EditProblem `json:"problems"`
+	Problems []pageProblem `json:"problems"`
 	// Names counts the names and e-mail addresses that saving will replace by roles.
 	Names int `json:"names"`
 }
 
-// checkEdit renders text as the postmortem page does, lints it and compares it with base.
-func (p *pages) checkEdit(ctx context.Context, id, base, text string) (editCheck, error) {
-	out := editCheck{Problems: []drafts.EditProblem{}}
+// pageProblem is an edit problem as the editor shows it: Text is its reason in the reader's
+// language (the English Message and the reason's code stay beside it).
+type pageProblem struct {
+	drafts.EditProblem
+	Text string `json:"text"`
+}
+
+func pageProblems(p i18n.Printer, ps []drafts.EditProblem) []pageProblem {
+	out := make([]pageProblem, 0, len(ps))
+	for _, e := range ps {
+		t := e.Message
+		if e.Reason.Code != "" {
+			t = p.Say(e.Reason)
+		}
+		out = append(out, pageProblem{EditProblem: e, Text: t})
+	}
+	return out
+}
+
+// checkEdit renders text as the postmortem page does, lints it and compares it with base; the
+// problems are said in pr's language.
+func (p *pages) checkEdit(ctx context.Context, pr i18n.Printer, id, base, text string) (editCheck, error) {
+	out := editCheck{Problems: []pageProblem{}}
 	_, _, body := splitFrontMatter([]byte(text))
 	h, err := renderMarkdown(body)
 	if err != nil {
@@ -151,7 +171,7 @@ func (p *pages) checkEdit(ctx context.Context, id, base, text string) (editCheck
 	out.Findings = p.s.postmortemFindings(text, people)
 	_, out.Names = lint.ReplaceNames(text, people)
 	if ps := drafts.EditProblems([]byte(base), []byte(text)); ps != nil {
-		out.Problems = ps
+		out.Problems = pageProblems(pr, ps)
 	}
 	return out, nil
 }
@@ -225,7 +245,7 @@ func (p *pages) preview(c echo.Context) error {
 	}
 	ctx, cancel := p.s.storeCtx(c)
 	defer cancel()
-	chk, err := p.checkEdit(ctx, id, req.Base, req.Markdown)
+	chk, err := p.checkEdit(ctx, i18n.For(p.lang(r)), id, req.Base, req.Markdown)
 	if err != nil {
 		return err
 	}
@@ -246,7 +266,7 @@ type savedEdit struct {
 type editRefused struct {
 	Error    string               `json:"error"`
 	Status   int                  `json:"status"`
-	Problems []drafts.EditProblem `json:"problems,omitempty"`
+	Problems []pageProblem `json:"problems,omitempty"`
 	// A conflict: the version saved meanwhile (ETag, Base) and the person's text merged onto it.
 	Conflict  bool   `json:"conflict,omitempty"`
 	ETag      string `json:"etag,omitempty"`
@@ -309,8 +329,9 @@ func (p *pages) saveEdit(c echo.Context) error {
 	if blocking := blockingProblems(drafts.EditProblems([]byte(base), []byte(mine))); len(blocking) > 0 {
 		data := p.newEditorPage(c, drafts.Document{Summary: cur.Summary, ETag: etag})
 		data.Markdown, data.Base = mine, base
-		return refuse(http.StatusUnprocessableEntity, data, editRefused{Problems: blocking,
-			Error: pr.T("ui.not_saved", "Reason", blocking[0].Message)})
+		ps := pageProblems(pr, blocking)
+		return refuse(http.StatusUnprocessableEntity, data, editRefused{Problems: ps,
+			Error: pr.T("ui.not_saved", "Reason", ps[0].Text)})
 	}
 	scrubbed, replaced, err := p.s.withoutNames(c, id, []byte(mine))
 	if err != nil {
@@ -338,7 +359,7 @@ func (p *pages) saveEdit(c echo.Context) error {
 		p.s.log.Info("postmortem edit refused", "postmortem", id, "err", err)
 		data := p.newEditorPage(c, drafts.Document{Summary: cur.Summary, ETag: etag})
 		data.Markdown, data.Base = mine, base
-		return refuse(http.StatusUnprocessableEntity, data, editRefused{Error: pr.T("ui.not_saved", "Reason", invalidReason(err))})
+		return refuse(http.StatusUnprocessableEntity, data, editRefused{Error: pr.T("ui.not_saved", "Reason", invalidReason(pr, err))})
 	case err != nil:
 		return err
 	}
@@ -356,8 +377,11 @@ func blockingProblems(ps []drafts.EditProblem) []drafts.EditProblem {
 }
 
 // invalidReason is the store's reason for refusing a postmortem, without the prefix naming the
-// postmortem and the error class.
-func invalidReason(err error) string {
+// postmortem and the error class: in p's language when the store gave it as a reason (i18n.Reason).
+func invalidReason(p i18n.Printer, err error) string {
+	if r, ok := i18n.ReasonOf(err); ok {
+		return p.Say(r.Message)
+	}
 	msg := err.Error()
 	if _, after, ok := strings.Cut(msg, timeline.ErrInvalid.Error()+": "); ok {
 		return after

@@ -180,7 +180,8 @@ func (p *pages) waiveForm(c echo.Context) error {
 	reason, _ = lint.ReplaceNames(reason, people)
 	if _, err := p.s.opts.Review.Reviews.Waive(ctx, id, reason); err != nil {
 		if errors.Is(err, timeline.ErrInvalid) {
-			return p.renderReview(c, http.StatusUnprocessableEntity, i18n.For(p.lang(r)).T("ui.waive_refused", "Reason", invalidReason(err)), reason)
+			pr := i18n.For(p.lang(r))
+			return p.renderReview(c, http.StatusUnprocessableEntity, pr.T("ui.waive_refused", "Reason", invalidReason(pr, err)), reason)
 		}
 		return err
 	}

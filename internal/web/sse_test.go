@@ -435,7 +435,7 @@ func TestEveryPageTemplateExecutes(t *testing.T) {
 		"postmortems":  postmortemsPage{},
 		"postmortem":   postmortemPage{},
 		"error":        errorPage{SignIn: true},
-		"editor":       editorPage{CanWrite: true, Conflict: &editConflict{}, Problems: []drafts.EditProblem{{Blocking: true}}, Findings: []pageFinding{{InMachineBlock: true}}},
+		"editor":       editorPage{CanWrite: true, Conflict: &editConflict{}, Problems: []pageProblem{{EditProblem: drafts.EditProblem{Blocking: true}}}, Findings: []pageFinding{{InMachineBlock: true}}},
 		"review":       reviewPage{Info: ReviewInfo{Status: "scheduled", Roles: []string{"x"}}, CanWrite: true},
 		"action-items": actionItemsPageData{Groups: []actionGroup{{Items: []pageItem{{}}}}},
 	}

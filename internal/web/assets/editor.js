@@ -46,7 +46,7 @@
       problems.replaceChildren();
       (list || []).forEach(function (p) {
         if (p.blocking) { blocking = true; }
-        problems.appendChild(textElement('li', p.blocking ? 'blocking' : 'warning', String(p.message || '')));
+        problems.appendChild(textElement('li', p.blocking ? 'blocking' : 'warning', String(p.text || p.message || '')));
       });
     }
 
