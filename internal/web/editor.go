@@ -264,8 +264,8 @@ type savedEdit struct {
 
 // editRefused answers a save that was not applied, to the editor's script.
 type editRefused struct {
-	Error    string               `json:"error"`
-	Status   int                  `json:"status"`
+	Error    string        `json:"error"`
+	Status   int           `json:"status"`
 	Problems []pageProblem `json:"problems,omitempty"`
 	// A conflict: the version saved meanwhile (ETag, Base) and the person's text merged onto it.
 	Conflict  bool   `json:"conflict,omitempty"`

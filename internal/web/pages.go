@@ -863,8 +863,8 @@ func newEventRow(e timeline.Entry) (eventRow, timeline.Kind, error) {
 type rowWords struct {
 	Lang    i18n.Lang // the reader's: flags of postmortemd's own rules are said in it (ownFinding)
 	Flagged string    // the flags list's aria-label
-	Instead string // before a suggested wording
-	Source  string // the text of the link to the sender's page
+	Instead string    // before a suggested wording
+	Source  string    // the text of the link to the sender's page
 }
 
 func eventRowWords(p i18n.Printer) rowWords {
