@@ -112,7 +112,7 @@ func reviewTiming(p i18n.Printer, info ReviewInfo, resolved time.Time, zone *tim
 	day := func(t time.Time) string { return meetingTime(p, t.In(zone), false) + " " + t.In(zone).Format("MST") }
 	if resolved.IsZero() {
 		if info.Late {
-			return false, p.T("ui.review_late", "Reason", info.Reason)
+			return false, p.T("ui.review_late", "Reason", info.reasonText(p))
 		}
 		return true, p.T("ui.review_within")
 	}
@@ -121,7 +121,7 @@ func reviewTiming(p i18n.Printer, info ReviewInfo, resolved time.Time, zone *tim
 		return true, p.T("ui.review_within_at", "Resolved", day(resolved), "After", span(p, after))
 	}
 	return false, p.T("ui.review_late_at", "Resolved", day(resolved), "Start", day(info.Start), "After", span(p, after),
-		"Reason", info.Reason)
+		"Reason", info.reasonText(p))
 }
 
 // meetingTime writes t to the minute in its location, with its weekday, and the year if withYear:
