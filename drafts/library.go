@@ -18,6 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
@@ -399,8 +400,8 @@ func (s *Store) find(id string) (Summary, error) {
 		files[i] = f.File
 	}
 	slices.Sort(files)
-	return Summary{}, fmt.Errorf("postmortem %q: %w: the files %s all have this id; keep one (rename or remove the others)",
-		id, timeline.ErrConflict, strings.Join(files, ", "))
+	return Summary{}, fmt.Errorf("postmortem %q: %w: %w", id, timeline.ErrConflict,
+		i18n.Refuse("reason.copies", "Files", strings.Join(files, ", ")))
 }
 
 // fileOf returns the file holding incident id's postmortem, "" when there is none. The file may

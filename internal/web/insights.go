@@ -13,6 +13,7 @@ import (
 
 	"github.com/postmortemd/postmortemd/drafts"
 	"github.com/postmortemd/postmortemd/drafts/insights"
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
@@ -112,11 +113,20 @@ func (v *insightsView) report(f insights.Filter, view string) (insights.Report, 
 		if err != nil {
 			v.s.log.Warn("a postmortem could not be read; the insights leave it out", "view", view, "postmortem", sum.ID, "err", err)
 			v.unreadable.WithLabelValues(view).Inc()
-			msg := "its document could not be read"
+			pr := insights.Problem{Postmortem: sum.ID, Problem: "left out: its document could not be read", Code: "insights.unreadable"}
 			if errors.Is(err, timeline.ErrConflict) || errors.Is(err, insights.ErrNoFrontMatter) || strings.HasPrefix(err.Error(), "front matter") {
-				msg = err.Error()
+				pr.Problem, pr.Code, pr.Args = "left out: "+err.Error(), "insights.left_out", map[string]string{"Err": err.Error()}
+				if errors.Is(err, insights.ErrNoFrontMatter) {
+					pr.Code, pr.Args = "insights.no_front_matter", nil
+				} else if r, ok := i18n.ReasonOf(err); ok {
+					// The reason as a message of its own: Code names it, its Args beside (insightProblem).
+					pr.Args["Code"] = r.Code
+					for k, v := range r.Args {
+						pr.Args[k] = v
+					}
+				}
 			}
-			problems = append(problems, insights.Problem{Postmortem: sum.ID, Problem: "left out: " + msg})
+			problems = append(problems, pr)
 			continue
 		}
 		pms = append(pms, pm)

@@ -210,6 +210,14 @@ func TestInsightsWithABadDocument(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "copy-of-a.md") || !strings.Contains(body, "Incidents: 4") {
 		t.Fatalf("/insights with a copied file: %d", resp.StatusCode)
 	}
+	// A Japanese reader reads the problem in Japanese, the files' names as they are.
+	req, _ := http.NewRequest(http.MethodGet, s.URL+"/insights", nil)
+	req.Header.Set("Accept", "text/html")
+	req.Header.Set("Accept-Language", "ja")
+	if resp, ja := do(t, req); resp.StatusCode != http.StatusOK || !strings.Contains(ja, "除外: ファイル a.md, copy-of-a.md が同じ ID を持っています") ||
+		strings.Contains(ja, "left out") || strings.Contains(ja, "all have this id") {
+		t.Errorf("the Japanese page's problem: %d\n%s", resp.StatusCode, ja)
+	}
 }
 
 // plotTickText is what a drawing may write: tick labels, numbers and months ("2026-11").

@@ -33,6 +33,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/drafts/actions"
+	"github.com/postmortemd/postmortemd/drafts/insights"
 	"github.com/postmortemd/postmortemd/drafts/lint"
 	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/timeline"
@@ -186,6 +188,10 @@ func langFuncs(p i18n.Printer) template.FuncMap {
 		"words":       func() string { return pageScriptWords(p) },
 		"editorwords": func() string { return editorScriptWords(p) },
 		"day":         func(s string) string { return pageDay(p, s) },
+		// actionproblems says an action item's problems in p's language, joined.
+		"actionproblems": func(ps []string) string { return actionProblems(p, ps) },
+		// insightproblem says an insights problem in p's language.
+		"insightproblem": func(pr insights.Problem) string { return insightProblem(p, pr) },
 		// lintmsg and lintsugg are a finding's message and suggestion: postmortemd's own rules in
 		// p's language, configured rules' words as their authors wrote them (ownFinding).
 		"lintmsg": func(rule, message string) string {
@@ -1186,4 +1192,35 @@ func pageDay(p i18n.Printer, s string) string {
 		return s
 	}
 	return p.Date(d)
+}
+
+// actionProblems says an action item's problems (drafts/actions' stable English strings) in p's
+// language, joined as a list; a problem the catalogue does not know is said as written.
+func actionProblems(p i18n.Printer, ps []string) string {
+	out := make([]string, len(ps))
+	for i, pr := range ps {
+		out[i] = pr
+		if code, v := actions.ProblemCode(pr); code != "" {
+			out[i] = p.T(code, "Value", v)
+		}
+	}
+	return strings.Join(out, p.T("list.semicolon"))
+}
+
+// insightFigures are the insights' figure names as problems name them, and their words.
+var insightFigures = map[string]string{"time_to_detect": "ui.ttd", "time_to_acknowledge": "ui.tta", "time_to_resolve": "ui.ttr"}
+
+// insightProblem says an insights problem in p's language from its code, else as written.
+func insightProblem(p i18n.Printer, pr insights.Problem) string {
+	if pr.Code == "" || !p.Has(pr.Code) {
+		return pr.Problem
+	}
+	m := i18n.Message{Code: pr.Code, Args: maps.Clone(pr.Args)}
+	if id, ok := insightFigures[m.Args["Figure"]]; ok && p.Lang() != i18n.English {
+		m.Args["Figure"] = p.T(id)
+	}
+	if code := m.Args["Code"]; code != "" && p.Has(code) { // a reason the document's store gave
+		m.Args["Err"] = p.Say(i18n.Message{Code: code, Args: m.Args})
+	}
+	return p.Say(m)
 }
