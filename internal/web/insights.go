@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -81,13 +82,12 @@ func insightsFilter(c echo.Context) (insights.Filter, error) {
 		}
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
-			return f, fmt.Errorf("%s: %w: want a date (2026-11-01) or an RFC 3339 time (2026-11-01T00:00:00Z), got %q",
-				p.name, timeline.ErrInvalid, v)
+			return f, fmt.Errorf("%s: %w: %w", p.name, timeline.ErrInvalid, i18n.Refuse("reason.filter_time", "Field", p.name, "Value", strconv.Quote(v)))
 		}
 		*p.into = t.UTC()
 	}
 	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
-		return f, fmt.Errorf("to: %w: it must be after from", timeline.ErrInvalid)
+		return f, fmt.Errorf("to: %w: %w", timeline.ErrInvalid, i18n.Refuse("reason.filter_order"))
 	}
 	return f, nil
 }

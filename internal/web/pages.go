@@ -184,6 +184,7 @@ func langFuncs(p i18n.Printer) template.FuncMap {
 		"list":        func(items []string) string { return strings.Join(items, p.T("list.comma")) },
 		"status":      func(s timeline.Status) string { return p.T("status." + string(s)) },
 		"role":        p.Role,
+		"rolename":    func(r string) string { return p.Role(timeline.Role(r)) },
 		"utc":         func(t time.Time) string { return p.T("ui.time", "DateTime", p.DateTime(t.UTC())) },
 		"words":       func() string { return pageScriptWords(p) },
 		"editorwords": func() string { return editorScriptWords(p) },
@@ -349,6 +350,9 @@ type errorPage struct {
 	Title   string
 	Status  int
 	Message string
+	// Technical is the API's English detail, shown folded under Message when Message is a
+	// generic sentence in another language and the detail says what to correct.
+	Technical string
 	// SignIn shows the sign-in form (reading needs a token); Next is where it returns to.
 	SignIn bool
 	Next   string
@@ -370,13 +374,16 @@ func wantsPage(r *http.Request) bool {
 }
 
 // errorHTML answers a page request's error as a page; false when it is not a page request.
-func (p *pages) errorHTML(c echo.Context, code int, msg string) bool {
+func (p *pages) errorHTML(c echo.Context, code int, msg string, err error) bool {
 	r := c.Request()
 	if p == nil || !wantsPage(r) {
 		return false
 	}
 	pr := i18n.For(p.lang(r))
 	data := errorPage{Title: http.StatusText(code), Status: code, Message: msg}
+	if pr.Lang() != i18n.English {
+		data.Message, data.Technical = errorDetail(pr, code, msg, err)
+	}
 	if id := "http." + strconv.Itoa(code); pr.Has(id) {
 		data.Title = pr.T(id)
 	}
@@ -387,6 +394,25 @@ func (p *pages) errorHTML(c echo.Context, code int, msg string) bool {
 		return false
 	}
 	return true
+}
+
+// errorDetail says why a page request failed in p's language: the reason itself when the error
+// carries one (i18n.Reason), else a sentence for the status, with the API's English detail beside
+// it when that detail says what to correct (a bad value) rather than what happened (not found,
+// unavailable, an internal error).
+func errorDetail(p i18n.Printer, code int, msg string, err error) (detail, technical string) {
+	if r, ok := i18n.ReasonOf(err); ok {
+		return p.Say(r.Message), ""
+	}
+	detail = p.T("http.detail.other")
+	if id := "http.detail." + strconv.Itoa(code); p.Has(id) {
+		detail = p.T(id)
+	}
+	switch code {
+	case http.StatusBadRequest, http.StatusConflict, http.StatusPreconditionFailed, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+		technical = msg
+	}
+	return detail, technical
 }
 
 // gzipMinBytes is the page size from which pages are sent compressed: a long timeline's page is
