@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -446,7 +447,7 @@ func (s *Store) Get(id string) (Document, error) {
 // message names the line), and timeline.ErrNotFound when there is no such postmortem.
 func (s *Store) Save(id string, content []byte, ifMatch string) (Document, error) {
 	if len(content) > maxDraftSize {
-		return Document{}, fmt.Errorf("postmortem %q: %w: larger than %d bytes", id, timeline.ErrInvalid, maxDraftSize)
+		return Document{}, fmt.Errorf("postmortem %q: %w: %w", id, timeline.ErrInvalid, i18n.Refuse("reason.too_large", "Max", strconv.Itoa(maxDraftSize)))
 	}
 	sum, err := validate(id, content)
 	if err != nil {
