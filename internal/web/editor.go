@@ -23,6 +23,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/drafts/actions"
 	"github.com/postmortemd/postmortemd/drafts/lint"
 	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/timeline"
@@ -75,6 +76,10 @@ type pageFinding struct {
 	// InMachineBlock is set for wording inside a machine-owned block: usually a person's note the
 	// draft quotes, to be reworded where it was written, not in the draft.
 	InMachineBlock bool `json:"in_machine_block,omitempty"`
+	// Text and SuggestionText are Message and Suggestion in the reader's language when
+	// postmortemd's own rules wrote them (ownFinding); the editor's script shows them.
+	Text           string `json:"text,omitempty"`
+	SuggestionText string `json:"suggestion_text,omitempty"`
 }
 
 func (p *pages) editor(c echo.Context) error {
@@ -169,6 +174,12 @@ func (p *pages) checkEdit(ctx context.Context, pr i18n.Printer, id, base, text s
 		return out, fmt.Errorf("keep names out of postmortem %s: %w", id, err)
 	}
 	out.Findings = p.s.postmortemFindings(text, people)
+	for i := range out.Findings {
+		f := &out.Findings[i]
+		if m, sg := ownFinding(pr, f.Rule, f.Message, f.Suggestion); m != f.Message || sg != f.Suggestion {
+			f.Text, f.SuggestionText = m, sg
+		}
+	}
 	_, out.Names = lint.ReplaceNames(text, people)
 	if ps := drafts.EditProblems([]byte(base), []byte(text)); ps != nil {
 		out.Problems = pageProblems(pr, ps)
@@ -399,7 +410,7 @@ func renderMarkdown(body []byte) (template.HTML, error) {
 }
 
 // ownFinding returns a finding's message and suggestion in p's language when postmortemd's own
-// name rules wrote them: known by rule id and their English words (a flag stored without a rule id
+// name rules or action-item rules wrote them: known by rule id and their English words (a flag stored without a rule id
 // is known by its words alone). Configured rules' words are their authors' and come back as they
 // are; so does everything in English, which is what the API serves.
 func ownFinding(p i18n.Printer, rule, message, suggestion string) (string, string) {
@@ -416,6 +427,13 @@ func ownFinding(p i18n.Printer, rule, message, suggestion string) (string, strin
 		message = p.T("lint.email-address")
 		if suggestion == lint.EmailAddressSuggestion {
 			suggestion = p.T("lint.suggestion.email-address")
+		}
+	default:
+		if action, problem, sugg, ok := actions.FindingCodes(lint.Finding{Rule: rule, Message: message, Suggestion: suggestion}); ok {
+			message = p.T("actions.finding", "Action", action, "Problem", actionProblems(p, []string{problem}))
+			if sugg != "" {
+				suggestion = p.T(sugg)
+			}
 		}
 	}
 	return message, suggestion

@@ -21,6 +21,7 @@ import (
 
 	"github.com/postmortemd/postmortemd/drafts"
 	"github.com/postmortemd/postmortemd/drafts/insights"
+	"github.com/postmortemd/postmortemd/drafts/actions"
 	"github.com/postmortemd/postmortemd/drafts/lint"
 	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/receiver"
@@ -620,6 +621,10 @@ func TestOwnFindingInTheReadersLanguage(t *testing.T) {
 		{"e-mail address", lint.RuleEmailAddress, lint.EmailAddressMessage, lint.EmailAddressSuggestion,
 			"メールアドレスで人を特定しています。", "ロールで書く（例:「一次オンコール」）"},
 		{"a configured rule with the same id", lint.RulePersonName, "their words", "theirs", "their words", "theirs"},
+		{"an action item without an owner", actions.RuleOwner, `action item "Move the queue": no owner`, en.T("actions.suggest.no_owner"),
+			"アクションアイテム「Move the queue」: 担当者がいない", "担当するロールを書く（担当者のいない項目は忘れられる）"},
+		{"an action item whose due date is not a date", actions.RuleDue, `action item "Fix it": "soon": due date "next week" is not a date (write YYYY-MM-DD)`,
+			en.T("actions.suggest.due"), `アクションアイテム「Fix it": "soon」: 期日「next week」が日付ではない（YYYY-MM-DD で書く）`, "期日を YYYY-MM-DD で書く"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if m, s := ownFinding(ja, tt.rule, tt.message, tt.sugg); m != tt.wantMessage || s != tt.wantSugg {

@@ -60,7 +60,9 @@
         var li = textElement('li', 'finding finding-' + String(f.severity || ''), '');
         li.appendChild(textElement('span', 'where', f.in_machine_block ? word('where_quoted', 'Line {n}, in a note the draft quotes:', f.line) :
           word('where', 'Line {n}:', f.line)));
-        f = ownFinding(f, function (k) { return String(words[k] || ''); }); // postmortemd's own rules in the page's language
+        // postmortemd's own rules in the page's language: as the server said them, or from the page's words.
+        f = f.text ? { match: f.match, message: f.text, suggestion: f.suggestion_text || f.suggestion } :
+          ownFinding(f, function (k) { return String(words[k] || ''); });
         li.appendChild(document.createTextNode(' ' + findingText(f)));
         if (f.suggestion) {
           li.appendChild(document.createTextNode(' '));
