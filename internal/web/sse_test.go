@@ -20,8 +20,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/postmortemd/postmortemd/drafts"
-	"github.com/postmortemd/postmortemd/drafts/insights"
 	"github.com/postmortemd/postmortemd/drafts/actions"
+	"github.com/postmortemd/postmortemd/drafts/insights"
 	"github.com/postmortemd/postmortemd/drafts/lint"
 	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/receiver"
