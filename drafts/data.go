@@ -458,8 +458,12 @@ func newData(in Input, p i18n.Printer) *Data {
 	d.TimeToAcknowledge = span(p, inc.StartedAt, d.Acknowledged.t)
 	d.TimeToResolve = span(p, inc.StartedAt, d.Resolved.t)
 	if r := in.Review; r != nil {
+		reason := r.Reason
+		if r.ReasonCode != nil && r.ReasonCode.Code != "" {
+			reason = p.ReviewReason(*r.ReasonCode)
+		}
 		d.Review = &ReviewData{Start: stamp(r.Start), End: stamp(r.End), TimeZone: Text(truncate(r.TimeZone, maxValue)),
-			Reason: Text(truncate(r.Reason, maxLongText)), Waived: r.Waived, WaiveReason: Text(truncate(r.WaiveReason, maxLongText))}
+			Reason: Text(truncate(reason, maxLongText)), Waived: r.Waived, WaiveReason: Text(truncate(r.WaiveReason, maxLongText))}
 		for _, role := range r.Roles {
 			d.Review.Roles = append(d.Review.Roles, Text(truncate(p.Role(timeline.Role(role)), maxValue)))
 		}

@@ -52,6 +52,9 @@ type Review struct {
 	TimeZone string
 	// Reason says why this slot was chosen (and why it is past the deadline, when it is).
 	Reason string
+	// ReasonCode is Reason as a message the draft says in its own language
+	// (i18n.Printer.ReviewReason); nil when only the words are known.
+	ReasonCode *i18n.Message
 	// Waived reports a meeting people decided not to hold; WaiveReason says why.
 	Waived      bool
 	WaiveReason string

@@ -12,12 +12,14 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
@@ -399,8 +401,8 @@ func (s *Store) find(id string) (Summary, error) {
 		files[i] = f.File
 	}
 	slices.Sort(files)
-	return Summary{}, fmt.Errorf("postmortem %q: %w: the files %s all have this id; keep one (rename or remove the others)",
-		id, timeline.ErrConflict, strings.Join(files, ", "))
+	return Summary{}, fmt.Errorf("postmortem %q: %w: %w", id, timeline.ErrConflict,
+		i18n.Refuse("reason.copies", "Files", strings.Join(files, ", ")))
 }
 
 // fileOf returns the file holding incident id's postmortem, "" when there is none. The file may
@@ -445,7 +447,7 @@ func (s *Store) Get(id string) (Document, error) {
 // message names the line), and timeline.ErrNotFound when there is no such postmortem.
 func (s *Store) Save(id string, content []byte, ifMatch string) (Document, error) {
 	if len(content) > maxDraftSize {
-		return Document{}, fmt.Errorf("postmortem %q: %w: larger than %d bytes", id, timeline.ErrInvalid, maxDraftSize)
+		return Document{}, fmt.Errorf("postmortem %q: %w: %w", id, timeline.ErrInvalid, i18n.Refuse("reason.too_large", "Max", strconv.Itoa(maxDraftSize)))
 	}
 	sum, err := validate(id, content)
 	if err != nil {

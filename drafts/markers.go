@@ -4,13 +4,15 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/postmortemd/postmortemd/internal/i18n"
 )
 
 // A draft marks what postmortemd owns with marker lines, each a whole line at column 0:
@@ -69,7 +71,7 @@ func parse(b []byte) (*document, error) {
 			inFM, fmStart = true, next
 		case inFM && (line == "---" || line == "..."):
 			if open != nil {
-				return nil, fmt.Errorf("line %d: front matter ends inside block %q", lineNo, open.name)
+				return nil, atLine(lineNo, i18n.Refuse("reason.front_matter_ends_in_block", "Name", strconv.Quote(open.name)))
 			}
 			inFM = false
 			d.frontMatter = b[fmStart:off]
@@ -77,11 +79,11 @@ func parse(b []byte) (*document, error) {
 			var m []string
 			if inFM && strings.HasPrefix(line, fmCandidate) {
 				if m = fmMarker.FindStringSubmatch(line); m == nil {
-					return nil, fmt.Errorf("line %d: malformed marker %q", lineNo, truncate(line, 80))
+					return nil, atLine(lineNo, i18n.Refuse("reason.malformed_marker", "Marker", strconv.Quote(truncate(line, 80))))
 				}
 			} else if !inFM && strings.HasPrefix(line, bodyCandidate) {
 				if m = bodyMarker.FindStringSubmatch(line); m == nil {
-					return nil, fmt.Errorf("line %d: malformed marker %q", lineNo, truncate(line, 80))
+					return nil, atLine(lineNo, i18n.Refuse("reason.malformed_marker", "Marker", strconv.Quote(truncate(line, 80))))
 				}
 			}
 			if m == nil {
@@ -90,16 +92,16 @@ func parse(b []byte) (*document, error) {
 			verb, name, seal := m[1], m[2], m[3]
 			switch {
 			case verb == "begin" && open != nil:
-				return nil, fmt.Errorf("line %d: block %q begins inside block %q", lineNo, name, open.name)
+				return nil, atLine(lineNo, i18n.Refuse("reason.block_in_block", "Name", strconv.Quote(name), "Open", strconv.Quote(open.name)))
 			case verb == "begin" && seen[name]:
-				return nil, fmt.Errorf("line %d: block %q appears twice", lineNo, name)
+				return nil, atLine(lineNo, i18n.Refuse("reason.block_twice", "Name", strconv.Quote(name)))
 			case verb == "begin":
 				seen[name] = true
 				open = &block{name: name, start: off, cstart: next, seal: seal, crlf: crlf, frontMatter: inFM}
 			case open == nil || open.name != name:
-				return nil, fmt.Errorf("line %d: end of block %q that is not open", lineNo, name)
+				return nil, atLine(lineNo, i18n.Refuse("reason.end_not_open", "Name", strconv.Quote(name)))
 			case seal != "":
-				return nil, fmt.Errorf("line %d: end marker of block %q carries a seal", lineNo, name)
+				return nil, atLine(lineNo, i18n.Refuse("reason.end_sealed", "Name", strconv.Quote(name)))
 			default:
 				open.cend, open.end = off, next
 				d.blocks = append(d.blocks, *open)
@@ -109,10 +111,10 @@ func parse(b []byte) (*document, error) {
 		off = next
 	}
 	if inFM {
-		return nil, errors.New("front matter is not closed by a --- line")
+		return nil, i18n.Refuse("reason.front_matter_open")
 	}
 	if open != nil {
-		return nil, fmt.Errorf("block %q is not closed", open.name)
+		return nil, i18n.Refuse("reason.block_open", "Name", strconv.Quote(open.name))
 	}
 	return d, nil
 }
@@ -133,14 +135,14 @@ func parseChecked(b []byte) (*document, error) {
 // checkFrontMatter reports whether the front matter is one YAML mapping.
 func (d *document) checkFrontMatter() error {
 	if d.frontMatter == nil {
-		return errors.New("no front matter (the draft must start with a --- line)")
+		return i18n.Refuse("reason.no_front_matter")
 	}
 	var m map[string]any
 	if err := yaml.Unmarshal(d.frontMatter, &m); err != nil {
-		return fmt.Errorf("front matter is not valid YAML: %w", err)
+		return &i18n.Reason{Message: i18n.Msg("reason.front_matter_yaml", "Err", err.Error()), Err: err}
 	}
 	if m == nil {
-		return errors.New("front matter is not a YAML mapping")
+		return i18n.Refuse("reason.front_matter_not_mapping")
 	}
 	return nil
 }
@@ -261,4 +263,11 @@ func frontMatterID(b []byte) string {
 		return ""
 	}
 	return m.ID
+}
+
+// atLine is reason r found on line n of a draft: "line 3: block \"x\" appears twice", said in each
+// reader's language (EditProblems finds the line again in it).
+func atLine(n int, r *i18n.Reason) *i18n.Reason {
+	inner := r.Message
+	return &i18n.Reason{Message: i18n.Message{Code: "reason.at_line", Args: map[string]string{"Line": strconv.Itoa(n)}, Detail: &inner}}
 }

@@ -2,13 +2,13 @@ package drafts
 
 import (
 	"bytes"
-	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/pmezard/go-difflib/difflib"
+
+	"github.com/postmortemd/postmortemd/internal/i18n"
 )
 
 // The lines Merge3 writes around a conflict. None of them is Markdown a person would write (a
@@ -137,11 +137,16 @@ type EditProblem struct {
 	// Blocking is true when saving must not happen: the edit would break a marker line, or a merge
 	// conflict is still unresolved. Otherwise it is a warning the save may go ahead with.
 	Blocking bool `json:"blocking"`
-	// Message says what is wrong and what to do about it.
+	// Message says what is wrong and what to do about it, in English.
 	Message string `json:"message"`
+	// Reason is Message as a catalogue code and arguments: pages say it in the reader's language.
+	Reason i18n.Message `json:"reason"`
 }
 
-var lineNoPrefix = regexp.MustCompile(`^line (\d+): `)
+// editProblem returns the problem with reason m, its Message the English sentence.
+func editProblem(line int, block string, blocking bool, m i18n.Message) EditProblem {
+	return EditProblem{Line: line, Block: block, Blocking: blocking, Message: i18n.For(i18n.English).Say(m), Reason: m}
+}
 
 // EditProblems compares an edit with the version it was made from (before) and reports what would
 // break postmortemd's hold on its machine-owned blocks: a marker line removed, changed or moved
@@ -154,8 +159,7 @@ func EditProblems(before, after []byte) []EditProblem {
 	for n, l := range strings.Split(string(after), "\n") {
 		l = strings.TrimRight(l, "\r")
 		if l == ConflictStart || l == ConflictSep || l == ConflictEnd {
-			out = append(out, EditProblem{Line: n + 1, Blocking: true, Message: fmt.Sprintf(
-				"Line %d still marks a merge conflict (%q). Keep the lines that should stay, then delete the three conflict lines.", n+1, l)})
+			out = append(out, editProblem(n+1, "", true, i18n.Msg("edit.conflict_line", "Line", strconv.Itoa(n+1), "Marker", strconv.Quote(l))))
 		}
 	}
 	if len(out) > 0 {
@@ -164,15 +168,17 @@ func EditProblems(before, after []byte) []EditProblem {
 	bd, berr := parse(before)
 	ad, err := parse(after)
 	if err != nil {
-		msg := err.Error()
-		line := 0
-		if m := lineNoPrefix.FindStringSubmatch(msg); m != nil {
-			line, _ = strconv.Atoi(m[1])
-			msg = strings.TrimPrefix(msg, m[0])
+		line, detail := 0, i18n.Msg("reason.malformed_marker", "Marker", `""`)
+		if r, ok := i18n.ReasonOf(err); ok {
+			detail = r.Message
+			if r.Code == "reason.at_line" && r.Detail != nil {
+				line, _ = strconv.Atoi(r.Args["Line"])
+				detail = *r.Detail
+			}
 		}
-		return []EditProblem{{Line: line, Blocking: true, Message: "This edit breaks the lines that mark what postmortemd " +
-			"writes (" + msg + "). Those marker lines (“postmortemd:begin …” and “postmortemd:end …”) let it add late " +
-			"facts without touching your text. Put the line back as it was loaded, or write your text outside the block."}}
+		m := i18n.Msg("edit.markers_broken")
+		m.Detail = &detail
+		return []EditProblem{editProblem(line, "", true, m)}
 	}
 	if berr != nil {
 		return nil // the loaded version was already broken: nothing to compare with
@@ -184,22 +190,18 @@ func EditProblems(before, after []byte) []EditProblem {
 				gone = append(gone, "“"+n+"”")
 			}
 		}
-		msg := "The machine-owned blocks were moved or duplicated."
+		m := i18n.Msg("edit.blocks_moved")
 		if len(gone) > 0 {
-			msg = "The machine-owned block " + strings.Join(gone, ", ") + " was deleted, with its marker lines."
+			m = i18n.Msg("edit.block_deleted", "Blocks", strings.Join(gone, ", "))
 		}
-		return []EditProblem{{Blocking: true, Message: msg + " postmortemd could no longer add late facts to this " +
-			"postmortem. Put the block back as it was loaded; to disagree with a fact, write that outside the block."}}
+		return []EditProblem{editProblem(0, "", true, m)}
 	}
 	for _, b := range ad.blocks {
 		if b.seal == "" || sealOf(after[b.cstart:b.cend]) == b.seal {
 			continue
 		}
 		line := bytes.Count(after[:b.cstart], []byte("\n")) + 1
-		out = append(out, EditProblem{Line: line, Block: b.name, Message: fmt.Sprintf(
-			"You changed lines inside the machine-owned block “%s” (from line %d). Saving keeps your change, but postmortemd "+
-				"will then write newer facts beside this file instead of into it. To correct or add to a fact, write it outside the block.",
-			b.name, line)})
+		out = append(out, editProblem(line, b.name, false, i18n.Msg("edit.block_changed", "Block", b.name, "Line", strconv.Itoa(line))))
 	}
 	return out
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
@@ -256,7 +257,7 @@ func pendingOf[V any](beside map[string]V) []string {
 // version, on any replicas, exactly one is saved and the other gets timeline.ErrPrecondition.
 func (s *SharedStore) Save(id string, content []byte, ifMatch string) (Document, error) {
 	if len(content) > maxDraftSize {
-		return Document{}, fmt.Errorf("postmortem %q: %w: larger than %d bytes", id, timeline.ErrInvalid, maxDraftSize)
+		return Document{}, fmt.Errorf("postmortem %q: %w: %w", id, timeline.ErrInvalid, i18n.Refuse("reason.too_large", "Max", strconv.Itoa(maxDraftSize)))
 	}
 	sum, err := validate(id, content)
 	if err != nil {

@@ -58,7 +58,7 @@ func TestDependencyRules(t *testing.T) {
 		{"internal/i18n", []string{"timeline"}, []string{"github.com/labstack/echo", "github.com/redis/go-redis"}},
 		// The reading group plans sessions from the documents' listing and records them through a
 		// small interface; it reuses the review's calendar and transports.
-		{"drafts/readinggroup", []string{"drafts", "drafts/review"}, []string{"net/http", "github.com/labstack/echo", "github.com/redis/go-redis"}},
+		{"drafts/readinggroup", []string{"drafts", "drafts/review", "internal/i18n"}, []string{"net/http", "github.com/labstack/echo", "github.com/redis/go-redis"}},
 		{"drafts/lint", []string{"timeline"}, []string{"github.com/labstack/echo", "github.com/redis/go-redis"}},
 		// Insights are pure computation over the documents; plotting is at the web edge.
 		{"drafts/insights", []string{"drafts", "drafts/actions"}, []string{"github.com/labstack/echo", "github.com/redis/go-redis", "gonum.org/v1/plot"}},

@@ -8,6 +8,7 @@ import (
 	"github.com/postmortemd/postmortemd/drafts"
 	"github.com/postmortemd/postmortemd/drafts/readinggroup"
 	"github.com/postmortemd/postmortemd/drafts/review"
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/internal/web"
 	"github.com/postmortemd/postmortemd/timeline/redisstore"
 )
@@ -30,7 +31,7 @@ func startReadingGroup(cfg Config, store *redisstore.Store, files drafts.Postmor
 		return nil, func() {}, nil
 	}
 	g, err := readinggroup.New(readinggroup.Options{Config: cfg.ReadingGroup, Postmortems: files, Store: store,
-		BaseURL: cfg.Review.BaseURL, Now: clock(), Logger: log})
+		BaseURL: cfg.Review.BaseURL, Lang: i18n.Lang(cfg.DraftLang), Now: clock(), Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -335,7 +335,7 @@ func (a reviewAPI) Waive(ctx context.Context, id, reason string) (web.ReviewInfo
 
 func reviewInfo(r review.Review) web.ReviewInfo {
 	info := web.ReviewInfo{IncidentID: r.IncidentID, UID: r.UID, Sequence: r.Sequence, Status: string(r.Status),
-		Start: r.Start, End: r.End, TimeZone: r.TimeZone, ResolvedAt: r.ResolvedAt, Late: r.Late, Reason: r.Reason, WaiveReason: r.WaiveReason,
+		Start: r.Start, End: r.End, TimeZone: r.TimeZone, ResolvedAt: r.ResolvedAt, Late: r.Late, Reason: r.Reason, ReasonCode: r.ReasonCode, WaiveReason: r.WaiveReason,
 		AttendeeCount: len(r.Attendees), Roles: append([]string{}, review.Roles(r.Attendees)...), Delivery: map[string]web.ReviewDelivery{}}
 	for _, at := range r.Attendees {
 		if at.Required {

@@ -14,6 +14,7 @@ package actions
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +53,34 @@ const (
 	problemBadDueFormat = "due date %q is not a date (write YYYY-MM-DD)"
 	problemBadStatus    = "status %q is not open, done or won't do"
 )
+
+// ProblemCode returns the code of one of an item's problems in postmortemd's catalogues
+// (internal/i18n: "actions.problem.no_owner"), with the value it quotes ("" when none); "" for a
+// problem it does not know. Pages say the problems in the reader's language with it; the API
+// keeps the English strings.
+func ProblemCode(problem string) (code, value string) {
+	switch problem {
+	case ProblemNoOwner:
+		return "actions.problem.no_owner", ""
+	case ProblemNoDue:
+		return "actions.problem.no_due", ""
+	case ProblemOwnerIsName:
+		return "actions.problem.owner_is_name", ""
+	case ProblemNoReason:
+		return "actions.problem.no_reason", ""
+	}
+	for _, f := range []struct{ format, code string }{{problemBadDueFormat, "actions.problem.bad_due"}, {problemBadStatus, "actions.problem.bad_status"}} {
+		before, after, _ := strings.Cut(f.format, "%q")
+		if rest, ok := strings.CutPrefix(problem, before); ok {
+			if quoted, ok := strings.CutSuffix(rest, after); ok {
+				if v, err := strconv.Unquote(quoted); err == nil {
+					return f.code, v
+				}
+			}
+		}
+	}
+	return "", ""
+}
 
 // ReasonChangedInDocument is the reason of a history entry postmortemd recorded because a person
 // changed the due date in the document by hand.

@@ -15,6 +15,44 @@ const (
 	RuleStatus = "action-item-status"
 )
 
+// What the findings suggest, by their catalogue codes (FindingCodes).
+const (
+	suggestNoOwner     = "name the role that does it (an item without an owner fades away)"
+	suggestOwnerIsName = "write the role instead of the person (\"the database on-call\")"
+	suggestNoReason    = "write the reason the team agreed on: not doing it is a decision"
+	suggestStatus      = "write open, done or won't do"
+	suggestDue         = "write the date it is due by, as YYYY-MM-DD"
+)
+
+var suggestionCodes = map[string]string{suggestNoOwner: "actions.suggest.no_owner", suggestOwnerIsName: "actions.suggest.owner_is_name",
+	suggestNoReason: "actions.suggest.no_reason", suggestStatus: "actions.suggest.status", suggestDue: "actions.suggest.due"}
+
+// FindingCodes takes apart a finding Lint wrote, so a page can say it in the reader's language:
+// the item's action as quoted, its problem (see ProblemCode) and the catalogue code of the
+// suggestion ("" when it is not one of Lint's). ok is false for a finding Lint did not write.
+func FindingCodes(f lint.Finding) (action, problem, suggestion string, ok bool) {
+	switch f.Rule {
+	case RuleOwner, RuleDue, RuleReason, RuleStatus:
+	default:
+		return "", "", "", false
+	}
+	rest, found := strings.CutPrefix(f.Message, `action item "`)
+	if !found {
+		return "", "", "", false
+	}
+	for i := 0; i < len(rest); i++ {
+		j := strings.Index(rest[i:], `": `)
+		if j < 0 {
+			break
+		}
+		i += j
+		if code, _ := ProblemCode(rest[i+3:]); code != "" {
+			return rest[:i], rest[i+3:], suggestionCodes[f.Suggestion], true
+		}
+	}
+	return "", "", "", false
+}
+
 // Lint reports the problems of doc's action items as lint findings, one per problem, at the item's
 // row (Column 1; Offset is the row's byte offset in doc). The rules are action-item-owner (no owner,
 // or a person's name), action-item-due (no due date, or one that is not a date), action-item-reason
@@ -31,15 +69,15 @@ func (p Parser) Lint(doc []byte) []lint.Finding {
 			}
 			switch {
 			case pr == ProblemNoOwner:
-				f.Rule, f.Suggestion = RuleOwner, "name the role that does it (an item without an owner fades away)"
+				f.Rule, f.Suggestion = RuleOwner, suggestNoOwner
 			case pr == ProblemOwnerIsName:
-				f.Rule, f.Suggestion = RuleOwner, "write the role instead of the person (\"the database on-call\")"
+				f.Rule, f.Suggestion = RuleOwner, suggestOwnerIsName
 			case pr == ProblemNoReason:
-				f.Rule, f.Suggestion = RuleReason, "write the reason the team agreed on: not doing it is a decision"
+				f.Rule, f.Suggestion = RuleReason, suggestNoReason
 			case strings.HasPrefix(pr, "status"):
-				f.Rule, f.Suggestion = RuleStatus, "write open, done or won't do"
+				f.Rule, f.Suggestion = RuleStatus, suggestStatus
 			default:
-				f.Rule, f.Suggestion = RuleDue, "write the date it is due by, as YYYY-MM-DD"
+				f.Rule, f.Suggestion = RuleDue, suggestDue
 			}
 			out = append(out, f)
 		}

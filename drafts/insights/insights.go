@@ -48,8 +48,8 @@ type Postmortem struct {
 	// ActionItems are the items of section 5's table.
 	ActionItems []ActionItem
 	// Problems are what could not be read (a time people wrote that does not parse); the figures
-	// use what could be read.
-	Problems []string
+	// use what could be read. Their Postmortem is left empty (it is ID).
+	Problems []Problem
 }
 
 // Review is a postmortem's review meeting.
@@ -134,7 +134,8 @@ func Read(content []byte, now time.Time, loc *time.Location) (Postmortem, error)
 	at := func(key, v string) *time.Time {
 		t, err := parseTime(v)
 		if err != nil {
-			p.Problems = append(p.Problems, fmt.Sprintf("%s: %v", key, err))
+			p.Problems = append(p.Problems, Problem{Problem: fmt.Sprintf("%s: %v", key, err),
+				Code: "insights.bad_time", Args: map[string]string{"Key": key, "Value": v}})
 		}
 		return t
 	}
@@ -146,7 +147,8 @@ func Read(content []byte, now time.Time, loc *time.Location) (Postmortem, error)
 	}
 	items, err := actions.Parse(p.ID, content, now, loc)
 	if err != nil {
-		p.Problems = append(p.Problems, fmt.Sprintf("action items: %v", err))
+		p.Problems = append(p.Problems, Problem{Problem: fmt.Sprintf("action items: %v", err),
+			Code: "insights.action_items", Args: map[string]string{"Err": err.Error()}})
 	}
 	for _, it := range items {
 		p.ActionItems = append(p.ActionItems, actionItemOf(it, loc))
@@ -312,7 +314,12 @@ type Figures struct {
 // Problem is something about one postmortem that kept a figure out, or a value that did not parse.
 type Problem struct {
 	Postmortem string `json:"postmortem"`
-	Problem    string `json:"problem"`
+	// Problem says it in English.
+	Problem string `json:"problem"`
+	// Code and Args say it as a message of postmortemd's catalogues (internal/i18n), which pages
+	// say in the reader's language; the Args are machine values (keys, RFC 3339 times).
+	Code string            `json:"code,omitempty"`
+	Args map[string]string `json:"args,omitempty"`
 }
 
 // Report is the figures across the postmortems a Filter kept.
@@ -361,7 +368,8 @@ func Compute(pms []Postmortem, f Filter, now time.Time) Report {
 			continue
 		}
 		for _, pr := range p.Problems {
-			r.Problems = append(r.Problems, Problem{p.ID, pr})
+			pr.Postmortem = p.ID
+			r.Problems = append(r.Problems, pr)
 		}
 		month := unknown
 		if start != nil {
@@ -384,8 +392,10 @@ func Compute(pms []Postmortem, f Filter, now time.Time) Report {
 				return nil
 			}
 			if to.Before(*from) {
-				r.Problems = append(r.Problems, Problem{p.ID, fmt.Sprintf("%s left out: %s (%s) is before %s (%s)",
-					name, toKey, to.Format(time.RFC3339), fromKey, from.Format(time.RFC3339))})
+				r.Problems = append(r.Problems, Problem{Postmortem: p.ID, Problem: fmt.Sprintf("%s left out: %s (%s) is before %s (%s)",
+					name, toKey, to.Format(time.RFC3339), fromKey, from.Format(time.RFC3339)),
+					Code: "insights.before", Args: map[string]string{"Figure": name, "To": toKey, "ToAt": to.Format(time.RFC3339),
+						"From": fromKey, "FromAt": from.Format(time.RFC3339)}})
 				return nil
 			}
 			secs := int64(to.Sub(*from) / time.Second)

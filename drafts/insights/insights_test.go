@@ -233,7 +233,7 @@ func TestRead(t *testing.T) {
 	if !p.ImpactStarted.Equal(*at("2026-11-23T13:20:00Z")) || p.ImpactEnded != nil || !p.Review.Waived || !p.Review.Start.Equal(*at("2026-11-24T01:00:00Z")) {
 		t.Fatalf("edited: %+v", p)
 	}
-	if len(p.Problems) != 1 || !strings.HasPrefix(p.Problems[0], `impact_ended: want a time such as`) {
+	if len(p.Problems) != 1 || !strings.HasPrefix(p.Problems[0].Problem, `impact_ended: want a time such as`) || p.Problems[0].Code != "insights.bad_time" {
 		t.Fatalf("problems %q", p.Problems)
 	}
 	if _, err := insights.Read([]byte("no front matter"), now, nil); err == nil {

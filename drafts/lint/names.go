@@ -7,6 +7,18 @@ import (
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
+// The built-in name findings: their rule ids and their English words as a Finding (and a stored
+// note's flags) carries them. A reader in another language gets them from the catalogue by rule id
+// (internal/i18n's lint.* messages); the English text stays what the API returns.
+const (
+	RulePersonName         = "person-name"
+	PersonNameMessage      = "this names a person; the record names roles"
+	PersonNameSuggestion   = "write the role instead: " // followed by the role
+	RuleEmailAddress       = "email-address"
+	EmailAddressMessage    = "an e-mail address names a person"
+	EmailAddressSuggestion = `name the role instead (e.g. "the primary on-call")`
+)
+
 // UnknownAddress replaces an e-mail address that belongs to no known participant.
 const UnknownAddress = timeline.UnknownAddress
 
@@ -37,10 +49,10 @@ func Names(text string, people []timeline.Participant) []Finding {
 		col += utf8.RuneCountInString(text[pos:sp.Start])
 		pos = sp.Start
 		f := Finding{Line: line, Column: col, Offset: sp.Start,
-			Rule: "person-name", Severity: SeverityWarning, Message: "this names a person; the record names roles",
-			Suggestion: "write the role instead: " + sp.Replacement}
+			Rule: RulePersonName, Severity: SeverityWarning, Message: PersonNameMessage,
+			Suggestion: PersonNameSuggestion + sp.Replacement}
 		if sp.Replacement == UnknownAddress {
-			f.Rule, f.Message, f.Suggestion = "email-address", "an e-mail address names a person", `name the role instead (e.g. "the primary on-call")`
+			f.Rule, f.Message, f.Suggestion = RuleEmailAddress, EmailAddressMessage, EmailAddressSuggestion
 		}
 		out = append(out, f)
 	}

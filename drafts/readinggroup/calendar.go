@@ -7,17 +7,21 @@ import (
 	"time"
 
 	"github.com/emersion/go-ical"
+
+	"github.com/postmortemd/postmortemd/internal/i18n"
 )
 
-// Description is a session's text: the postmortems to read, with why and where.
+// Description is a session's text in its language: the postmortems to read, with why and where.
+// Titles, reasons and links are the postmortems' own.
 func Description(s Session) string {
+	p := i18n.For(s.Lang)
 	var b strings.Builder
-	b.WriteString("Reading group: we read recommended postmortems together and talk about what they teach.\n\n")
+	b.WriteString(p.T("readinggroup.intro") + "\n\n")
 	if len(s.Postmortems) == 0 {
-		b.WriteString("Every recommended postmortem was read in an earlier session. Mark more with recommended: true and recommended_reason in their front matter.\n")
+		b.WriteString(p.T("readinggroup.all_read") + "\n")
 		return b.String()
 	}
-	b.WriteString("Read before the session:\n")
+	b.WriteString(p.T("readinggroup.read_before") + "\n")
 	for i, it := range s.Postmortems {
 		title := it.Title
 		if title == "" {
@@ -25,7 +29,7 @@ func Description(s Session) string {
 		}
 		fmt.Fprintf(&b, "%d. %s\n", i+1, title)
 		if it.RecommendedReason != "" {
-			fmt.Fprintf(&b, "   Why: %s\n", it.RecommendedReason)
+			fmt.Fprintf(&b, "   %s\n", p.T("readinggroup.why", "Reason", it.RecommendedReason))
 		}
 		if it.URL != "" {
 			fmt.Fprintf(&b, "   %s\n", it.URL)
@@ -44,6 +48,9 @@ func Event(s Session, now time.Time) *ical.Component {
 	ev.Props.SetDateTime(ical.PropDateTimeEnd, s.End.UTC())
 	ev.Props.SetText(ical.PropSummary, s.Title)
 	ev.Props.SetText(ical.PropDescription, Description(s))
+	if s.Lang != "" && s.Lang != i18n.English { // the description is ours, in the sessions' language
+		ev.Props.Get(ical.PropDescription).Params.Set("LANGUAGE", string(s.Lang))
+	}
 	if s.Location != "" {
 		ev.Props.SetText(ical.PropLocation, s.Location)
 	}

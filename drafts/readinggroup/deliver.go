@@ -82,7 +82,7 @@ func (g *Group) Deliver(ctx context.Context, d Delivery) error {
 		return err
 	}
 	m := review.Message{UID: s.UID, Sequence: sequence(s), Method: "REQUEST", Calendar: cal, Summary: s.Title,
-		Text: Description(s), Recipients: g.o.Config.Invite}
+		Text: Description(s), Recipients: g.o.Config.Invite, Lang: string(s.Lang)}
 	if d.Organizer != "" {
 		m.Organizer = "mailto:" + strings.TrimPrefix(d.Organizer, "mailto:")
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/postmortemd/postmortemd/drafts/readinggroup"
 	"github.com/postmortemd/postmortemd/drafts/review"
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/timeline/redisstore"
 )
 
@@ -101,5 +104,52 @@ func TestInvitationDeliveredOncePerTransport(t *testing.T) {
 	}
 	if start, err := evs[0].DateTimeStart(time.UTC); err != nil || !start.Equal(time.Date(2026, 4, 2, 13, 0, 0, 0, time.UTC)) {
 		t.Fatalf("invitation starts %v, %v", start, err)
+	}
+}
+
+// A Japanese team's reading group (--draft-lang ja): the invitation's title, text and calendar
+// event are Japanese; the postmortems' titles, reasons and links stay as written.
+func TestJapaneseInvitation(t *testing.T) {
+	ctx := context.Background()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	store := redisstore.New(rdb, redisstore.Options{})
+	lib := &library{}
+	lib.add("a", 1, true)
+	clk := &clock{now: time.Date(2026, 3, 27, 10, 0, 0, 0, time.UTC)}
+	cfg := readinggroup.Config{RRule: "FREQ=WEEKLY;BYDAY=TH", Start: "2026-01-08T15:00", TimeZone: "Asia/Tokyo",
+		Invite: []string{"newcomers@example.com"}}
+	email := &transport{name: "email"}
+	g, err := readinggroup.New(readinggroup.Options{Config: cfg, Postmortems: lib, Store: store,
+		BaseURL: "https://pm.example.com", Lang: i18n.Japanese, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Deliver(ctx, readinggroup.Delivery{Transports: []review.Transport{email}, Claims: store}); err != nil {
+		t.Fatal(err)
+	}
+	if len(email.got) != 1 {
+		t.Fatalf("%d e-mails, want 1", len(email.got))
+	}
+	m := email.got[0]
+	if m.Lang != "ja" || m.Summary != "ポストモーテム輪読会" {
+		t.Errorf("language %q, subject %q", m.Lang, m.Summary)
+	}
+	for _, want := range []string{"輪読会: おすすめのポストモーテムを一緒に読み", "事前に読んでおくもの:\n1. Outage a\n   読む理由: Why a\n   https://pm.example.com/postmortems/a"} {
+		if !strings.Contains(m.Text, want) {
+			t.Errorf("text lacks %q:\n%s", want, m.Text)
+		}
+	}
+	if english := regexp.MustCompile(`(?i)\b(reading group|read before|recommended postmortems|session)\b`).FindAllString(m.Text, -1); len(english) > 0 {
+		t.Errorf("the Japanese text keeps postmortemd's English %q:\n%s", english, m.Text)
+	}
+	cal, err := ical.NewDecoder(bytes.NewReader(m.Calendar)).Decode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := cal.Events()[0].Props.Get(ical.PropDescription)
+	if desc == nil || desc.Params.Get("LANGUAGE") != "ja" || !strings.Contains(desc.Value, "事前に読んでおくもの") {
+		t.Errorf("calendar description %+v", desc)
 	}
 }

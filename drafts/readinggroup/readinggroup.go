@@ -19,6 +19,7 @@ import (
 	"github.com/teambition/rrule-go"
 
 	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/internal/i18n"
 )
 
 // DefaultPerSession is how many postmortems a session reads when the configuration says nothing.
@@ -44,7 +45,8 @@ type Config struct {
 	PerSession int `yaml:"per_session" json:"per_session"`
 	// Invite are the addresses invited to every session (by CalDAV and e-mail); never served.
 	Invite []string `yaml:"invite" json:"-"`
-	// Title is the sessions' title. Default "Postmortem reading group".
+	// Title is the sessions' title. Default "Postmortem reading group" in the sessions' language
+	// (Options.Lang).
 	Title string `yaml:"title" json:"title"`
 	// Location is where sessions are held, a room or a call link.
 	Location string `yaml:"location" json:"location"`
@@ -146,8 +148,11 @@ type Options struct {
 	// BaseURL is postmortemd's external URL, for the links to the postmortems; empty leaves them
 	// out.
 	BaseURL string
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// Lang is the language of the sessions' invitations and calendar events (--draft-lang);
+	// default English. A configured title is used as written.
+	Lang   i18n.Lang
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Group plans the reading group's sessions.
@@ -172,7 +177,7 @@ func New(o Options) (*Group, error) {
 		o.Config.Duration = DefaultDuration
 	}
 	if o.Config.Title == "" {
-		o.Config.Title = "Postmortem reading group"
+		o.Config.Title = i18n.For(o.Lang).T("readinggroup.title")
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -210,6 +215,8 @@ type Session struct {
 	Postmortems []Item `json:"postmortems"`
 	// InviteCount is how many addresses are invited; the addresses are never served.
 	InviteCount int `json:"invite_count"`
+	// Lang is the language the invitation is written in (Options.Lang).
+	Lang i18n.Lang `json:"-"`
 }
 
 // record is what the Store keeps per session.
@@ -226,7 +233,8 @@ func uid(start time.Time) string {
 
 func (g *Group) session(start time.Time) Session {
 	return Session{UID: uid(start), Title: g.o.Config.Title, Start: start.In(g.loc), End: start.Add(g.o.Config.Duration).In(g.loc),
-		TimeZone: g.loc.String(), Location: g.o.Config.Location, InviteCount: len(g.o.Config.Invite), Postmortems: []Item{}}
+		TimeZone: g.loc.String(), Location: g.o.Config.Location, InviteCount: len(g.o.Config.Invite), Postmortems: []Item{},
+		Lang: g.o.Lang}
 }
 
 // Next returns the session in progress, or else the next one to start; ok is false when the

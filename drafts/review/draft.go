@@ -46,6 +46,6 @@ func draftReview(r Review) *drafts.Review {
 	if r.Status == StatusCancelled || r.Status == StatusUnscheduled {
 		return nil
 	}
-	return &drafts.Review{Start: r.Start, End: r.End, TimeZone: r.TimeZone, Reason: r.Reason,
+	return &drafts.Review{Start: r.Start, End: r.End, TimeZone: r.TimeZone, Reason: r.Reason, ReasonCode: r.ReasonCode,
 		Waived: r.Status == StatusWaived, WaiveReason: r.WaiveReason, Roles: Roles(r.Attendees)}
 }

@@ -285,8 +285,8 @@ func Description(r Review, l Links, p i18n.Printer) string {
 		b.WriteString(p.T("review.when", "Date", p.LongDate(start), "Start", start.Format("15:04"), "End", end.Format("15:04"),
 			"Zone", r.TimeZone) + "\n")
 	}
-	if r.Reason != "" {
-		b.WriteString(r.Reason + "\n")
+	if why := r.ReasonText(p); why != "" {
+		b.WriteString(why + "\n")
 	}
 	if roles := Roles(r.Attendees); len(roles) > 0 {
 		for i, role := range roles {

@@ -156,3 +156,47 @@ func TestJapaneseInvitationByCalDAV(t *testing.T) {
 	}
 	checkJapaneseText(t, "the cancellation", m.Text, r)
 }
+
+// A slot's reason is kept as a message beside its words: a review scheduled in English reads in
+// Japanese for a Japanese reader (the page, a later --draft-lang ja), and its stored English words
+// stay what they were; a review stored before keeps its words in every language.
+func TestSlotReasonInEveryLanguage(t *testing.T) {
+	r, _ := japaneseReview(t)
+	tokyo := deliveryLocation(t, "Asia/Tokyo")
+	slot, err := Hours{Location: tokyo}.FindSlot(SlotRequest{Resolved: r.ResolvedAt, Now: r.ResolvedAt.Add(3 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(slot.Reason, "No free slot in working hours (Mon,Tue,Wed,Thu,Fri 10:00–18:00 Asia/Tokyo) between 2h and 24h") ||
+		!strings.Contains(slot.Reason, "are not working days") || !strings.Contains(slot.Reason, "it was scheduled at Fri 22:30 JST") {
+		t.Errorf("English reason %q", slot.Reason)
+	}
+	r.Reason, r.ReasonCode = slot.Reason, &slot.ReasonCode
+	ja := r.ReasonText(i18n.For(i18n.Japanese))
+	if !strings.Contains(ja, "空き枠がありませんでした") || !strings.Contains(ja, "2026年11月28日（土）") {
+		t.Errorf("Japanese reason %q", ja)
+	}
+	checkJapaneseText(t, "the reason", ja, r)
+	if en := r.ReasonText(i18n.For(i18n.English)); en != slot.Reason {
+		t.Errorf("English from the message %q, stored %q", en, slot.Reason)
+	}
+	r.ReasonCode = nil
+	if got := r.ReasonText(i18n.For(i18n.Japanese)); got != slot.Reason {
+		t.Errorf("a review stored before: %q", got)
+	}
+
+	// No slot at all: the reason says why in each language.
+	_, err = Hours{Location: tokyo, Days: []time.Weekday{time.Monday}, Holidays: nil}.FindSlot(SlotRequest{Resolved: r.ResolvedAt, Duration: 10 * time.Hour})
+	reason, ok := i18n.ReasonOf(err)
+	if !ok {
+		t.Fatalf("no slot: %v, want a reason", err)
+	}
+	m := i18n.Msg(i18n.ReviewNoSlot)
+	m.Detail = &reason.Message
+	if got := i18n.For(i18n.Japanese).ReviewReason(m); got != "振り返り会の枠が見つかりませんでした: 600 分の会議は業務時間 10:00〜18:00 に収まりません。" {
+		t.Errorf("Japanese no-slot reason %q", got)
+	}
+	if got := i18n.For(i18n.English).ReviewReason(m); got != "No review slot could be found: a 600-minute meeting does not fit in working hours 10:00–18:00." {
+		t.Errorf("English no-slot reason %q", got)
+	}
+}

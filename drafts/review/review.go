@@ -3,6 +3,8 @@ package review
 import (
 	"context"
 	"time"
+
+	"github.com/postmortemd/postmortemd/internal/i18n"
 )
 
 // Status is where a review meeting is.
@@ -44,6 +46,9 @@ type Review struct {
 	// Late reports a meeting after the deadline; Reason says why the slot was chosen.
 	Late   bool   `json:"late"`
 	Reason string `json:"reason"`
+	// ReasonCode is Reason as a message (i18n.Printer.ReviewReason says it in a reader's language);
+	// nil in reviews stored before it, whose Reason is said as stored.
+	ReasonCode *i18n.Message `json:"reason_code,omitempty"`
 	// Why says which policy rule asked for a review.
 	Why string `json:"why"`
 	// ResolvedAt is the resolution the meeting was scheduled for; a later resolution moves it.
@@ -96,4 +101,13 @@ type Store interface {
 	Review(ctx context.Context, incidentID string) ([]byte, error)
 	// Reviews returns every record.
 	Reviews(ctx context.Context) ([][]byte, error)
+}
+
+// ReasonText is why the slot was chosen (or none found), in p's language when the review stored
+// it as a message, else as stored.
+func (r Review) ReasonText(p i18n.Printer) string {
+	if r.ReasonCode != nil && r.ReasonCode.Code != "" {
+		return p.ReviewReason(*r.ReasonCode)
+	}
+	return r.Reason
 }

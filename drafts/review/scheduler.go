@@ -355,7 +355,8 @@ func (s *Scheduler) schedule(ctx context.Context, inc timeline.Incident, now tim
 			r.Sequence++
 		}
 		r.Status, r.Title, r.Start, r.End = StatusScheduled, inc.Title, slot.Start.UTC(), slot.End.UTC()
-		r.TimeZone, r.Late, r.Reason, r.ResolvedAt = s.o.Hours.Location.String(), slot.Late, slot.Reason, resolved
+		code := slot.ReasonCode
+		r.TimeZone, r.Late, r.Reason, r.ReasonCode, r.ResolvedAt = s.o.Hours.Location.String(), slot.Late, slot.Reason, &code, resolved
 		if why != "" || r.Why == "" {
 			r.Why = why
 		}
@@ -384,7 +385,13 @@ func (s *Scheduler) schedule(ctx context.Context, inc timeline.Incident, now tim
 // not on every sweep. Each sweep tries again. A meeting already booked for an earlier resolution
 // is kept rather than taken back.
 func (s *Scheduler) noSlot(ctx context.Context, inc timeline.Incident, resolved, now time.Time, why error) error {
-	reason := "No review slot could be found: " + why.Error() + "."
+	detail := i18n.Msg("reason.text", "Text", why.Error())
+	if r, ok := i18n.ReasonOf(why); ok {
+		detail = r.Message
+	}
+	code := i18n.Msg(i18n.ReviewNoSlot)
+	code.Detail = &detail
+	reason := i18n.For(s.o.Calendar.Lang).ReviewReason(code)
 	kept := false
 	changed, err := s.update(ctx, inc.ID, func(cur *Review) (*Review, error) {
 		kept = false
@@ -405,7 +412,7 @@ func (s *Scheduler) noSlot(ctx context.Context, inc timeline.Incident, resolved,
 				return nil, nil
 			}
 		}
-		r.Status, r.Title, r.Reason, r.ResolvedAt = StatusUnscheduled, inc.Title, reason, resolved
+		r.Status, r.Title, r.Reason, r.ReasonCode, r.ResolvedAt = StatusUnscheduled, inc.Title, reason, &code, resolved
 		r.TimeZone, r.Late, r.Start, r.End, r.UpdatedAt = s.o.Hours.Location.String(), false, time.Time{}, time.Time{}, now
 		return &r, nil
 	})
@@ -549,10 +556,10 @@ func (s *Scheduler) cancel(ctx context.Context, inc timeline.Incident, now time.
 // the incident has no review (a review not yet scheduled cannot be waived).
 func (s *Scheduler) Waive(ctx context.Context, incidentID, reason string) (Review, error) {
 	if reason == "" {
-		return Review{}, fmt.Errorf("waive review: %w: a reason is required", timeline.ErrInvalid)
+		return Review{}, fmt.Errorf("waive review: %w: %w", timeline.ErrInvalid, i18n.Refuse("reason.waive_empty"))
 	}
 	if len(reason) > 2000 {
-		return Review{}, fmt.Errorf("waive review: %w: the reason is longer than 2000 bytes", timeline.ErrInvalid)
+		return Review{}, fmt.Errorf("waive review: %w: %w", timeline.ErrInvalid, i18n.Refuse("reason.waive_long", "Max", "2000"))
 	}
 	now := s.now()
 	var out Review

@@ -3,6 +3,7 @@ package review
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -130,9 +131,12 @@ type SlotRequest struct {
 // Slot is a chosen meeting time.
 type Slot struct {
 	Start, End time.Time
-	// Late reports a slot after the deadline; Reason says why it was chosen.
-	Late   bool
-	Reason string
+	// Late reports a slot after the deadline; Reason says why it was chosen, in the request's
+	// Printer's language, and ReasonCode says it as a message any reader's language can say
+	// (i18n.Printer.ReviewReason).
+	Late       bool
+	Reason     string
+	ReasonCode i18n.Message
 }
 
 // FindSlot returns the earliest slot of r.Duration inside working hours, at least r.Lead after
@@ -153,7 +157,7 @@ func (h Hours) FindSlot(r SlotRequest) (Slot, error) {
 		r.Duration = DefaultDuration
 	}
 	if r.Duration > h.End-h.Start {
-		return Slot{}, fmt.Errorf("a %s meeting does not fit in working hours %s–%s", r.Duration, clock(h.Start), clock(h.End))
+		return Slot{}, i18n.Refuse("review.no_fit", "Minutes", strconv.Itoa(int(r.Duration/time.Minute)), "Start", clock(h.Start), "End", clock(h.End))
 	}
 	earliest := r.Resolved.Add(r.Lead)
 	if notice := r.Now.Add(MinNotice); !r.Now.IsZero() && notice.After(earliest) {
@@ -169,7 +173,7 @@ func (h Hours) FindSlot(r SlotRequest) (Slot, error) {
 	var skipped []string
 	for i := 0; i < searchDays; i++ {
 		d := day.AddDate(0, 0, i)
-		if why := h.closed(r.Printer, d); why != "" {
+		if why := h.closed(d); why != "" {
 			if d.Before(deadline) || len(skipped) < 7 {
 				skipped = append(skipped, why)
 			}
@@ -187,55 +191,54 @@ func (h Hours) FindSlot(r SlotRequest) (Slot, error) {
 			s := Slot{Start: start, End: end}
 			if end.After(deadline) {
 				s.Late = true
-				s.Reason = h.lateReason(r, deadline, skipped, busy)
+				s.ReasonCode = h.lateReason(r, deadline, skipped, busy)
 			} else {
-				s.Reason = r.Printer.T("review.reason", "Hours", h.describe(r.Printer), "Lead", r.Printer.Span(r.Lead),
-					"Deadline", r.Printer.Span(r.Deadline))
+				s.ReasonCode = h.reason(i18n.ReviewSlotReason, r)
 			}
+			s.Reason = r.Printer.ReviewReason(s.ReasonCode)
 			return s, nil
 		}
 	}
-	return Slot{}, fmt.Errorf("no working day in the %d days after %s: check the working days and holidays", searchDays, earliest.In(loc).Format(time.DateOnly))
+	return Slot{}, i18n.Refuse("review.no_working_day", "Days", strconv.Itoa(searchDays), "After", earliest.In(loc).Format(time.DateOnly))
 }
 
-func (h Hours) lateReason(r SlotRequest, deadline time.Time, skipped []string, busy []Interval) string {
-	loc, p := h.Location, r.Printer
-	at := func(t time.Time) string { return p.LongDate(t) + " " + t.Format("15:04 MST") }
-	var why []string
-	if len(skipped) > 0 {
-		why = append(why, p.N("review.why_closed", len(skipped), "Days", strings.Join(skipped, p.T("list.comma"))))
-	}
-	if len(busy) > 0 {
-		why = append(why, p.T("review.why_busy"))
-	}
-	if now := r.Now.In(loc); r.Now.After(r.Resolved.Add(r.Lead)) {
-		why = append(why, p.T("review.why_now", "At", p.T("review.weekday_time",
-			"Weekday", p.T(fmt.Sprintf("weekday.%d", int(now.Weekday()))), "Clock", now.Format("15:04 MST"))))
-	}
-	return p.T("review.late_reason", "Hours", h.describe(p), "Lead", p.Span(r.Lead), "Deadline", p.Span(r.Deadline),
-		"Resolved", at(r.Resolved.In(loc)), "Why", strings.Join(why, p.T("list.semicolon")), "DeadlineAt", at(deadline.In(loc)))
-}
-
-// closed says why d (midnight in h.Location) is not a working day, "" if it is.
-func (h Hours) closed(p i18n.Printer, d time.Time) string {
-	date := d.Format(time.DateOnly)
-	if slices.Contains(h.Holidays, date) {
-		return p.T("review.holiday", "Date", p.LongDate(d))
-	}
-	if !slices.Contains(h.Days, d.Weekday()) {
-		return p.LongDate(d)
-	}
-	return ""
-}
-
-// describe writes the working hours as in "Mon,Tue,Wed,Thu,Fri 09:00–17:00 Europe/Berlin", the
-// days in p's language.
-func (h Hours) describe(p i18n.Printer) string {
+// reason is a slot's reason with code, in the machine form i18n.ReviewReason reads.
+func (h Hours) reason(code string, r SlotRequest) i18n.Message {
 	days := make([]string, len(h.Days))
 	for i, d := range h.Days {
-		days[i] = p.T(fmt.Sprintf("weekday.%d", int(d)))
+		days[i] = strconv.Itoa(int(d))
 	}
-	return fmt.Sprintf("%s %s–%s %s", strings.Join(days, ","), clock(h.Start), clock(h.End), h.Location)
+	return i18n.Msg(code, "Days", strings.Join(days, ","), "Start", clock(h.Start), "End", clock(h.End),
+		"Zone", h.Location.String(), "Lead", r.Lead.String(), "Deadline", r.Deadline.String())
+}
+
+func (h Hours) lateReason(r SlotRequest, deadline time.Time, skipped []string, busy []Interval) i18n.Message {
+	m := h.reason(i18n.ReviewLateReason, r)
+	m.Args["Resolved"] = r.Resolved.In(h.Location).Format(time.RFC3339)
+	m.Args["DeadlineAt"] = deadline.In(h.Location).Format(time.RFC3339)
+	if len(skipped) > 0 {
+		m.Args["Skipped"] = strings.Join(skipped, ",")
+	}
+	if len(busy) > 0 {
+		m.Args["Busy"] = "true"
+	}
+	if r.Now.After(r.Resolved.Add(r.Lead)) {
+		m.Args["ScheduledAt"] = r.Now.In(h.Location).Format(time.RFC3339)
+	}
+	return m
+}
+
+// closed says why d (midnight in h.Location) is not a working day, in ReviewReason's form
+// ("2026-11-30 holiday", or the date), "" if it is one.
+func (h Hours) closed(d time.Time) string {
+	date := d.Format(time.DateOnly)
+	if slices.Contains(h.Holidays, date) {
+		return date + " holiday"
+	}
+	if !slices.Contains(h.Days, d.Weekday()) {
+		return date
+	}
+	return ""
 }
 
 // atClock is the local clock time c on day d; time.Date normalizes a clock time a DST gap skips.

@@ -133,6 +133,9 @@ func TestRoles(t *testing.T) {
 		{"responder requested via the Database On-Call policy", "Database On-Call ポリシー経由で要請されたレスポンダー"},
 		{"a responder", "レスポンダー"},
 		{"", "レスポンダー"},
+		// A review's attendee without a role, and the owners a label names.
+		{"responder", "レスポンダー"},
+		{"owner of service checkout", "service=checkout のオーナー"},
 		{"incident commander", "インシデントコマンダー"},
 		{"PagerDuty automation", "PagerDuty の自動処理"},
 		{"monitoring integration (Alertmanager)", "監視連携（Alertmanager）"},

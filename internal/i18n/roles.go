@@ -23,6 +23,10 @@ var builtinRoles = []struct {
 	{regexp.MustCompile(`^responder requested via the (.+) policy$`), "role.requested_policy", []string{"Policy"}},
 	{regexp.MustCompile(`^requested responder$`), "role.requested", nil},
 	{regexp.MustCompile(`^a responder$`), "role.fallback", nil},
+	// The review's attendees: a participant without a role, and the owners a label names
+	// (drafts/review's attendees).
+	{regexp.MustCompile(`^responder$`), "role.fallback", nil},
+	{regexp.MustCompile(`^owner of (\S+) (.+)$`), "role.label_owner", []string{"Label", "Value"}},
 	{regexp.MustCompile(`^PagerDuty automation$`), "role.automation", nil},
 	{regexp.MustCompile(`^monitoring integration$`), "role.integration", nil},
 	{regexp.MustCompile(`^monitoring integration \((.+)\)$`), "role.integration_named", []string{"Name"}},

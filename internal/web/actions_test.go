@@ -365,7 +365,11 @@ func TestActionItemsPage(t *testing.T) {
 			t.Errorf("the Japanese page lacks %q", want)
 		}
 	}
-	for _, reject := range []string{"<h1>Action items</h1>", "No owner yet", " overdue", ">overdue<", ">Due<", "Open items"} {
+	if !strings.Contains(ja, "<td>担当者がいない、期日がない</td>") || !strings.Contains(body, "<td>no owner; no due date</td>") ||
+		!strings.Contains(ja, "期日「next week」が日付ではない（YYYY-MM-DD で書く）") {
+		t.Error("the item without an owner does not say so in the reader's language")
+	}
+	for _, reject := range []string{"<h1>Action items</h1>", "No owner yet", " overdue", ">overdue<", ">Due<", "Open items", "no owner", "no due date"} {
 		if strings.Contains(ja, reject) {
 			t.Errorf("the Japanese page has %q", reject)
 		}

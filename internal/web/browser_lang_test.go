@@ -27,14 +27,7 @@ func TestBrowserIncidentPageInJapanese(t *testing.T) {
 	id := s.alert(t, amFixture(t, "01-first-firing.json"))
 
 	tab := newTab(t, browser)
-	run(t, tab, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{})
-		return err
-	}), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, network.SetExtraHTTPHeaders,
-			network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Accept-Language": "ja-JP,ja;q=0.9"}})
-		return err
-	}), chromedp.Navigate(s.URL+"/incidents/"+id))
+	navigateInJapanese(t, tab, s.URL+"/incidents/"+id)
 	waitFor(t, tab, `document.getElementById('live').dataset.state === 'live'`)
 	if h := eval[string](t, tab, `document.getElementById('facts-h').textContent`); !strings.HasPrefix(h, "事実") {
 		t.Errorf("facts heading %q", h)
@@ -82,4 +75,18 @@ func TestBrowserIncidentPageInJapanese(t *testing.T) {
 			t.Errorf("suggestion %q", g)
 		}
 	}
+}
+
+// navigateInJapanese opens url in tab as a Japanese reader's browser asks for it
+// (Accept-Language: ja-JP,ja;q=0.9 on every request the tab makes).
+func navigateInJapanese(t *testing.T, tab context.Context, url string) {
+	t.Helper()
+	run(t, tab, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{})
+		return err
+	}), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, network.SetExtraHTTPHeaders,
+			network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Accept-Language": "ja-JP,ja;q=0.9"}})
+		return err
+	}), chromedp.Navigate(url))
 }

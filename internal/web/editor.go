@@ -23,6 +23,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/drafts/actions"
 	"github.com/postmortemd/postmortemd/drafts/lint"
 	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/timeline"
@@ -51,7 +52,7 @@ type editorPage struct {
 	CanWrite   bool
 	Preview    template.HTML
 	Findings   []pageFinding
-	Problems   []drafts.EditProblem
+	Problems   []pageProblem
 	// Conflict is set when a save found a newer version.
 	Conflict *editConflict
 	// Error says why the last save was refused.
@@ -75,6 +76,10 @@ type pageFinding struct {
 	// InMachineBlock is set for wording inside a machine-owned block: usually a person's note the
 	// draft quotes, to be reworded where it was written, not in the draft.
 	InMachineBlock bool `json:"in_machine_block,omitempty"`
+	// Text and SuggestionText are Message and Suggestion in the reader's language when
+	// postmortemd's own rules wrote them (ownFinding); the editor's script shows them.
+	Text           string `json:"text,omitempty"`
+	SuggestionText string `json:"suggestion_text,omitempty"`
 }
 
 func (p *pages) editor(c echo.Context) error {
@@ -108,10 +113,10 @@ func (p *pages) newEditorPage(c echo.Context, doc drafts.Document) editorPage {
 
 // fillEditorChecks renders the preview and the findings of data.Markdown, and, unless given, the
 // problems of the edit against data.Base.
-func (p *pages) fillEditorChecks(c echo.Context, data *editorPage, problems []drafts.EditProblem) error {
+func (p *pages) fillEditorChecks(c echo.Context, data *editorPage, problems []pageProblem) error {
 	ctx, cancel := p.s.storeCtx(c)
 	defer cancel()
-	chk, err := p.checkEdit(ctx, data.ID, data.Base, data.Markdown)
+	chk, err := p.checkEdit(ctx, i18n.For(p.lang(c.Request())), data.ID, data.Base, data.Markdown)
 	if err != nil {
 		return err
 	}
@@ -130,14 +135,34 @@ type editCheck struct {
 	HTML     string        `json:"html"`
 	Findings []pageFinding `json:"findings"`
 	// Problems are what the edit does to the machine-owned blocks (drafts.EditProblems).
-	Problems []drafts.EditProblem `json:"problems"`
+	Problems []pageProblem `json:"problems"`
 	// Names counts the names and e-mail addresses that saving will replace by roles.
 	Names int `json:"names"`
 }
 
-// checkEdit renders text as the postmortem page does, lints it and compares it with base.
-func (p *pages) checkEdit(ctx context.Context, id, base, text string) (editCheck, error) {
-	out := editCheck{Problems: []drafts.EditProblem{}}
+// pageProblem is an edit problem as the editor shows it: Text is its reason in the reader's
+// language (the English Message and the reason's code stay beside it).
+type pageProblem struct {
+	drafts.EditProblem
+	Text string `json:"text"`
+}
+
+func pageProblems(p i18n.Printer, ps []drafts.EditProblem) []pageProblem {
+	out := make([]pageProblem, 0, len(ps))
+	for _, e := range ps {
+		t := e.Message
+		if e.Reason.Code != "" {
+			t = p.Say(e.Reason)
+		}
+		out = append(out, pageProblem{EditProblem: e, Text: t})
+	}
+	return out
+}
+
+// checkEdit renders text as the postmortem page does, lints it and compares it with base; the
+// problems are said in pr's language.
+func (p *pages) checkEdit(ctx context.Context, pr i18n.Printer, id, base, text string) (editCheck, error) {
+	out := editCheck{Problems: []pageProblem{}}
 	_, _, body := splitFrontMatter([]byte(text))
 	h, err := renderMarkdown(body)
 	if err != nil {
@@ -149,9 +174,15 @@ func (p *pages) checkEdit(ctx context.Context, id, base, text string) (editCheck
 		return out, fmt.Errorf("keep names out of postmortem %s: %w", id, err)
 	}
 	out.Findings = p.s.postmortemFindings(text, people)
+	for i := range out.Findings {
+		f := &out.Findings[i]
+		if m, sg := ownFinding(pr, f.Rule, f.Message, f.Suggestion); m != f.Message || sg != f.Suggestion {
+			f.Text, f.SuggestionText = m, sg
+		}
+	}
 	_, out.Names = lint.ReplaceNames(text, people)
 	if ps := drafts.EditProblems([]byte(base), []byte(text)); ps != nil {
-		out.Problems = ps
+		out.Problems = pageProblems(pr, ps)
 	}
 	return out, nil
 }
@@ -225,7 +256,7 @@ func (p *pages) preview(c echo.Context) error {
 	}
 	ctx, cancel := p.s.storeCtx(c)
 	defer cancel()
-	chk, err := p.checkEdit(ctx, id, req.Base, req.Markdown)
+	chk, err := p.checkEdit(ctx, i18n.For(p.lang(r)), id, req.Base, req.Markdown)
 	if err != nil {
 		return err
 	}
@@ -244,9 +275,9 @@ type savedEdit struct {
 
 // editRefused answers a save that was not applied, to the editor's script.
 type editRefused struct {
-	Error    string               `json:"error"`
-	Status   int                  `json:"status"`
-	Problems []drafts.EditProblem `json:"problems,omitempty"`
+	Error    string        `json:"error"`
+	Status   int           `json:"status"`
+	Problems []pageProblem `json:"problems,omitempty"`
 	// A conflict: the version saved meanwhile (ETag, Base) and the person's text merged onto it.
 	Conflict  bool   `json:"conflict,omitempty"`
 	ETag      string `json:"etag,omitempty"`
@@ -309,8 +340,9 @@ func (p *pages) saveEdit(c echo.Context) error {
 	if blocking := blockingProblems(drafts.EditProblems([]byte(base), []byte(mine))); len(blocking) > 0 {
 		data := p.newEditorPage(c, drafts.Document{Summary: cur.Summary, ETag: etag})
 		data.Markdown, data.Base = mine, base
-		return refuse(http.StatusUnprocessableEntity, data, editRefused{Problems: blocking,
-			Error: pr.T("ui.not_saved", "Reason", blocking[0].Message)})
+		ps := pageProblems(pr, blocking)
+		return refuse(http.StatusUnprocessableEntity, data, editRefused{Problems: ps,
+			Error: pr.T("ui.not_saved", "Reason", ps[0].Text)})
 	}
 	scrubbed, replaced, err := p.s.withoutNames(c, id, []byte(mine))
 	if err != nil {
@@ -338,7 +370,7 @@ func (p *pages) saveEdit(c echo.Context) error {
 		p.s.log.Info("postmortem edit refused", "postmortem", id, "err", err)
 		data := p.newEditorPage(c, drafts.Document{Summary: cur.Summary, ETag: etag})
 		data.Markdown, data.Base = mine, base
-		return refuse(http.StatusUnprocessableEntity, data, editRefused{Error: pr.T("ui.not_saved", "Reason", invalidReason(err))})
+		return refuse(http.StatusUnprocessableEntity, data, editRefused{Error: pr.T("ui.not_saved", "Reason", invalidReason(pr, err))})
 	case err != nil:
 		return err
 	}
@@ -356,8 +388,11 @@ func blockingProblems(ps []drafts.EditProblem) []drafts.EditProblem {
 }
 
 // invalidReason is the store's reason for refusing a postmortem, without the prefix naming the
-// postmortem and the error class.
-func invalidReason(err error) string {
+// postmortem and the error class: in p's language when the store gave it as a reason (i18n.Reason).
+func invalidReason(p i18n.Printer, err error) string {
+	if r, ok := i18n.ReasonOf(err); ok {
+		return p.Say(r.Message)
+	}
 	msg := err.Error()
 	if _, after, ok := strings.Cut(msg, timeline.ErrInvalid.Error()+": "); ok {
 		return after
@@ -372,6 +407,36 @@ func renderMarkdown(body []byte) (template.HTML, error) {
 		return "", err
 	}
 	return template.HTML(sanitizer.SanitizeBytes(html.Bytes())), nil // #nosec G203 -- sanitised just now
+}
+
+// ownFinding returns a finding's message and suggestion in p's language when postmortemd's own
+// name rules or action-item rules wrote them: known by rule id and their English words (a flag stored without a rule id
+// is known by its words alone). Configured rules' words are their authors' and come back as they
+// are; so does everything in English, which is what the API serves.
+func ownFinding(p i18n.Printer, rule, message, suggestion string) (string, string) {
+	if p.Lang() == i18n.English {
+		return message, suggestion
+	}
+	switch {
+	case (rule == lint.RulePersonName || rule == "") && message == lint.PersonNameMessage:
+		message = p.T("lint.person-name")
+		if role, ok := strings.CutPrefix(suggestion, lint.PersonNameSuggestion); ok {
+			suggestion = p.T("lint.suggestion.person-name", "Role", p.Role(timeline.Role(role)))
+		}
+	case (rule == lint.RuleEmailAddress || rule == "") && message == lint.EmailAddressMessage:
+		message = p.T("lint.email-address")
+		if suggestion == lint.EmailAddressSuggestion {
+			suggestion = p.T("lint.suggestion.email-address")
+		}
+	default:
+		if action, problem, sugg, ok := actions.FindingCodes(lint.Finding{Rule: rule, Message: message, Suggestion: suggestion}); ok {
+			message = p.T("actions.finding", "Action", action, "Problem", actionProblems(p, []string{problem}))
+			if sugg != "" {
+				suggestion = p.T(sugg)
+			}
+		}
+	}
+	return message, suggestion
 }
 
 // findingText says a lint finding in one sentence: the words matched, quoted, unless the message

@@ -47,6 +47,7 @@ func TestEditorWithoutJavaScript(t *testing.T) {
 	s := newEditorService(t)
 	jar, _ := cookiejar.New(nil)
 	client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	acceptLanguage := ""
 	do := func(method, path string, form url.Values) (*http.Response, string) {
 		t.Helper()
 		var body io.Reader
@@ -55,6 +56,9 @@ func TestEditorWithoutJavaScript(t *testing.T) {
 		}
 		req, _ := http.NewRequest(method, s.URL+path, body)
 		req.Header.Set("Accept", "text/html")
+		if acceptLanguage != "" {
+			req.Header.Set("Accept-Language", acceptLanguage)
+		}
 		if form != nil {
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		}
@@ -129,6 +133,28 @@ func TestEditorWithoutJavaScript(t *testing.T) {
 		}
 		if string(now.Content) == stale {
 			t.Fatal("the stale save was applied")
+		}
+	})
+	t.Run("a Japanese reader's refused save says why in Japanese", func(t *testing.T) {
+		acceptLanguage = "ja"
+		defer func() { acceptLanguage = "" }()
+		_, page := do(http.MethodGet, edit, nil)
+		f := readEditorForm(t, page)
+		broken := strings.Replace(f.markdown, "<!-- postmortemd:end ", "<!-- postmortemd:end:", 1)
+		resp, page := do(http.MethodPost, edit, url.Values{"markdown": {broken}, "base": {f.base}, "etag": {f.etag}, "csrf_token": {f.csrf}})
+		if resp.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("status %d, want 422", resp.StatusCode)
+		}
+		page = html.UnescapeString(page)
+		for _, want := range []string{"この編集は、postmortemd が書く範囲を示す行を壊しています（マーカー行 ", "の形式が正しくありません）"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("the Japanese editor lacks %q", want)
+			}
+		}
+		for _, reject := range []string{"This edit breaks", "malformed marker", "Put the line back"} {
+			if strings.Contains(page, reject) {
+				t.Errorf("the Japanese editor says %q", reject)
+			}
 		}
 	})
 }

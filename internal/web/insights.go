@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/postmortemd/postmortemd/drafts"
 	"github.com/postmortemd/postmortemd/drafts/insights"
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
@@ -80,13 +82,12 @@ func insightsFilter(c echo.Context) (insights.Filter, error) {
 		}
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
-			return f, fmt.Errorf("%s: %w: want a date (2026-11-01) or an RFC 3339 time (2026-11-01T00:00:00Z), got %q",
-				p.name, timeline.ErrInvalid, v)
+			return f, fmt.Errorf("%s: %w: %w", p.name, timeline.ErrInvalid, i18n.Refuse("reason.filter_time", "Field", p.name, "Value", strconv.Quote(v)))
 		}
 		*p.into = t.UTC()
 	}
 	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
-		return f, fmt.Errorf("to: %w: it must be after from", timeline.ErrInvalid)
+		return f, fmt.Errorf("to: %w: %w", timeline.ErrInvalid, i18n.Refuse("reason.filter_order"))
 	}
 	return f, nil
 }
@@ -112,11 +113,20 @@ func (v *insightsView) report(f insights.Filter, view string) (insights.Report, 
 		if err != nil {
 			v.s.log.Warn("a postmortem could not be read; the insights leave it out", "view", view, "postmortem", sum.ID, "err", err)
 			v.unreadable.WithLabelValues(view).Inc()
-			msg := "its document could not be read"
+			pr := insights.Problem{Postmortem: sum.ID, Problem: "left out: its document could not be read", Code: "insights.unreadable"}
 			if errors.Is(err, timeline.ErrConflict) || errors.Is(err, insights.ErrNoFrontMatter) || strings.HasPrefix(err.Error(), "front matter") {
-				msg = err.Error()
+				pr.Problem, pr.Code, pr.Args = "left out: "+err.Error(), "insights.left_out", map[string]string{"Err": err.Error()}
+				if errors.Is(err, insights.ErrNoFrontMatter) {
+					pr.Code, pr.Args = "insights.no_front_matter", nil
+				} else if r, ok := i18n.ReasonOf(err); ok {
+					// The reason as a message of its own: Code names it, its Args beside (insightProblem).
+					pr.Args["Code"] = r.Code
+					for k, v := range r.Args {
+						pr.Args[k] = v
+					}
+				}
 			}
-			problems = append(problems, insights.Problem{Postmortem: sum.ID, Problem: "left out: " + msg})
+			problems = append(problems, pr)
 			continue
 		}
 		pms = append(pms, pm)

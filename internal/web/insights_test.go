@@ -1,10 +1,12 @@
 package web_test
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
 	"html"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -208,6 +210,49 @@ func TestInsightsWithABadDocument(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "copy-of-a.md") || !strings.Contains(body, "Incidents: 4") {
 		t.Fatalf("/insights with a copied file: %d", resp.StatusCode)
 	}
+	// A Japanese reader reads the problem in Japanese, the files' names as they are.
+	req, _ := http.NewRequest(http.MethodGet, s.URL+"/insights", nil)
+	req.Header.Set("Accept", "text/html")
+	req.Header.Set("Accept-Language", "ja")
+	if resp, ja := do(t, req); resp.StatusCode != http.StatusOK || !strings.Contains(ja, "除外: ファイル a.md, copy-of-a.md が同じ ID を持っています") ||
+		strings.Contains(ja, "left out") || strings.Contains(ja, "all have this id") {
+		t.Errorf("the Japanese page's problem: %d\n%s", resp.StatusCode, ja)
+	}
+}
+
+// plotTickText is what a drawing may write: tick labels, numbers and months ("2026-11").
+var plotTickText = regexp.MustCompile(`^[0-9.\-−]*$`)
+
+// svgTexts returns the text of every <text> element of an SVG drawing.
+func svgTexts(t *testing.T, svg []byte) []string {
+	t.Helper()
+	var out []string
+	d := xml.NewDecoder(bytes.NewReader(svg))
+	in := false
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			if err == io.EOF {
+				return out
+			}
+			t.Fatalf("SVG: %v", err)
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			if tok.Name.Local == "text" {
+				in = true
+				out = append(out, "")
+			}
+		case xml.EndElement:
+			if tok.Name.Local == "text" {
+				in = false
+			}
+		case xml.CharData:
+			if in {
+				out[len(out)-1] += string(tok)
+			}
+		}
+	}
 }
 
 var svgImage = regexp.MustCompile(`<img src="data:image/svg(?:\+|&#43;)xml;base64,([^"]+)" alt="([^"]+)"`)
@@ -239,6 +284,13 @@ func TestInsightsPage(t *testing.T) {
 		if strings.Contains(string(svg), "http://") && !strings.Contains(string(svg), "xmlns") || strings.Contains(string(svg), "<script") ||
 			regexp.MustCompile(`(href|src)="https?:`).Match(svg) {
 			t.Fatalf("plot %q loads something from outside", m[2])
+		}
+		// The drawing holds numbers and months only: its words are the page's, in the reader's
+		// language and the browser's fonts.
+		for _, txt := range svgTexts(t, svg) {
+			if !plotTickText.MatchString(txt) {
+				t.Errorf("plot %q draws the words %q", m[2], txt)
+			}
 		}
 	}
 	for _, want := range []string{
@@ -273,12 +325,27 @@ func TestInsightsPage(t *testing.T) {
 	} else {
 		for _, want := range []string{"<h1>インサイト</h1>", `<h2 id="h-durations">所要時間</h2>`, `<th scope="col">検知までの時間</th>`,
 			`<th scope="row">2026-11</th><td>2</td><td>5分15秒（2）</td><td>2分（1）</td><td>30分（1）</td>`,
-			"30分（started → impact_ended）", `<figcaption>月ごとのインシデント数</figcaption>`, `<h2 id="h-reviews">振り返り会とアクションアイテム</h2>`} {
+			"30分（started → impact_ended）", `<figcaption>月ごとのインシデント数</figcaption>`,
+			`<p class="plot-axis">縦軸: 分</p>`, `<p class="plot-axis">縦軸: インシデント数</p>`, `aria-label="凡例"`,
+			`<span class="plot-line-0" aria-hidden="true"></span>中央値</li>`, `<span class="plot-line-1" aria-hidden="true"></span>90 パーセンタイル</li>`,
+			`<span class="plot-line-1" aria-hidden="true"></span>応答までの時間（中央値）</li>`, `<h2 id="h-reviews">振り返り会とアクションアイテム</h2>`} {
 			if !strings.Contains(ja, want) {
 				t.Errorf("the Japanese page lacks %q", want)
 			}
 		}
-		for _, reject := range []string{"<h1>Insights</h1>", "Durations", "Time to detect", "Reviews waived", "Incidents per month", "5m15s"} {
+		for _, m := range svgImage.FindAllStringSubmatch(ja, -1) {
+			svg, err := base64.StdEncoding.DecodeString(html.UnescapeString(m[1]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, txt := range svgTexts(t, svg) {
+				if !plotTickText.MatchString(txt) {
+					t.Errorf("the Japanese page's plot %q draws the words %q", m[2], txt)
+				}
+			}
+		}
+		for _, reject := range []string{"<h1>Insights</h1>", "Durations", "Time to detect", "Reviews waived", "Incidents per month", "5m15s",
+			"Vertical axis", "minutes", "median", "percentile", "Legend"} {
 			if strings.Contains(ja, reject) {
 				t.Errorf("the Japanese page has %q", reject)
 			}
@@ -313,6 +380,30 @@ func TestBrowserInsightsPage(t *testing.T) {
 	}
 	if txt := eval[string](t, tab, `document.querySelector('table.insights-months').textContent`); !strings.Contains(txt, "2026-11") {
 		t.Errorf("the months table shows %q", txt)
+	}
+
+	// A Japanese reader: every word around and inside the plots is Japanese, and the legend's
+	// strokes are drawn (the CSS is the page's own, allowed by its policy).
+	ja := newTab(t, browser)
+	navigateInJapanese(t, ja, s.URL+"/insights")
+	waitFor(t, ja, `document.readyState === 'complete'`)
+	waitFor(t, ja, `Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)`)
+	words := eval[[]string](t, ja, `Array.from(document.querySelectorAll('figure.plot')).map(f => f.innerText + ' ' + f.querySelector('img').alt)`)
+	if len(words) != 3 {
+		t.Fatalf("%d Japanese plots, want 3", len(words))
+	}
+	latin := regexp.MustCompile(`[A-Za-z]{2,}`)
+	for _, w := range words {
+		if !strings.Contains(w, "縦軸") {
+			t.Errorf("a Japanese plot has no axis label: %q", w)
+		}
+		// Months and "p90"-like tokens aside, no English word is left.
+		if l := latin.FindAllString(w, -1); len(l) > 0 {
+			t.Errorf("a Japanese plot's words have English %q: %q", l, w)
+		}
+	}
+	if got := eval[string](t, ja, `getComputedStyle(document.querySelector('figure.plot .plot-line-1')).borderTopStyle`); got != "dashed" {
+		t.Errorf("the legend's second stroke is %q, want dashed", got)
 	}
 
 	// The reading list on a phone: readable without sideways scrolling, the summary rendered.

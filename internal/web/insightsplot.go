@@ -44,9 +44,20 @@ type insightsPage struct {
 	DoneByDue string
 }
 
+// plotImage is one drawing and the words around it. The drawing holds no words, only numbers and
+// months: its title (Title), its vertical axis (Axis) and its legend (Legend) are the page's HTML,
+// so they are in the reader's language and in the browser's fonts (gonum's fonts have no Japanese
+// glyphs, and it measures text with them, so Japanese text inside the SVG would be laid out wrong).
 type plotImage struct {
-	Title, Alt string
-	Src        template.URL
+	Title, Alt, Axis string
+	Legend           []plotKey
+	Src              template.URL
+}
+
+// plotKey is one line of a plot's legend; Style names the stroke the CSS draws beside it
+// (plot-line-0 solid, plot-line-1 dashed, in the drawing's colours).
+type plotKey struct {
+	Style, Label string
 }
 
 type monthRow struct {
@@ -125,9 +136,8 @@ func (v *insightsView) page(c echo.Context) error {
 	return v.s.pages.render(c, "insights", data, 64<<10+len(data.Items)*400)
 }
 
-// insightPlots draws the incidents per month and the durations' medians per month.
-// The drawings' own labels stay English (the plot's fonts have no Japanese glyphs); the caption
-// and the text alternative are in the reader's language.
+// insightPlots draws the incidents per month and the durations' medians per month. The drawings
+// carry no words; their caption, axis, legend and text alternative are in the reader's language.
 func insightPlots(pr i18n.Printer, r insights.Report, months []string) ([]plotImage, error) {
 	var known []string // the months with a start ("unknown" cannot be placed on a time axis)
 	for _, m := range months {
@@ -143,47 +153,50 @@ func insightPlots(pr i18n.Printer, r insights.Report, months []string) ([]plotIm
 	for i, m := range known {
 		counts[i] = float64(r.Incidents.ByMonth[m])
 	}
-	img, err := barPlot("Incidents per month", "incidents", known, counts)
+	img, err := barPlot("incidents", known, counts)
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, plotImage{Title: pr.T("ui.plot_incidents"), Src: img,
+	out = append(out, plotImage{Title: pr.T("ui.plot_incidents"), Src: img, Axis: pr.T("ui.plot_axis_incidents"),
 		Alt: pr.T("ui.plot_incidents_alt", "From", known[0], "To", known[len(known)-1])})
 
 	type series struct {
-		name  string
 		stats map[string]insights.Stats
 		p90   bool
 	}
-	img, err = linePlot("Time to resolve per month", known, []series{
-		{"median", r.TimeToResolve.ByMonth, false}, {"p90", r.TimeToResolve.ByMonth, true}}, func(s series, st insights.Stats) *float64 {
+	img, err = linePlot("resolve", known, []series{
+		{r.TimeToResolve.ByMonth, false}, {r.TimeToResolve.ByMonth, true}}, func(s series, st insights.Stats) *float64 {
 		if s.p90 {
 			return st.P90Seconds
 		}
 		return st.MedianSeconds
-	}, func(s series) map[string]insights.Stats { return s.stats }, func(s series) string { return s.name })
+	}, func(s series) map[string]insights.Stats { return s.stats })
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, plotImage{Title: pr.T("ui.plot_resolve"), Src: img, Alt: pr.T("ui.plot_resolve_alt")})
+	out = append(out, plotImage{Title: pr.T("ui.plot_resolve"), Src: img, Alt: pr.T("ui.plot_resolve_alt"), Axis: pr.T("ui.plot_axis_minutes"),
+		Legend: []plotKey{{"plot-line-0", pr.T("ui.plot_median")}, {"plot-line-1", pr.T("ui.plot_p90")}}})
 
-	img, err = linePlot("Time to detect and to acknowledge per month (median)", known, []series{
-		{"detect", r.TimeToDetect.ByMonth, false}, {"acknowledge", r.TimeToAcknowledge.ByMonth, false}}, func(s series, st insights.Stats) *float64 {
+	img, err = linePlot("detect", known, []series{
+		{r.TimeToDetect.ByMonth, false}, {r.TimeToAcknowledge.ByMonth, false}}, func(s series, st insights.Stats) *float64 {
 		return st.MedianSeconds
-	}, func(s series) map[string]insights.Stats { return s.stats }, func(s series) string { return s.name })
+	}, func(s series) map[string]insights.Stats { return s.stats })
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, plotImage{Title: pr.T("ui.plot_detect"), Src: img, Alt: pr.T("ui.plot_detect_alt")})
+	out = append(out, plotImage{Title: pr.T("ui.plot_detect"), Src: img, Alt: pr.T("ui.plot_detect_alt"), Axis: pr.T("ui.plot_axis_minutes"),
+		Legend: []plotKey{{"plot-line-0", pr.T("ui.plot_detect_median")}, {"plot-line-1", pr.T("ui.plot_acknowledge_median")}}})
 	return out, nil
 }
 
-// plotColors are dark enough to read on white.
+// plotColors are dark enough to read on white; style.css's plot-line-0 and plot-line-1 draw the
+// legend in the first two.
 var plotColors = plotutil.DarkColors
 
-func newPlot(title string, labels []string) *plot.Plot {
+// newPlot is a plot without words (the page writes the title, the axis and the legend around the
+// drawing).
+func newPlot(labels []string) *plot.Plot {
 	p := plot.New()
-	p.Title.Text = title
 	p.NominalX(labels...)
 	if len(labels) > 8 {
 		p.X.Tick.Label.Rotation = math.Pi / 4
@@ -191,14 +204,11 @@ func newPlot(title string, labels []string) *plot.Plot {
 	}
 	p.Y.Min = 0
 	p.X.Min, p.X.Max = -0.5, float64(len(labels))-0.5
-	p.Legend.Top = true
-	p.Legend.XOffs = -vg.Points(8)
 	return p
 }
 
-func barPlot(title, ylabel string, labels []string, values plotter.Values) (template.URL, error) {
-	p := newPlot(title, labels)
-	p.Y.Label.Text = ylabel
+func barPlot(title string, labels []string, values plotter.Values) (template.URL, error) {
+	p := newPlot(labels)
 	bars, err := plotter.NewBarChart(values, vg.Points(math.Min(40, 400/float64(len(values)))))
 	if err != nil {
 		return "", fmt.Errorf("plot %s: %w", title, err)
@@ -207,20 +217,18 @@ func barPlot(title, ylabel string, labels []string, values plotter.Values) (temp
 	bars.LineStyle.Width = 0
 	p.Add(bars)
 	p.Y.Max = math.Max(1, slices.Max(values)*1.1)
-	return svgURI(p)
+	return svgURI(title, p)
 }
 
 // linePlot draws one line per series over the months, in minutes; a month without a value breaks
 // the line rather than drawing across it.
 func linePlot[S any](title string, months []string, ss []S, value func(S, insights.Stats) *float64,
-	stats func(S) map[string]insights.Stats, name func(S) string) (template.URL, error) {
-	p := newPlot(title, months)
-	p.Y.Label.Text = "minutes"
+	stats func(S) map[string]insights.Stats) (template.URL, error) {
+	p := newPlot(months)
 	ymax := 1.0
 	for i, s := range ss {
 		col := plotColors[i%len(plotColors)]
 		var seg plotter.XYs
-		first := true
 		flush := func() error {
 			if len(seg) == 0 {
 				return nil
@@ -235,10 +243,6 @@ func linePlot[S any](title string, months []string, ss []S, value func(S, insigh
 				line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 			}
 			p.Add(line, points)
-			if first {
-				p.Legend.Add(name(s), line, points)
-				first = false
-			}
 			seg = nil
 			return nil
 		}
@@ -258,23 +262,23 @@ func linePlot[S any](title string, months []string, ss []S, value func(S, insigh
 			return "", fmt.Errorf("plot %s: %w", title, err)
 		}
 	}
-	p.Y.Max = ymax * 1.25 // room for the legend
-	return svgURI(p)
+	p.Y.Max = ymax * 1.1
+	return svgURI(title, p)
 }
 
 // svgURI draws the plot as SVG into a data: URI. A drawing that panics (a library bug on odd data)
 // becomes an error, so the page is still served.
-func svgURI(p *plot.Plot) (uri template.URL, err error) {
+func svgURI(name string, p *plot.Plot) (uri template.URL, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("draw %q: %v", p.Title.Text, r)
+			err = fmt.Errorf("draw %s plot: %v", name, r)
 		}
 	}()
 	c := vgsvg.New(7*vg.Inch, 3*vg.Inch)
 	p.Draw(draw.New(c))
 	var buf bytes.Buffer
 	if _, err := c.WriteTo(&buf); err != nil {
-		return "", fmt.Errorf("draw %q: %w", p.Title.Text, err)
+		return "", fmt.Errorf("draw %s plot: %w", name, err)
 	}
 	return template.URL("data:image/svg+xml;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())), nil // #nosec G203 -- our own drawing
 }

@@ -119,6 +119,28 @@ func TestErrorPageFollowsAcceptLanguage(t *testing.T) {
 		if accept == "ja" && (strings.Contains(body, "Not Found") || !strings.Contains(body, ">すべてのインシデント</a>")) {
 			t.Errorf("the Japanese error page has English navigation:\n%s", body)
 		}
+		// The detail too: a sentence in the reader's language instead of the API's English.
+		if accept == "ja" && (!strings.Contains(body, "<p>このアドレスには何もありません。リンクや ID を確認してください。</p>") || strings.Contains(body, "not found")) {
+			t.Errorf("the Japanese error page's detail:\n%s", body)
+		}
+		if accept == "en" && !strings.Contains(body, `<p>incident &#34;no-such-incident&#34;: not found</p>`) {
+			t.Errorf("the English error page's detail:\n%s", body)
+		}
+	}
+}
+
+// A refusal that carries its reason (i18n.Reason) is said in the reader's language on the error
+// page; the API keeps the English.
+func TestErrorPageSaysTheReasonInTheReadersLanguage(t *testing.T) {
+	s, _ := newLibraryService(t, writePostmortems(t, insightPostmortems()...), web.Options{})
+	resp, body := (&pageService{Server: s.Server}).page(t, "/insights?from=yesterday", "Accept", "text/html", "Accept-Language", "ja")
+	if resp.StatusCode != 400 || !strings.Contains(body, "from には日付（2026-11-01）または RFC 3339 形式の時刻（2026-11-01T00:00:00Z）を指定してください（&#34;yesterday&#34; が指定されました）") ||
+		strings.Contains(body, "want a date") {
+		t.Errorf("Japanese: %d\n%s", resp.StatusCode, body)
+	}
+	resp, body = (&pageService{Server: s.Server}).page(t, "/api/v1/insights?from=yesterday")
+	if resp.StatusCode != 400 || !strings.Contains(body, `"error":"from: invalid input: want a date (2026-11-01) or an RFC 3339 time (2026-11-01T00:00:00Z) for from, got \"yesterday\""`) {
+		t.Errorf("API: %d %s", resp.StatusCode, body)
 	}
 }
 

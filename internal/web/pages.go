@@ -33,6 +33,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/drafts/actions"
+	"github.com/postmortemd/postmortemd/drafts/insights"
+	"github.com/postmortemd/postmortemd/drafts/lint"
 	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/timeline"
 )
@@ -181,17 +184,24 @@ func langFuncs(p i18n.Printer) template.FuncMap {
 		"list":        func(items []string) string { return strings.Join(items, p.T("list.comma")) },
 		"status":      func(s timeline.Status) string { return p.T("status." + string(s)) },
 		"role":        p.Role,
+		"rolename":    func(r string) string { return p.Role(timeline.Role(r)) },
 		"utc":         func(t time.Time) string { return p.T("ui.time", "DateTime", p.DateTime(t.UTC())) },
 		"words":       func() string { return pageScriptWords(p) },
 		"editorwords": func() string { return editorScriptWords(p) },
 		"day":         func(s string) string { return pageDay(p, s) },
-		// lintmsg is a finding's message: postmortemd's own rules in p's language, configured
-		// rules' messages as their authors wrote them.
+		// actionproblems says an action item's problems in p's language, joined.
+		"actionproblems": func(ps []string) string { return actionProblems(p, ps) },
+		// insightproblem says an insights problem in p's language.
+		"insightproblem": func(pr insights.Problem) string { return insightProblem(p, pr) },
+		// lintmsg and lintsugg are a finding's message and suggestion: postmortemd's own rules in
+		// p's language, configured rules' words as their authors wrote them (ownFinding).
 		"lintmsg": func(rule, message string) string {
-			if id := "lint." + rule; rule != "" && p.Has(id) {
-				return p.T(id)
-			}
-			return message
+			m, _ := ownFinding(p, rule, message, "")
+			return m
+		},
+		"lintsugg": func(rule, message, suggestion string) string {
+			_, sg := ownFinding(p, rule, message, suggestion)
+			return sg
 		},
 	}
 }
@@ -204,8 +214,26 @@ func pageScriptWords(p i18n.Printer) string {
 	for _, st := range []timeline.Status{timeline.StatusOpen, timeline.StatusAcknowledged, timeline.StatusResolved} {
 		w["status."+string(st)] = p.T("status." + string(st))
 	}
+	maps.Copy(w, ownFindingWords(p))
 	b, _ := json.Marshal(w)
 	return string(b)
+}
+
+// ownFindingWords are ownFinding's words for the scripts' ownFinding (app.js): the English words
+// postmortemd's name rules store, and the reader's, with {role} for the role a suggestion names.
+// English readers get none: the stored words are theirs.
+func ownFindingWords(p i18n.Printer) map[string]string {
+	if p.Lang() == i18n.English {
+		return nil
+	}
+	return map[string]string{
+		"lint.person-name.en": lint.PersonNameMessage, "lint.person-name": p.T("lint.person-name"),
+		"lint.person-name.suggestion.en": lint.PersonNameSuggestion,
+		"lint.person-name.suggestion":    p.T("lint.suggestion.person-name", "Role", "{role}"),
+		"lint.email-address.en":          lint.EmailAddressMessage, "lint.email-address": p.T("lint.email-address"),
+		"lint.email-address.suggestion.en": lint.EmailAddressSuggestion,
+		"lint.email-address.suggestion":    p.T("lint.suggestion.email-address"),
+	}
 }
 
 // editorScriptWords are the words the editor's script writes, as JSON for a data attribute; {n}
@@ -222,8 +250,8 @@ func editorScriptWords(p i18n.Printer) string {
 		"conflict_marked": p.T("ui.edit_conflict_marked", "Count", "{n}", "Start", drafts.ConflictStart, "End", drafts.ConflictEnd),
 		"conflict_clean":  p.T("ui.edit_conflict_clean"), "your_text": p.T("ui.your_text"), "your_text_aria": p.T("ui.your_text_aria"),
 		"conflict_hint": p.T("ui.conflict_hint"), "conflict_hint_marked": p.T("ui.conflict_hint_marked", "Count", "{n}"),
-		"lint.person-name": p.T("lint.person-name"),
 	}
+	maps.Copy(w, ownFindingWords(p))
 	b, _ := json.Marshal(w)
 	return string(b)
 }
@@ -322,6 +350,9 @@ type errorPage struct {
 	Title   string
 	Status  int
 	Message string
+	// Technical is the API's English detail, shown folded under Message when Message is a
+	// generic sentence in another language and the detail says what to correct.
+	Technical string
 	// SignIn shows the sign-in form (reading needs a token); Next is where it returns to.
 	SignIn bool
 	Next   string
@@ -343,13 +374,16 @@ func wantsPage(r *http.Request) bool {
 }
 
 // errorHTML answers a page request's error as a page; false when it is not a page request.
-func (p *pages) errorHTML(c echo.Context, code int, msg string) bool {
+func (p *pages) errorHTML(c echo.Context, code int, msg string, err error) bool {
 	r := c.Request()
 	if p == nil || !wantsPage(r) {
 		return false
 	}
 	pr := i18n.For(p.lang(r))
 	data := errorPage{Title: http.StatusText(code), Status: code, Message: msg}
+	if pr.Lang() != i18n.English {
+		data.Message, data.Technical = errorDetail(pr, code, msg, err)
+	}
 	if id := "http." + strconv.Itoa(code); pr.Has(id) {
 		data.Title = pr.T(id)
 	}
@@ -360,6 +394,25 @@ func (p *pages) errorHTML(c echo.Context, code int, msg string) bool {
 		return false
 	}
 	return true
+}
+
+// errorDetail says why a page request failed in p's language: the reason itself when the error
+// carries one (i18n.Reason), else a sentence for the status, with the API's English detail beside
+// it when that detail says what to correct (a bad value) rather than what happened (not found,
+// unavailable, an internal error).
+func errorDetail(p i18n.Printer, code int, msg string, err error) (detail, technical string) {
+	if r, ok := i18n.ReasonOf(err); ok {
+		return p.Say(r.Message), ""
+	}
+	detail = p.T("http.detail.other")
+	if id := "http.detail." + strconv.Itoa(code); p.Has(id) {
+		detail = p.T(id)
+	}
+	switch code {
+	case http.StatusBadRequest, http.StatusConflict, http.StatusPreconditionFailed, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+		technical = msg
+	}
+	return detail, technical
 }
 
 // gzipMinBytes is the page size from which pages are sent compressed: a long timeline's page is
@@ -550,8 +603,10 @@ type eventRow struct {
 	Flags []noteFlag
 }
 
-// noteFlag is one guardrail finding as a note's attributes carry it.
+// noteFlag is one guardrail finding as a note's attributes carry it (a lint.Finding); Rule is
+// empty in flags stored before findings carried their rule id.
 type noteFlag struct {
+	Rule       string `json:"rule"`
 	Match      string `json:"match"`
 	Message    string `json:"message"`
 	Suggestion string `json:"suggestion"`
@@ -838,13 +893,14 @@ func newEventRow(e timeline.Entry) (eventRow, timeline.Kind, error) {
 // rowWords are the words of an event row that are postmortemd's own, in the reader's language;
 // the row cache keeps decoded rows only, so one cached row serves every language.
 type rowWords struct {
-	Flagged string // the flags list's aria-label
-	Instead string // before a suggested wording
-	Source  string // the text of the link to the sender's page
+	Lang    i18n.Lang // the reader's: flags of postmortemd's own rules are said in it (ownFinding)
+	Flagged string    // the flags list's aria-label
+	Instead string    // before a suggested wording
+	Source  string    // the text of the link to the sender's page
 }
 
 func eventRowWords(p i18n.Printer) rowWords {
-	return rowWords{Flagged: p.T("ui.row_flagged"), Instead: p.T("ui.instead"), Source: p.T("ui.row_source")}
+	return rowWords{Lang: p.Lang(), Flagged: p.T("ui.row_flagged"), Instead: p.T("ui.instead"), Source: p.T("ui.row_source")}
 }
 
 // writeEventRows renders events as the list items of the incident page, with w's words.
@@ -881,9 +937,10 @@ func writeEventRows(rows []eventRow, w rowWords) template.HTML {
 		if len(r.Flags) > 0 {
 			b.WriteString(`<ul class="flags" aria-label="` + esc(w.Flagged) + `">` + "\n")
 			for _, f := range r.Flags {
-				b.WriteString(`<li>` + esc(findingText(f.Match, f.Message)))
-				if f.Suggestion != "" {
-					b.WriteString(` <span class="suggestion">` + esc(w.Instead) + ` ` + esc(f.Suggestion) + `</span>`)
+				msg, sugg := ownFinding(i18n.For(w.Lang), f.Rule, f.Message, f.Suggestion)
+				b.WriteString(`<li>` + esc(findingText(f.Match, msg)))
+				if sugg != "" {
+					b.WriteString(` <span class="suggestion">` + esc(w.Instead) + ` ` + esc(sugg) + `</span>`)
 				}
 				b.WriteString("</li>\n")
 			}
@@ -1161,4 +1218,35 @@ func pageDay(p i18n.Printer, s string) string {
 		return s
 	}
 	return p.Date(d)
+}
+
+// actionProblems says an action item's problems (drafts/actions' stable English strings) in p's
+// language, joined as a list; a problem the catalogue does not know is said as written.
+func actionProblems(p i18n.Printer, ps []string) string {
+	out := make([]string, len(ps))
+	for i, pr := range ps {
+		out[i] = pr
+		if code, v := actions.ProblemCode(pr); code != "" {
+			out[i] = p.T(code, "Value", v)
+		}
+	}
+	return strings.Join(out, p.T("list.semicolon"))
+}
+
+// insightFigures are the insights' figure names as problems name them, and their words.
+var insightFigures = map[string]string{"time_to_detect": "ui.ttd", "time_to_acknowledge": "ui.tta", "time_to_resolve": "ui.ttr"}
+
+// insightProblem says an insights problem in p's language from its code, else as written.
+func insightProblem(p i18n.Printer, pr insights.Problem) string {
+	if pr.Code == "" || !p.Has(pr.Code) {
+		return pr.Problem
+	}
+	m := i18n.Message{Code: pr.Code, Args: maps.Clone(pr.Args)}
+	if id, ok := insightFigures[m.Args["Figure"]]; ok && p.Lang() != i18n.English {
+		m.Args["Figure"] = p.T(id)
+	}
+	if code := m.Args["Code"]; code != "" && p.Has(code) { // a reason the document's store gave
+		m.Args["Err"] = p.Say(i18n.Message{Code: code, Args: m.Args})
+	}
+	return p.Say(m)
 }

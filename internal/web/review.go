@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/postmortemd/postmortemd/drafts/lint"
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
@@ -28,12 +29,15 @@ type ReviewInfo struct {
 	// ResolvedAt is the resolution the meeting was scheduled for; zero if unknown.
 	ResolvedAt time.Time `json:"resolved_at,omitzero"`
 	// Late reports a meeting past the deadline; Reason says why this slot.
-	Late          bool     `json:"late"`
-	Reason        string   `json:"reason"`
-	WaiveReason   string   `json:"waive_reason,omitempty"`
-	AttendeeCount int      `json:"attendee_count"`
-	RequiredCount int      `json:"required_count"`
-	Roles         []string `json:"roles"`
+	Late   bool   `json:"late"`
+	Reason string `json:"reason"`
+	// ReasonCode is Reason as a message (code and arguments, see i18n.ReviewSlotReason): pages say
+	// it in the reader's language. Nil for a review stored before it.
+	ReasonCode    *i18n.Message `json:"reason_code,omitempty"`
+	WaiveReason   string        `json:"waive_reason,omitempty"`
+	AttendeeCount int           `json:"attendee_count"`
+	RequiredCount int           `json:"required_count"`
+	Roles         []string      `json:"roles"`
 	// Delivery is each transport's progress (caldav, email).
 	Delivery map[string]ReviewDelivery `json:"delivery"`
 }
@@ -173,4 +177,13 @@ func (s *Server) getCalendar(c echo.Context) error {
 		return err
 	}
 	return c.Blob(http.StatusOK, calendarType, b)
+}
+
+// reasonText is why the meeting's slot was chosen, in p's language when the review keeps it as a
+// message, else as stored.
+func (info ReviewInfo) reasonText(p i18n.Printer) string {
+	if info.ReasonCode != nil && info.ReasonCode.Code != "" {
+		return p.ReviewReason(*info.ReasonCode)
+	}
+	return info.Reason
 }

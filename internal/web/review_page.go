@@ -112,7 +112,7 @@ func reviewTiming(p i18n.Printer, info ReviewInfo, resolved time.Time, zone *tim
 	day := func(t time.Time) string { return meetingTime(p, t.In(zone), false) + " " + t.In(zone).Format("MST") }
 	if resolved.IsZero() {
 		if info.Late {
-			return false, p.T("ui.review_late", "Reason", info.Reason)
+			return false, p.T("ui.review_late", "Reason", info.reasonText(p))
 		}
 		return true, p.T("ui.review_within")
 	}
@@ -121,7 +121,7 @@ func reviewTiming(p i18n.Printer, info ReviewInfo, resolved time.Time, zone *tim
 		return true, p.T("ui.review_within_at", "Resolved", day(resolved), "After", span(p, after))
 	}
 	return false, p.T("ui.review_late_at", "Resolved", day(resolved), "Start", day(info.Start), "After", span(p, after),
-		"Reason", info.Reason)
+		"Reason", info.reasonText(p))
 }
 
 // meetingTime writes t to the minute in its location, with its weekday, and the year if withYear:
@@ -180,7 +180,8 @@ func (p *pages) waiveForm(c echo.Context) error {
 	reason, _ = lint.ReplaceNames(reason, people)
 	if _, err := p.s.opts.Review.Reviews.Waive(ctx, id, reason); err != nil {
 		if errors.Is(err, timeline.ErrInvalid) {
-			return p.renderReview(c, http.StatusUnprocessableEntity, i18n.For(p.lang(r)).T("ui.waive_refused", "Reason", invalidReason(err)), reason)
+			pr := i18n.For(p.lang(r))
+			return p.renderReview(c, http.StatusUnprocessableEntity, pr.T("ui.waive_refused", "Reason", invalidReason(pr, err)), reason)
 		}
 		return err
 	}

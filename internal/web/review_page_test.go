@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/internal/testenv"
 	"github.com/postmortemd/postmortemd/internal/web"
 	"github.com/postmortemd/postmortemd/timeline/redisstore"
@@ -99,5 +101,30 @@ func TestReviewPageWaiveNeedsAReason(t *testing.T) {
 	}
 	if resp, _ := http.Get(srv.URL + "/incidents/nope/review"); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("the review page of an unknown incident: %d", resp.StatusCode)
+	}
+}
+
+// A reason the scheduler stored as a message is said in the reader's language: the Japanese
+// reader of a late meeting reads why in Japanese, the English reader in English.
+func TestReviewPageSaysTheStoredReasonInTheReadersLanguage(t *testing.T) {
+	srv, f := lateReview(t)
+	f.info.Reason = "stored words"
+	code := i18n.Msg(i18n.ReviewLateReason, "Days", "1,2,3,4,5", "Start", "10:00", "End", "18:00", "Zone", "Asia/Tokyo",
+		"Lead", "2h0m0s", "Deadline", "24h0m0s", "Resolved", "2026-11-20T19:40:00+09:00", "DeadlineAt", "2026-11-21T19:40:00+09:00",
+		"Skipped", "2026-11-21,2026-11-22")
+	f.info.ReasonCode = &code
+	f.info.ResolvedAt = time.Time{} // the page then says the stored reason as it is
+	for _, tt := range []struct{ lang, want, reject string }{
+		{"ja", "解決（2026年11月20日（金） 19:40 JST）から 2時間 後〜24時間 後の業務時間（月,火,水,木,金 10:00–18:00 Asia/Tokyo）に空き枠がありませんでした（2026年11月21日（土）、2026年11月22日（日） は業務日ではありません）", "No free slot"},
+		{"en", "No free slot in working hours (Mon,Tue,Wed,Thu,Fri 10:00–18:00 Asia/Tokyo) between 2h and 24h after the resolution at", "空き枠"},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/incidents/inc-1/review", nil)
+		req.Header.Set("Accept", "text/html")
+		req.Header.Set("Accept-Language", tt.lang)
+		resp, body := do(t, req)
+		body = html.UnescapeString(body)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, tt.want) || strings.Contains(body, tt.reject) || strings.Contains(body, "stored words") {
+			t.Errorf("%s: %d, want %q in:\n%s", tt.lang, resp.StatusCode, tt.want, body)
+		}
 	}
 }

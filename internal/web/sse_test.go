@@ -20,7 +20,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/drafts/actions"
 	"github.com/postmortemd/postmortemd/drafts/insights"
+	"github.com/postmortemd/postmortemd/drafts/lint"
 	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/receiver"
 	"github.com/postmortemd/postmortemd/timeline"
@@ -408,13 +410,17 @@ func waitWatched(t *testing.T, s *Server, want int) {
 // referenceRow is the incident page's event row as html/template writes it; writeEventRows must
 // write the same bytes.
 // It takes the row's words as .W and the row as .R.
-var referenceRow = template.Must(template.New("row").Funcs(template.FuncMap{"findingText": findingText}).Parse(`{{$w := .W}}{{with .R}}<li class="event" id="ev-{{.Cursor}}" data-id="{{.ID}}" data-cursor="{{.Cursor}}" data-at="{{.AtMillis}}">
+var referenceRow = template.Must(template.New("row").Funcs(template.FuncMap{"findingText": findingText,
+	"own": func(w rowWords, f noteFlag) noteFlag {
+		f.Message, f.Suggestion = ownFinding(i18n.For(w.Lang), f.Rule, f.Message, f.Suggestion)
+		return f
+	}}).Parse(`{{$w := .W}}{{with .R}}<li class="event" id="ev-{{.Cursor}}" data-id="{{.ID}}" data-cursor="{{.Cursor}}" data-at="{{.AtMillis}}">
 <time datetime="{{.AtISO}}" title="{{.AtUTC}}">{{.AtUTC}}</time>
 <span class="meta"><span class="source">{{.Source}}</span> · <span class="type">{{.Type}}</span>{{if .Role}} · <span class="role">{{.Role}}</span>{{end}}</span>
 <p class="fact">{{.Fact}}</p>
 {{if .Summary}}<p class="summary">{{.Summary}}</p>
 {{end}}{{if .Flags}}<ul class="flags" aria-label="{{$w.Flagged}}">
-{{range .Flags}}<li>{{findingText .Match .Message}}{{if .Suggestion}} <span class="suggestion">{{$w.Instead}} {{.Suggestion}}</span>{{end}}</li>
+{{range .Flags}}{{with own $w .}}<li>{{findingText .Match .Message}}{{if .Suggestion}} <span class="suggestion">{{$w.Instead}} {{.Suggestion}}</span>{{end}}</li>{{end}}
 {{end}}</ul>
 {{end}}{{if .Link}}<a class="source-link" href="{{.Link}}" rel="noopener noreferrer" target="_blank">{{$w.Source}}</a>
 {{end}}</li>
@@ -430,7 +436,7 @@ func TestEveryPageTemplateExecutes(t *testing.T) {
 		"postmortems":  postmortemsPage{},
 		"postmortem":   postmortemPage{},
 		"error":        errorPage{SignIn: true},
-		"editor":       editorPage{CanWrite: true, Conflict: &editConflict{}, Problems: []drafts.EditProblem{{Blocking: true}}, Findings: []pageFinding{{InMachineBlock: true}}},
+		"editor":       editorPage{CanWrite: true, Conflict: &editConflict{}, Problems: []pageProblem{{EditProblem: drafts.EditProblem{Blocking: true}}}, Findings: []pageFinding{{InMachineBlock: true}}},
 		"review":       reviewPage{Info: ReviewInfo{Status: "scheduled", Roles: []string{"x"}}, CanWrite: true},
 		"action-items": actionItemsPageData{Groups: []actionGroup{{Items: []pageItem{{}}}}},
 	}
@@ -487,10 +493,15 @@ func TestEventRowsAreWhatHTMLTemplateWrites(t *testing.T) {
 		{"no role, summary or link", eventRow{Cursor: "1-0", ID: "x", Source: "manual", Type: "note", Fact: "text"}},
 		{"hostile text everywhere", eventRow{Cursor: "2-0", ID: hostile, AtISO: hostile, AtUTC: hostile, Source: timeline.Source(hostile),
 			Type: timeline.Type(hostile), Role: timeline.Role(hostile), Fact: hostile, Summary: hostile, Flags: []noteFlag{{Match: hostile, Message: hostile, Suggestion: hostile}, {Match: "forgot to", Message: "blames a person"}}}},
+		{"postmortemd's own name findings, with and without a rule id", eventRow{Cursor: "4-0", Fact: "f", Flags: []noteFlag{
+			{Rule: lint.RulePersonName, Message: lint.PersonNameMessage, Suggestion: lint.PersonNameSuggestion + "incident commander"},
+			{Message: lint.PersonNameMessage, Suggestion: lint.PersonNameSuggestion + "db-team"},
+			{Rule: lint.RuleEmailAddress, Message: lint.EmailAddressMessage, Suggestion: lint.EmailAddressSuggestion},
+			{Rule: "person-name", Message: "a configured rule's own words", Suggestion: "theirs"}}}},
 		{"hostile but well-formed link", eventRow{Cursor: "3-0", Fact: "f", Link: webURL(`https://x.example/a"onmouseover="alert(1)`)}},
 	}
 	// English rows read as they always have.
-	if w := eventRowWords(i18n.For(i18n.English)); w != (rowWords{Flagged: "Wording flagged by the blameless guardrail", Instead: "Instead:", Source: "source"}) {
+	if w := eventRowWords(i18n.For(i18n.English)); w != (rowWords{Lang: i18n.English, Flagged: "Wording flagged by the blameless guardrail", Instead: "Instead:", Source: "source"}) {
 		t.Errorf("English row words %+v", w)
 	}
 	for _, lang := range i18n.Langs {
@@ -585,5 +596,49 @@ func TestRowCacheFollowsRefinements(t *testing.T) {
 	}
 	if other := rc.decode("other", []timeline.Entry{entry("x")}); other[0].row.Role != "x" {
 		t.Fatalf("another incident's entry with the same cursor: %q", other[0].row.Role)
+	}
+}
+
+// postmortemd's own name findings read in the reader's language, also those stored before flags
+// carried their rule id; a configured rule's words, and every word for an English reader, stay
+// as stored.
+func TestOwnFindingInTheReadersLanguage(t *testing.T) {
+	ja, en := i18n.For(i18n.Japanese), i18n.For(i18n.English)
+	// The English catalogue says what the rules store, so both stay one text.
+	if en.T("lint.person-name") != lint.PersonNameMessage || en.T("lint.email-address") != lint.EmailAddressMessage ||
+		en.T("lint.suggestion.person-name", "Role", "x") != lint.PersonNameSuggestion+"x" || en.T("lint.suggestion.email-address") != lint.EmailAddressSuggestion {
+		t.Error("en.yaml's lint messages differ from the words drafts/lint stores")
+	}
+	for _, tt := range []struct {
+		name                  string
+		rule, message, sugg   string
+		wantMessage, wantSugg string
+	}{
+		{"person name", lint.RulePersonName, lint.PersonNameMessage, lint.PersonNameSuggestion + "incident commander",
+			"人名が書かれています。記録にはロールを書きます。", "ロールで書く（インシデントコマンダー）"},
+		{"person name stored without a rule id", "", lint.PersonNameMessage, lint.PersonNameSuggestion + "db-team",
+			"人名が書かれています。記録にはロールを書きます。", "ロールで書く（db-team）"},
+		{"e-mail address", lint.RuleEmailAddress, lint.EmailAddressMessage, lint.EmailAddressSuggestion,
+			"メールアドレスで人を特定しています。", "ロールで書く（例:「一次オンコール」）"},
+		{"a configured rule with the same id", lint.RulePersonName, "their words", "theirs", "their words", "theirs"},
+		{"an action item without an owner", actions.RuleOwner, `action item "Move the queue": no owner`, en.T("actions.suggest.no_owner"),
+			"アクションアイテム「Move the queue」: 担当者がいない", "担当するロールを書く（担当者のいない項目は忘れられる）"},
+		{"an action item whose due date is not a date", actions.RuleDue, `action item "Fix it": "soon": due date "next week" is not a date (write YYYY-MM-DD)`,
+			en.T("actions.suggest.due"), `アクションアイテム「Fix it": "soon」: 期日「next week」が日付ではない（YYYY-MM-DD で書く）`, "期日を YYYY-MM-DD で書く"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if m, s := ownFinding(ja, tt.rule, tt.message, tt.sugg); m != tt.wantMessage || s != tt.wantSugg {
+				t.Errorf("Japanese: %q, %q; want %q, %q", m, s, tt.wantMessage, tt.wantSugg)
+			}
+			if m, s := ownFinding(en, tt.rule, tt.message, tt.sugg); m != tt.message || s != tt.sugg {
+				t.Errorf("English: %q, %q; want them as stored", m, s)
+			}
+		})
+	}
+	var b strings.Builder
+	b.WriteString(string(writeEventRows([]eventRow{{Cursor: "1-0", Fact: "f", Flags: []noteFlag{
+		{Rule: lint.RulePersonName, Message: lint.PersonNameMessage, Suggestion: lint.PersonNameSuggestion + "db-team"}}}}, eventRowWords(ja))))
+	if !strings.Contains(b.String(), "<li>人名が書かれています。記録にはロールを書きます。 <span class=\"suggestion\">言い換え案: ロールで書く（db-team）</span>") || strings.Contains(b.String(), "names a person") {
+		t.Errorf("the Japanese row: %s", b.String())
 	}
 }

@@ -183,7 +183,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if code == http.StatusServiceUnavailable {
 		c.Response().Header().Set("Retry-After", "5")
 	}
-	if s.pages.errorHTML(c, code, msg) {
+	if s.pages.errorHTML(c, code, msg, err) {
 		return
 	}
 	if c.Request().Method == http.MethodHead {

@@ -47,6 +47,26 @@
     return '“' + match + '”: ' + msg;
   }
 
+  // ownFinding returns f with postmortemd's own name rules' message and suggestion in the page's
+  // language, as the server's ownFinding (editor.go); lookup(key) gives the page's words
+  // (ownFindingWords) or '', and a configured rule's finding comes back as it is.
+  function ownFinding(f, lookup) {
+    var rule = String(f.rule || ''), msg = String(f.message || ''), sugg = String(f.suggestion || '');
+    var out = { match: f.match, message: msg, suggestion: sugg };
+    ['person-name', 'email-address'].forEach(function (id) {
+      var k = 'lint.' + id;
+      if (!lookup(k) || (rule !== '' && rule !== id) || msg !== lookup(k + '.en')) { return; }
+      out.message = lookup(k);
+      var en = lookup(k + '.suggestion.en');
+      if (id === 'person-name' && en && sugg.indexOf(en) === 0) {
+        out.suggestion = lookup(k + '.suggestion').split('{role}').join(sugg.slice(en.length));
+      } else if (en && sugg === en) {
+        out.suggestion = lookup(k + '.suggestion');
+      }
+    });
+    return out;
+  }
+
   function webURL(u) {
     if (typeof u !== 'string' || u === '') { return ''; }
     try {
@@ -87,7 +107,8 @@
         var ul = document.createElement('ul');
         ul.className = 'flags';
         ul.setAttribute('aria-label', word('row_flagged', 'Wording flagged by the blameless guardrail'));
-        a.flags.forEach(function (f) {
+        a.flags.forEach(function (stored) {
+          var f = ownFinding(stored, function (k) { return String(word(k, '')); });
           var item = document.createElement('li');
           item.appendChild(document.createTextNode(findingText(f)));
           if (f.suggestion) {
@@ -278,7 +299,7 @@
   }
 
   // The editor's script (editor.js, loaded after this one) builds its rows with the same helpers.
-  window.postmortemd = { textElement: textElement, findingText: findingText };
+  window.postmortemd = { textElement: textElement, findingText: findingText, ownFinding: ownFinding };
 
   if (document.readyState === 'loading') {
     document.addEventListener('DOMContentLoaded', init);

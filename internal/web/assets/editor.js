@@ -9,6 +9,7 @@
   // Shared with the pages' script (app.js, loaded before this one on every page).
   var textElement = window.postmortemd.textElement;
   var findingText = window.postmortemd.findingText;
+  var ownFinding = window.postmortemd.ownFinding;
 
   function editor(article) {
     // The page's language: words the server put on the article ({n}, {reason} filled in here),
@@ -45,7 +46,7 @@
       problems.replaceChildren();
       (list || []).forEach(function (p) {
         if (p.blocking) { blocking = true; }
-        problems.appendChild(textElement('li', p.blocking ? 'blocking' : 'warning', String(p.message || '')));
+        problems.appendChild(textElement('li', p.blocking ? 'blocking' : 'warning', String(p.text || p.message || '')));
       });
     }
 
@@ -59,8 +60,10 @@
         var li = textElement('li', 'finding finding-' + String(f.severity || ''), '');
         li.appendChild(textElement('span', 'where', f.in_machine_block ? word('where_quoted', 'Line {n}, in a note the draft quotes:', f.line) :
           word('where', 'Line {n}:', f.line)));
-        var own = words['lint.' + String(f.rule || '')]; // postmortemd's own rules in the page's language
-        li.appendChild(document.createTextNode(' ' + findingText(own ? { match: f.match, message: own } : f)));
+        // postmortemd's own rules in the page's language: as the server said them, or from the page's words.
+        f = f.text ? { match: f.match, message: f.text, suggestion: f.suggestion_text || f.suggestion } :
+          ownFinding(f, function (k) { return String(words[k] || ''); });
+        li.appendChild(document.createTextNode(' ' + findingText(f)));
         if (f.suggestion) {
           li.appendChild(document.createTextNode(' '));
           li.appendChild(textElement('span', 'suggestion', word('instead', 'Instead:') + ' ' + String(f.suggestion)));
