@@ -51,7 +51,7 @@ func TestDependencyRules(t *testing.T) {
 		{"drafts", []string{"timeline", "internal/i18n"}, []string{"github.com/labstack/echo", "github.com/redis/go-redis"}},
 		{"drafts/review", []string{"timeline", "drafts", "internal/i18n"}, []string{"github.com/labstack/echo", "github.com/redis/go-redis"}},
 		// Action items are text: parsed from and written into documents, with no HTTP or Redis.
-		{"drafts/actions", []string{"timeline", "drafts", "drafts/lint"}, []string{"net/http", "github.com/labstack/echo", "github.com/redis/go-redis"}},
+		{"drafts/actions", []string{"timeline", "drafts", "drafts/lint", "internal/i18n"}, []string{"net/http", "github.com/labstack/echo", "github.com/redis/go-redis"}},
 		// Outgoing delivery (webhooks) knows its wire formats only.
 		{"notify", []string{"timeline"}, []string{"github.com/labstack/echo", "github.com/redis/go-redis"}},
 		// The catalogues and the renderings of facts: words only, read by drafts, reviews and pages.

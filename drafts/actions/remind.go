@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/timeline"
 )
 
@@ -322,38 +323,12 @@ type dueItem struct {
 	ja        bool // the postmortem's table is written in Japanese
 }
 
-// reminderMessages are a reminder's words in one language.
-type reminderMessages struct {
-	dueSoon, dueToday, overdue           string // format: due date, action
-	owner, due, postmortem, horizon      string
-	noOwner, linkText, footer            string
-	digestSubject, digestIntro, digestAt string
-	horizons                             map[Horizon]string
-}
-
-// reminderMsgs is the catalogue, keyed by "in Japanese".
-var reminderMsgs = map[bool]reminderMessages{
-	false: {
-		dueSoon: "Action item due on %s: %s", dueToday: "Action item due today (%s): %s", overdue: "Action item overdue since %s: %s",
-		owner: "Owner", due: "Due", postmortem: "Postmortem", horizon: "Horizon", noOwner: "no owner yet", linkText: "Postmortem: %s",
-		footer:        "Renegotiate an overdue date with the facilitator; the postmortem keeps the history.",
-		digestSubject: "%d overdue action items to renegotiate (week %d-W%02d)",
-		digestIntro: "These action items are past their due date. Agree a new date (and why) with each owner, or\n" +
-			"record the agreed decision not to do it; postmortemd keeps the history in each postmortem.",
-		digestAt: "owner: %s; due %s; postmortem: %s",
-		horizons: map[Horizon]string{HorizonShort: "short", HorizonLong: "long"},
-	},
-	true: {
-		dueSoon: "アクションアイテムの期限が近づいています（%s）: %s", dueToday: "アクションアイテムの期限は今日です（%s）: %s",
-		overdue: "アクションアイテムが期限（%s）を過ぎています: %s",
-		owner:   "担当", due: "期限", postmortem: "ポストモーテム", horizon: "期間", noOwner: "担当未定", linkText: "ポストモーテム: %s",
-		footer:        "期限を過ぎた項目は、ファシリテーターと新しい期限と理由を合意してください。履歴はポストモーテムに残ります。",
-		digestSubject: "期限切れのアクションアイテム %d 件の再調整（%d-W%02d 週）",
-		digestIntro: "以下のアクションアイテムは期限を過ぎています。担当と新しい期限（と理由）を合意するか、\n" +
-			"対応しないという合意を理由とともに記録してください。履歴は各ポストモーテムに残ります。",
-		digestAt: "担当: %s / 期限 %s / ポストモーテム: %s",
-		horizons: map[Horizon]string{HorizonShort: "短期", HorizonLong: "長期"},
-	},
+// printer is the catalogue printer of a reminder's language (internal/i18n, messages reminder.*).
+func printer(ja bool) i18n.Printer {
+	if ja {
+		return i18n.For(i18n.Japanese)
+	}
+	return i18n.For(i18n.English)
 }
 
 // threshold says which reminder an open item is due for now, if any.
@@ -420,7 +395,7 @@ func (r *Reminders) remind(ctx context.Context, it dueItem, now time.Time) error
 		if a.Link != "" {
 			body += "\n" + a.Link + "\n"
 		}
-		body += "\n" + reminderMsgs[it.ja].footer + "\n"
+		body += "\n" + printer(it.ja).T("reminder.footer") + "\n"
 		errs = append(errs, r.attempt(ctx, key, it.threshold, now, "email", it.PostmortemID, func() error {
 			return r.o.Mailer.SendText(ctx, key, subject, body, to)
 		}))
@@ -430,27 +405,32 @@ func (r *Reminders) remind(ctx context.Context, it dueItem, now time.Time) error
 
 // announcement writes the reminder of it, in its postmortem's language.
 func (r *Reminders) announcement(it dueItem) Announcement {
-	m := reminderMsgs[it.ja]
-	format := m.dueSoon
+	p := printer(it.ja)
+	id := "reminder.due_soon"
 	switch it.threshold {
 	case ThresholdOverdue:
-		format = m.overdue
+		id = "reminder.overdue"
 	case ThresholdDueToday:
-		format = m.dueToday
+		id = "reminder.due_today"
 	}
-	text := fmt.Sprintf(format, it.Due, it.Action)
+	text := p.T(id, "Due", it.Due, "Action", it.Action)
 	title := it.Title
 	if title == "" {
 		title = it.PostmortemID
 	}
 	owner := it.Owner
 	if owner == "" {
-		owner = m.noOwner
+		owner = p.T("reminder.no_owner")
 	}
-	a := Announcement{Threshold: it.threshold, Text: text, Link: r.link(it.PostmortemID), LinkText: fmt.Sprintf(m.linkText, title),
-		Fields: []Field{{m.owner, owner}, {m.due, it.Due}, {m.postmortem, title}}}
+	a := Announcement{Threshold: it.threshold, Text: text, Link: r.link(it.PostmortemID),
+		LinkText: p.T("reminder.link_text", "Title", title),
+		Fields:   []Field{{p.T("reminder.owner"), owner}, {p.T("reminder.due"), it.Due}, {p.T("reminder.postmortem"), title}}}
 	if it.Horizon != "" {
-		a.Fields = append(a.Fields, Field{m.horizon, m.horizons[it.Horizon]})
+		h := string(it.Horizon)
+		if it.Horizon == HorizonShort || it.Horizon == HorizonLong {
+			h = p.T("reminder.horizon." + h)
+		}
+		a.Fields = append(a.Fields, Field{p.T("reminder.horizon"), h})
 	}
 	a.Data = ReminderData{Kind: "action_item_reminder", Threshold: it.threshold, Text: text, Item: it.Item}
 	a.Data.Postmortem.ID, a.Data.Postmortem.Title, a.Data.Postmortem.URL = it.PostmortemID, it.Title, a.Link
@@ -518,20 +498,20 @@ func (r *Reminders) sendDigest(ctx context.Context, items []dueItem, now time.Ti
 	}
 	year, week := now.In(r.o.Location).ISOWeek()
 	key := reminderKey("digest", r.o.DigestRole, fmt.Sprintf("%d-W%02d", year, week))
-	m := reminderMsgs[r.o.Lang == "ja"]
-	subject := fmt.Sprintf(m.digestSubject, len(items), year, week)
+	p := printer(r.o.Lang == "ja")
+	subject := p.T("reminder.digest_subject", "Count", len(items), "Week", fmt.Sprintf("%d-W%02d", year, week))
 	var b strings.Builder
-	b.WriteString(m.digestIntro + "\n\n")
+	b.WriteString(p.T("reminder.digest_intro") + "\n\n")
 	for _, it := range items {
 		owner := it.Owner
 		if owner == "" {
-			owner = m.noOwner
+			owner = p.T("reminder.no_owner")
 		}
 		title := it.Title
 		if title == "" {
 			title = it.PostmortemID
 		}
-		fmt.Fprintf(&b, "- %s\n  "+m.digestAt, it.Action, owner, it.Due, title)
+		b.WriteString("- " + it.Action + "\n  " + p.T("reminder.digest_item", "Owner", owner, "Due", it.Due, "Title", title))
 		if l := r.link(it.PostmortemID); l != "" {
 			fmt.Fprintf(&b, "\n  %s", l)
 		}
