@@ -195,6 +195,23 @@ var errCorruptEvent = errors.New("stored event: corrupt S2 block")
 // decodeEventValue returns the JSON of a stored event value (see above): the value itself if it
 // is JSON, a new buffer otherwise.
 func decodeEventValue(v []byte) ([]byte, error) {
+	return decodeEventValueInto(nil, v)
+}
+
+// eventDecodedLen is the length of the JSON of v when v is an S2 block (false for any other value,
+// and for a block whose header is broken or claims more than maxEventBytes).
+func eventDecodedLen(v []byte) (int, bool) {
+	if len(v) == 0 || v[0] != s2Tag {
+		return 0, false
+	}
+	n, err := s2.DecodedLen(v[1:])
+	return n, err == nil && n <= maxEventBytes
+}
+
+// decodeEventValueInto is decodeEventValue writing an S2 block's JSON into dst when dst is exactly
+// its length (eventDecodedLen): a reader decoding many events gives them slices of one buffer
+// instead of an allocation each.
+func decodeEventValueInto(dst, v []byte) ([]byte, error) {
 	switch {
 	case len(v) > 0 && v[0] == s2Tag:
 		n, err := s2.DecodedLen(v[1:])
@@ -204,7 +221,10 @@ func decodeEventValue(v []byte) ([]byte, error) {
 		if n > maxEventBytes {
 			return nil, fmt.Errorf("stored event: %d bytes once decoded, more than %d", n, maxEventBytes)
 		}
-		out, err := s2EventDict.Decode(make([]byte, n), v[1:])
+		if len(dst) != n {
+			dst = make([]byte, n)
+		}
+		out, err := s2EventDict.Decode(dst, v[1:])
 		if err != nil {
 			return nil, errCorruptEvent
 		}
