@@ -12,6 +12,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -29,6 +30,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/postmortemd/postmortemd/drafts"
+	"github.com/postmortemd/postmortemd/internal/i18n"
 )
 
 //go:embed demodata/*.json
@@ -46,6 +50,7 @@ type demoOptions struct {
 	listen    string
 	draftsDir string
 	duration  time.Duration
+	lang      string // --draft-lang of the service: the draft's, the invitation's and the feeds' language
 	// ready is called with the service's base URL once it answers (tests).
 	ready func(base string)
 }
@@ -57,6 +62,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:9095", "address to serve the demo on")
 	fs.StringVar(&o.draftsDir, "drafts-dir", "", "directory for the demo's draft postmortems (default: a new temporary directory)")
 	fs.DurationVar(&o.duration, "duration", time.Minute, "how long the incident's 78 minutes take to play")
+	fs.StringVar(&o.lang, "draft-lang", "en", "language of the draft postmortem, the review invitation and the feeds: "+
+		strings.Join(drafts.Languages, " or ")+" (pages follow the browser's language)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: postmortemd demo [flags]\n\nStarts postmortemd on an in-memory store and plays a captured incident (Alertmanager and\nPagerDuty webhooks) through it, with today's times. Ctrl-C stops it.\n\nFlags:")
 		fs.PrintDefaults()
@@ -72,6 +79,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if o.duration < time.Second {
 		return fmt.Errorf("demo: --duration must be at least 1s, got %s", o.duration)
+	}
+	if !slices.Contains(drafts.Languages, o.lang) {
+		return fmt.Errorf("demo: --draft-lang: want one of %s, got %q", strings.Join(drafts.Languages, ", "), o.lang)
 	}
 	return demo(ctx, o, stdout, stderr)
 }
@@ -90,8 +100,10 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	// The user's environment is left out: the demo always runs on the embedded store, with open
 	// writes on a loopback address, a short resolve grace so the draft follows quickly, and the
 	// service's warnings only.
+	lang := cmp.Or(o.lang, "en")
+	room := i18n.For(i18n.Lang(lang)).T("demo.meeting_room")
 	argv := []string{"--listen", o.listen, "--drafts-dir", o.draftsDir, "--pagerduty-secret", secret,
-		"--resolve-grace", "5s", "--log-level", "error", "--review-location", "the demo's meeting room"}
+		"--resolve-grace", "5s", "--log-level", "error", "--review-location", room, "--draft-lang", lang}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var runErr error

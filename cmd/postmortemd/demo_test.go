@@ -115,3 +115,72 @@ func TestDemoPlaysTheWholeLoop(t *testing.T) {
 		t.Fatalf("demo after Ctrl-C: %v", err)
 	}
 }
+
+// TestDemoInJapanese plays the demo with --draft-lang ja: the draft is the Japanese template and the
+// review meeting's place, which the demo sets, is in Japanese too.
+func TestDemoInJapanese(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var out syncBuffer
+	dir := t.TempDir()
+	done := make(chan error, 1)
+	go func() {
+		done <- demo(ctx, demoOptions{listen: addr, draftsDir: dir, duration: 2 * time.Second, lang: "ja"}, &out, io.Discard)
+	}()
+	deadline := time.Now().Add(90 * time.Second)
+	for !strings.Contains(out.String(), "Review meeting:") {
+		select {
+		case err := <-done:
+			t.Fatalf("demo ended: %v\n%s", err, out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no review meeting after 90s:\n%s", out.String())
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.md"))
+	if len(files) != 1 {
+		t.Fatalf("drafts %v, want one", files)
+	}
+	md, err := os.ReadFile(files[0])
+	if err != nil || !strings.Contains(string(md), "## 1. インシデントの属性") {
+		t.Errorf("the draft is not the Japanese one (%v):\n%.600s", err, md)
+	}
+	var list struct {
+		Incidents []struct {
+			ID string `json:"id"`
+		} `json:"incidents"`
+	}
+	resp, err := http.Get("http://" + addr + "/api/v1/incidents")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if err != nil || len(list.Incidents) != 1 {
+		t.Fatalf("incidents %+v (%v): want the one incident", list, err)
+	}
+	id := list.Incidents[0].ID
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/incidents/"+id+"/review", nil)
+	req.Header.Set("Accept-Language", "ja")
+	req.Header.Set("Accept", "text/html")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "デモ用の会議室") {
+		t.Errorf("review page %d lacks the Japanese meeting room:\n%.2000s", resp.StatusCode, page)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("demo after Ctrl-C: %v", err)
+	}
+}

@@ -16,6 +16,7 @@ type messages struct {
 	changedInDocument string
 	status            map[Status]string
 	column            map[kind]string
+	field             map[string]string // a history line's name of a changed field (Change.Field)
 }
 
 // msgs holds the catalogue, keyed by "written in Japanese".
@@ -25,12 +26,14 @@ var msgs = map[bool]messages{
 		changedInDocument: ReasonChangedInDocument,
 		status:            map[Status]string{StatusOpen: "open", StatusDone: "done", StatusWontDo: "won't do"},
 		column:            map[kind]string{colOwner: "Owner (role)", colDue: "Due", colStatus: "Status", colReason: "Agreed reason"},
+		field:             map[string]string{"due": "due", "status": "status", "owner": "owner"},
 	},
 	true: {
 		heading:           "**再調整の履歴**（期限・ステータス・担当の変更ごとに postmortemd が 1 行追加します: 日時、変更前 → 変更後、理由、アクション）",
 		changedInDocument: "文書上で変更",
 		status:            map[Status]string{StatusOpen: "未着手", StatusDone: "完了", StatusWontDo: "対応しない"},
 		column:            map[kind]string{colOwner: "担当（ロール）", colDue: "期限", colStatus: "ステータス", colReason: "合意した理由"},
+		field:             map[string]string{"due": "期限", "status": "ステータス", "owner": "担当"},
 	},
 }
 
@@ -292,13 +295,22 @@ func (e *editor) addHistory(r *row, c Change) {
 		if s == "" {
 			return none
 		}
+		if w, ok := m.status[Status(s)]; ok && c.Field == "status" && e.d.ja {
+			// A Japanese table's history says a status in the table's words; English ones keep the
+			// machine value they always had (parseHistory reads both back).
+			s = w
+		}
 		return strings.ReplaceAll(oneLine(s), arrow, " -> ")
+	}
+	field := c.Field
+	if w, ok := m.field[field]; ok {
+		field = w
 	}
 	action := strings.ReplaceAll(r.item.Action, sep, " - ")
 	if len(e.hist) == 0 && e.d.lastHist < 0 {
 		e.histAt = r.t.end
 	}
-	e.hist = append(e.hist, "- "+c.At.UTC().Format(time.RFC3339)+sep+c.Field+" "+val(c.From)+arrow+val(c.To)+sep+
+	e.hist = append(e.hist, "- "+c.At.UTC().Format(time.RFC3339)+sep+field+" "+val(c.From)+arrow+val(c.To)+sep+
 		strings.ReplaceAll(oneLine(reason), sep, " - ")+sep+action+" <!-- action-item-history id="+r.item.ID+" -->")
 	e.changed = true
 }

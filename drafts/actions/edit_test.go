@@ -162,6 +162,16 @@ func TestApplyWontDoWritesTheReasonAndStatus(t *testing.T) {
 	if !strings.Contains(s, "| 監視チームと相談済み |") {
 		t.Errorf("the extra column's cell is lost:\n%s", section5(out))
 	}
+	// The history line says the field and the statuses in the table's words, and the API reads
+	// them back as machine values.
+	if !strings.Contains(s, " · ステータス 未着手 → 対応しない · 監視基盤の移行で不要になる · ") {
+		t.Errorf("the history line is not in Japanese:\n%s", section5(out))
+	}
+	again := findItem(t, mustParse(t, Parser{}, out), "キュー滞留のアラートを追加する")
+	if h := again.History; len(h) == 0 || h[len(h)-1].Field != "status" || h[len(h)-1].From != string(StatusOpen) ||
+		h[len(h)-1].To != string(StatusWontDo) {
+		t.Errorf("history read back: %+v", h)
+	}
 }
 
 // A table without the column a change needs gets it, and the other rows stay whole.

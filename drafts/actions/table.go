@@ -543,7 +543,27 @@ func parseHistory(s string) (Change, bool) {
 	if reason == msgs[true].changedInDocument {
 		reason = ReasonChangedInDocument
 	}
-	return Change{At: at.UTC(), Field: field, From: unNone(from), To: unNone(to), Reason: reason}, true
+	// A Japanese table's history names fields and statuses in Japanese; the API keeps one form.
+	from, to = unNone(from), unNone(to)
+	for name, word := range msgs[true].field {
+		if field == word {
+			field = name
+		}
+	}
+	if field == "status" {
+		from, to = statusValue(from), statusValue(to)
+	}
+	return Change{At: at.UTC(), Field: field, From: from, To: to, Reason: reason}, true
+}
+
+// statusValue is the machine value of a status written in a Japanese history line (s otherwise).
+func statusValue(s string) string {
+	for st, word := range msgs[true].status {
+		if s == word {
+			return string(st)
+		}
+	}
+	return s
 }
 
 // The separators of a history line.
