@@ -43,7 +43,7 @@ func (p Printer) ReviewReason(m Message) string {
 				days = append(days, p.T(fmt.Sprintf("weekday.%d", n)))
 			}
 		}
-		return fmt.Sprintf("%s %s–%s %s", strings.Join(days, ","), a["Start"], a["End"], a["Zone"])
+		return fmt.Sprintf("%s %s–%s %s", strings.Join(days, p.T("list.days")), a["Start"], a["End"], a["Zone"])
 	}
 	span := func(k string) string {
 		d, _ := time.ParseDuration(a[k])

@@ -115,7 +115,7 @@ func TestReviewPageSaysTheStoredReasonInTheReadersLanguage(t *testing.T) {
 	f.info.ReasonCode = &code
 	f.info.ResolvedAt = time.Time{} // the page then says the stored reason as it is
 	for _, tt := range []struct{ lang, want, reject string }{
-		{"ja", "解決（2026年11月20日（金） 19:40 JST）から 2時間 後〜24時間 後の業務時間（月,火,水,木,金 10:00–18:00 Asia/Tokyo）に空き枠がありませんでした（2026年11月21日（土）、2026年11月22日（日） は業務日ではありません）", "No free slot"},
+		{"ja", "解決（2026年11月20日（金） 19:40 JST）から 2時間後〜24時間後の業務時間（月・火・水・木・金 10:00–18:00 Asia/Tokyo）に空き枠がありませんでした（2026年11月21日（土）、2026年11月22日（日） は業務日ではありません）", "No free slot"},
 		{"en", "No free slot in working hours (Mon,Tue,Wed,Thu,Fri 10:00–18:00 Asia/Tokyo) between 2h and 24h after the resolution at", "空き枠"},
 	} {
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/incidents/inc-1/review", nil)
