@@ -22,7 +22,8 @@ func TestIncidentPageAndStreamInJapanese(t *testing.T) {
 	body := readAll(t, resp)
 	for _, want := range []string{`<p class="fact">アラート HighLatency が発火しました（service=checkout, instance=inst-1）（重大度 critical）`,
 		`<span class="role">Alertmanager（レシーバー postmortemd）</span>`,
-		`<option value="Alertmanager (receiver postmortemd)">`} { // notes keep the canonical role
+		// Notes keep the canonical role: the form suggests it, labelled in the reader's language.
+		`<option value="Alertmanager (receiver postmortemd)" label="Alertmanager（レシーバー postmortemd）">`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
 		}
