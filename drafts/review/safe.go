@@ -65,7 +65,7 @@ func isOneLine(s string) bool {
 }
 
 // safeCalendar makes every property of c and its children encodable and free of injected lines:
-// parameter values become one line without double quotes, TEXT values keep their line breaks as
+// parameter values become one line without double quotes or backslashes, TEXT values keep their line breaks as
 // the escaped "\n" of RFC 5545 3.3.11, other values lose theirs, and control characters other
 // than a tab and bytes that are not UTF-8 are replaced.
 func safeCalendar(c *ical.Component) {
@@ -80,8 +80,11 @@ func safeCalendar(c *ical.Component) {
 			p.Value = safeValue(p.Value, text)
 			for k, vs := range p.Params {
 				for j, v := range vs {
-					if v = OneLine(v); strings.ContainsRune(v, '"') {
-						v = strings.ReplaceAll(v, `"`, "'")
+					if v = OneLine(v); strings.ContainsAny(v, `"\`) {
+						// A double quote would end a quoted value; a backslash is no escape in
+						// RFC 5545 parameters, but some readers (golang-ical) take one before the
+						// closing quote for an escaped quote and lose the rest of the line.
+						v = strings.NewReplacer(`"`, "'", `\`, "＼").Replace(v)
 					}
 					vs[j] = v
 				}
