@@ -230,15 +230,8 @@ func (d *amDecoder) number() (string, error) {
 
 // object reads an object, calling member with each key (unquoted) with d.i at its value.
 func (d *amDecoder) object(member func(key string) error) error {
-	if err := d.push(); err != nil {
+	if empty, err := d.open('}'); err != nil || empty {
 		return err
-	}
-	d.i++ // {
-	d.ws()
-	if d.i < len(d.data) && d.data[d.i] == '}' {
-		d.i++
-		d.depth--
-		return nil
 	}
 	for {
 		if d.i >= len(d.data) {
@@ -266,35 +259,16 @@ func (d *amDecoder) object(member func(key string) error) error {
 		if err := member(key); err != nil {
 			return err
 		}
-		d.ws()
-		if d.i >= len(d.data) {
-			return d.eof()
-		}
-		switch d.data[d.i] {
-		case ',':
-			d.i++
-			d.ws()
-		case '}':
-			d.i++
-			d.depth--
-			return nil
-		default:
-			return d.unexpected("',' or '}' after object key:value pair")
+		if done, err := d.next('}', "',' or '}' after object key:value pair"); err != nil || done {
+			return err
 		}
 	}
 }
 
 // array reads an array, calling elem for each element with d.i at it.
 func (d *amDecoder) array(elem func(i int) error) error {
-	if err := d.push(); err != nil {
+	if empty, err := d.open(']'); err != nil || empty {
 		return err
-	}
-	d.i++ // [
-	d.ws()
-	if d.i < len(d.data) && d.data[d.i] == ']' {
-		d.i++
-		d.depth--
-		return nil
 	}
 	for n := 0; ; n++ {
 		if d.i >= len(d.data) {
@@ -303,21 +277,46 @@ func (d *amDecoder) array(elem func(i int) error) error {
 		if err := elem(n); err != nil {
 			return err
 		}
+		if done, err := d.next(']', "',' or ']' after array element"); err != nil || done {
+			return err
+		}
+	}
+}
+
+// open enters the object or array whose opening bracket is at d.i; empty reports that it closed at
+// once (with close), and d.i is past it.
+func (d *amDecoder) open(close byte) (empty bool, err error) {
+	if err := d.push(); err != nil {
+		return false, err
+	}
+	d.i++
+	d.ws()
+	if d.i < len(d.data) && d.data[d.i] == close {
+		d.i++
+		d.depth--
+		return true, nil
+	}
+	return false, nil
+}
+
+// next reads what follows a member or element: a comma (d.i then at the next one) or close, which
+// leaves the object or array (done); anything else is the syntax error what describes.
+func (d *amDecoder) next(close byte, what string) (done bool, err error) {
+	d.ws()
+	if d.i >= len(d.data) {
+		return false, d.eof()
+	}
+	switch d.data[d.i] {
+	case ',':
+		d.i++
 		d.ws()
-		if d.i >= len(d.data) {
-			return d.eof()
-		}
-		switch d.data[d.i] {
-		case ',':
-			d.i++
-			d.ws()
-		case ']':
-			d.i++
-			d.depth--
-			return nil
-		default:
-			return d.unexpected("',' or ']' after array element")
-		}
+		return false, nil
+	case close:
+		d.i++
+		d.depth--
+		return true, nil
+	default:
+		return false, d.unexpected(what)
 	}
 }
 
