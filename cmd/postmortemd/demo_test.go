@@ -38,22 +38,23 @@ func TestDemoDataAreTheCaptures(t *testing.T) {
 
 // postmortemd demo plays the captured incident through the real endpoints with today's times and
 // ends with a draft to edit and a review booked; Ctrl-C stops it cleanly.
-func TestDemoPlaysTheWholeLoop(t *testing.T) {
+// startDemo starts the demo with o (on a free port, drafts in a new directory) and waits until it
+// has printed the review meeting, that is until it has played every delivery. stop is Ctrl-C: it
+// fails the test if the demo does not end cleanly.
+func startDemo(t *testing.T, o demoOptions) (base, dir string, out *syncBuffer, stop func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
+	o.listen = ln.Addr().String()
 	ln.Close()
+	o.draftsDir = t.TempDir()
 	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	var out syncBuffer
-	dir := t.TempDir()
+	t.Cleanup(cancel)
+	out = &syncBuffer{}
 	done := make(chan error, 1)
-	start := time.Now()
-	go func() {
-		done <- demo(ctx, demoOptions{listen: addr, draftsDir: dir, duration: 3 * time.Second}, &out, io.Discard)
-	}()
+	go func() { done <- demo(ctx, o, out, io.Discard) }()
 	deadline := time.Now().Add(90 * time.Second)
 	for !strings.Contains(out.String(), "Review meeting:") {
 		select {
@@ -65,7 +66,18 @@ func TestDemoPlaysTheWholeLoop(t *testing.T) {
 			t.Fatalf("no review meeting after 90s:\n%s", out.String())
 		}
 	}
-	base := "http://" + addr
+	return "http://" + o.listen, o.draftsDir, out, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("demo after Ctrl-C: %v", err)
+		}
+	}
+}
+
+func TestDemoPlaysTheWholeLoop(t *testing.T) {
+	start := time.Now()
+	base, dir, out, stop := startDemo(t, demoOptions{duration: 3 * time.Second})
+	deadline := time.Now().Add(90 * time.Second)
 	for _, w := range []string{base + "/incidents", "PagerDuty: reopened", "PagerDuty: resolved again", "/edit"} {
 		if !strings.Contains(out.String(), w) {
 			t.Errorf("output lacks %q:\n%s", w, out.String())
@@ -110,40 +122,13 @@ func TestDemoPlaysTheWholeLoop(t *testing.T) {
 	if files, _ := filepath.Glob(filepath.Join(dir, "*.md")); len(files) != 1 {
 		t.Errorf("drafts %v, want one", files)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("demo after Ctrl-C: %v", err)
-	}
+	stop()
 }
 
 // TestDemoInJapanese plays the demo with --draft-lang ja: the draft is the Japanese template and the
 // review meeting's place, which the demo sets, is in Japanese too.
 func TestDemoInJapanese(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	var out syncBuffer
-	dir := t.TempDir()
-	done := make(chan error, 1)
-	go func() {
-		done <- demo(ctx, demoOptions{listen: addr, draftsDir: dir, duration: 2 * time.Second, lang: "ja"}, &out, io.Discard)
-	}()
-	deadline := time.Now().Add(90 * time.Second)
-	for !strings.Contains(out.String(), "Review meeting:") {
-		select {
-		case err := <-done:
-			t.Fatalf("demo ended: %v\n%s", err, out.String())
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no review meeting after 90s:\n%s", out.String())
-		}
-	}
+	base, dir, _, stop := startDemo(t, demoOptions{duration: 2 * time.Second, lang: "ja"})
 	files, _ := filepath.Glob(filepath.Join(dir, "*.md"))
 	if len(files) != 1 {
 		t.Fatalf("drafts %v, want one", files)
@@ -157,7 +142,7 @@ func TestDemoInJapanese(t *testing.T) {
 			ID string `json:"id"`
 		} `json:"incidents"`
 	}
-	resp, err := http.Get("http://" + addr + "/api/v1/incidents")
+	resp, err := http.Get(base + "/api/v1/incidents")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +152,7 @@ func TestDemoInJapanese(t *testing.T) {
 		t.Fatalf("incidents %+v (%v): want the one incident", list, err)
 	}
 	id := list.Incidents[0].ID
-	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/incidents/"+id+"/review", nil)
+	req, _ := http.NewRequest(http.MethodGet, base+"/incidents/"+id+"/review", nil)
 	req.Header.Set("Accept-Language", "ja")
 	req.Header.Set("Accept", "text/html")
 	resp, err = http.DefaultClient.Do(req)
@@ -179,8 +164,5 @@ func TestDemoInJapanese(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "デモ用の会議室") {
 		t.Errorf("review page %d lacks the Japanese meeting room:\n%.2000s", resp.StatusCode, page)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("demo after Ctrl-C: %v", err)
-	}
+	stop()
 }
