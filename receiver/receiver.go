@@ -155,9 +155,7 @@ func (h *Handler) Alertmanager(c echo.Context) error {
 	declared := c.Request().ContentLength
 	large := declared >= largeBody && declared <= h.maxBody
 	if large {
-		largeTurn.Lock()
-		defer largeTurn.Unlock()
-		defer limitMemory(int(declared))()
+		defer takeLargeTurn(int(declared))()
 	}
 	body, err := h.readBody(c.Request())
 	if err != nil {
@@ -166,9 +164,7 @@ func (h *Handler) Alertmanager(c echo.Context) error {
 	if !large && len(body) >= largeBody {
 		// A large body of undeclared length (chunked): the limit counts from now.
 		large = true
-		largeTurn.Lock()
-		defer largeTurn.Unlock()
-		defer limitMemory(len(body))()
+		defer takeLargeTurn(len(body))()
 	}
 	m, err := decodeAlertmanager(body)
 	if err != nil {
@@ -260,6 +256,17 @@ func collect() { runtime.GC() }
 // largeTurn makes large deliveries take turns, across every Handler of the process: the memory
 // limit that limitMemory sets and restores is the process's.
 var largeTurn sync.Mutex
+
+// takeLargeTurn waits for a large delivery's turn and limits memory for a body of n bytes; the
+// returned function restores the limit and ends the turn.
+func takeLargeTurn(n int) (done func()) {
+	largeTurn.Lock()
+	restore := limitMemory(n)
+	return func() {
+		restore()
+		largeTurn.Unlock()
+	}
+}
 
 // limitMemory holds the process to about 2 times a large body's size above what it uses now (before
 // the body is read, when its length is declared), until the returned function runs: the runtime's
