@@ -145,6 +145,10 @@ type RedisConfig struct {
 	SentinelPassword string   `yaml:"sentinel_password"`
 	DB               int      `yaml:"db"`
 	TLS              bool     `yaml:"tls"`
+	// WaitReplicas, when positive, acknowledges a write only once that many replicas have it
+	// (Redis WAIT, at most WaitTimeout): a Sentinel failover then loses nothing acknowledged.
+	WaitReplicas int           `yaml:"wait_replicas"`
+	WaitTimeout  time.Duration `yaml:"wait_timeout"`
 }
 
 // AlertmanagerConfig is how Alertmanager deliveries authenticate (its http_config).
@@ -211,6 +215,7 @@ func defaultConfig() Config {
 		DraftLang:        "en",
 		MaxBodyBytes:     receiver.DefaultMaxBodyBytes,
 		StoreTimeout:     5 * time.Second,
+		Redis:            RedisConfig{WaitTimeout: time.Second},
 		ShutdownTimeout:  15 * time.Second,
 		LogLevel:         "info",
 		LogFormat:        "text",
@@ -330,6 +335,17 @@ var settings = []setting{
 		}},
 	{name: "redis-sentinel-master", usage: "the name Sentinel monitors the primary under (sentinel monitor NAME ...)",
 		set: str(func(c *Config) *string { return &c.Redis.MasterName }), def: func(Config) string { return "" }},
+	{name: "redis-wait-replicas", usage: "acknowledge a write only once this many Redis replicas have it (WAIT): a Sentinel failover then loses nothing acknowledged; fewer within --redis-wait-timeout answers 503. Keep more replicas than this, or a failover leaves too few to write. 0: off",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("want a number of replicas such as 1, got %q", v)
+			}
+			c.Redis.WaitReplicas = n
+			return nil
+		}, def: func(c Config) string { return strconv.Itoa(c.Redis.WaitReplicas) }},
+	{name: "redis-wait-timeout", usage: "longest a write waits for --redis-wait-replicas replicas (never longer than --store-timeout leaves)",
+		set: dur(func(c *Config) *time.Duration { return &c.Redis.WaitTimeout }), def: func(c Config) string { return c.Redis.WaitTimeout.String() }},
 	{name: "redis-key-prefix", usage: "prefix of every Redis key (a Cluster hash tag); lets deployments share a Redis",
 		set: str(func(c *Config) *string { return &c.KeyPrefix }), def: func(c Config) string { return c.KeyPrefix }},
 	{name: "drafts-dir", usage: "directory for draft postmortems; with --postmortems-store redis, a mirror (only when given) that one replica at a time keeps up to date and takes edits from",
@@ -612,6 +628,16 @@ func (c Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf("redis.mode: want standalone, sentinel or cluster, got %q", c.Redis.Mode)
+	}
+	switch {
+	case c.Redis.WaitReplicas < 0:
+		return fmt.Errorf("redis-wait-replicas: must be 0 (off) or more, got %d", c.Redis.WaitReplicas)
+	case c.Redis.WaitReplicas > 0 && c.embedded():
+		return errors.New("redis-wait-replicas: the embedded Redis has no replicas; set --redis-url or Sentinel")
+	case c.Redis.WaitReplicas > 0 && c.Redis.Mode == "cluster":
+		return errors.New("redis-wait-replicas: not supported in cluster mode (each shard has its own replicas); use standalone or Sentinel")
+	case c.Redis.WaitTimeout <= 0:
+		return errors.New("redis-wait-timeout: must be positive")
 	}
 	if c.KeyPrefix == "" {
 		return errors.New("redis-key-prefix: must not be empty")

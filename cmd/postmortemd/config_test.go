@@ -111,6 +111,11 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		{"person without a role", nil, nil, "people:\n  - name: Dana Okafor\n", "people[0]: role"},
 		{"person without name or email", nil, nil, "people:\n  - role: primary on-call\n", "people[0]: give a name"},
 		{"missing people file", []string{"--people-file", "/nonexistent/people.yml"}, nil, "", "people-file"},
+		{"wait replicas not a number", []string{"--redis-url", "redis://a:6379", "--redis-wait-replicas", "one"}, nil, "", "--redis-wait-replicas"},
+		{"wait replicas negative", []string{"--redis-url", "redis://a:6379", "--redis-wait-replicas", "-1"}, nil, "", "redis-wait-replicas: must be 0"},
+		{"wait replicas embedded", []string{"--redis-wait-replicas", "1"}, nil, "", "redis-wait-replicas: the embedded Redis has no replicas"},
+		{"wait replicas cluster", nil, nil, "redis:\n  mode: cluster\n  addrs: [b:1]\n  wait_replicas: 1\n", "redis-wait-replicas: not supported in cluster mode"},
+		{"wait timeout zero", []string{"--redis-url", "redis://a:6379", "--redis-wait-replicas", "1", "--redis-wait-timeout", "0s"}, nil, "", "redis-wait-timeout: must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -401,6 +406,14 @@ func TestSentinelSettings(t *testing.T) {
 	o, err := cfg.redisOptions()
 	if err != nil || o.MasterName != "pm" || strings.Join(o.Addrs, " ") != "s1:26379 s2:26379" || cfg.embedded() {
 		t.Fatalf("options %+v %v", o, err)
+	}
+	if cfg.Redis.WaitReplicas != 0 || cfg.Redis.WaitTimeout != time.Second {
+		t.Errorf("replica waits by default: %d within %s, want off (0) and 1s", cfg.Redis.WaitReplicas, cfg.Redis.WaitTimeout)
+	}
+	cfg, err = loadConfig([]string{"--config", writeFile(t, "c.yml", "redis:\n  mode: sentinel\n  master_name: pm\n  addrs: [s1:26379]\n  wait_replicas: 1\n  wait_timeout: 250ms\n")},
+		env(map[string]string{"POSTMORTEMD_REDIS_WAIT_REPLICAS": "2"}), &bytes.Buffer{})
+	if err != nil || cfg.Redis.WaitReplicas != 2 || cfg.Redis.WaitTimeout != 250*time.Millisecond {
+		t.Errorf("wait_replicas from the file, overridden by the environment: %+v %v, want 2 within 250ms", cfg.Redis, err)
 	}
 	for _, tt := range []struct {
 		args []string

@@ -124,8 +124,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
 	}, []string{"op", "result"})
 	reg.MustRegister(storeLatency)
+	notReplicated := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "postmortemd_redis_writes_not_replicated_total",
+		Help: "Writes fewer Redis replicas acknowledged than --redis-wait-replicas asks within --redis-wait-timeout (answered as unavailable).",
+	})
+	reg.MustRegister(notReplicated)
+	if cfg.Redis.WaitReplicas > 0 {
+		log.Info("writes wait for Redis replicas", "replicas", cfg.Redis.WaitReplicas, "timeout", cfg.Redis.WaitTimeout)
+	}
 
 	store := redisstore.New(rdb, redisstore.Options{
+		WaitReplicas: cfg.Redis.WaitReplicas,
+		WaitTimeout:  cfg.Redis.WaitTimeout,
+		NotReplicated: func(acked int, err error) {
+			notReplicated.Inc()
+			log.Warn("a write was not acknowledged by enough Redis replicas; answered as unavailable, the sender retries",
+				"component", "store", "acked", acked, "want", cfg.Redis.WaitReplicas, "err", err)
+		},
 		Prefix:          cfg.KeyPrefix,
 		ParticipantsTTL: cfg.ParticipantsRetention,
 		ResolveGrace:    cfg.ResolveGrace,

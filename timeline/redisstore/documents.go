@@ -138,11 +138,21 @@ func (s *Store) BesideIndex(ctx context.Context) (_ map[string][]string, err err
 // there is no error.
 func (s *Store) RemoveBesideDocument(ctx context.Context, id, name string) (err error) {
 	defer s.timed("remove_beside_document", &err)()
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	remove := func(p redis.Pipeliner) error {
 		p.HDel(ctx, s.besideKey(id), name)
 		p.SRem(ctx, s.indexKey(indexBeside), id+"\n"+name)
 		return nil
-	})
+	}
+	if s.replicas == nil {
+		_, err = s.rdb.TxPipelined(ctx, remove)
+	} else { // a transaction with its own connection, where WAIT can follow EXEC (replicas.go)
+		err = s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+			if _, err := tx.TxPipelined(ctx, remove); err != nil {
+				return err
+			}
+			return s.waitTx(ctx, tx)
+		})
+	}
 	return s.wrap("remove a version beside the postmortem", err)
 }
 

@@ -65,7 +65,10 @@ func (s *Store) SaveParticipants(ctx context.Context, key string, ps []timeline.
 			pipe.Expire(ctx, k, s.participantsTTL)
 			return nil
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		return s.waitTx(ctx, tx)
 	}
 	err = watchRetry(ctx, func() error { return s.rdb.Watch(ctx, txf, k) })
 	return s.wrap("save participants", err)

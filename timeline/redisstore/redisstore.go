@@ -47,6 +47,14 @@ type Options struct {
 	ReadCacheBytes int
 	// Observe, if set, is told the duration and outcome of every store operation (for metrics).
 	Observe func(op string, d time.Duration, err error)
+	// WaitReplicas, when positive, makes every write wait until that many replicas acknowledged
+	// it (Redis's WAIT), so that a Sentinel failover loses nothing acknowledged; a write fewer
+	// replicas took within WaitTimeout (default 1s) fails as unavailable. See replicas.go. New
+	// adds a hook to rdb for it: give each Store its own client. Not for Cluster clients.
+	WaitReplicas int
+	WaitTimeout  time.Duration
+	// NotReplicated, if set, is told about each write fewer than WaitReplicas replicas took.
+	NotReplicated func(acked int, err error)
 }
 
 // Store is a timeline store on Redis. It is safe for concurrent use, and several processes may
@@ -59,6 +67,7 @@ type Store struct {
 	resolveGrace    time.Duration
 	now             func() time.Time
 	observe         func(string, time.Duration, error)
+	replicas        *replicaHook // nil unless Options.WaitReplicas
 	cache           *entryCache
 	commits         commitQueue
 }
@@ -90,6 +99,13 @@ func New(rdb redis.UniversalClient, o Options) *Store {
 	}
 	if s.observe == nil {
 		s.observe = func(string, time.Duration, error) {}
+	}
+	if o.WaitReplicas > 0 {
+		s.replicas = &replicaHook{rdb: rdb, n: o.WaitReplicas, timeout: o.WaitTimeout, failed: o.NotReplicated}
+		if s.replicas.timeout <= 0 {
+			s.replicas.timeout = time.Second
+		}
+		rdb.AddHook(s.replicas)
 	}
 	return s
 }
@@ -476,7 +492,7 @@ func unavailable(err error) bool {
 		return true
 	}
 	msg := err.Error()
-	for _, p := range []string{"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN",
+	for _, p := range []string{"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", errNotReplicated,
 		"connection refused", "connection reset", "broken pipe", "EOF", "i/o timeout"} {
 		if strings.Contains(msg, p) {
 			return true

@@ -39,7 +39,10 @@ func (s *Store) UpdateReview(ctx context.Context, incidentID string, fn func(cur
 			pipe.SAdd(ctx, s.indexKey(indexReviews), incidentID)
 			return nil
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		return s.waitTx(ctx, tx)
 	}
 	err = watchRetry(ctx, func() error {
 		fnErr = nil
