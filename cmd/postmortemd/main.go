@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -129,6 +130,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Help: "Writes fewer Redis replicas acknowledged than --redis-wait-replicas asks within --redis-wait-timeout (answered as unavailable).",
 	})
 	reg.MustRegister(notReplicated)
+	var lastNotReplicatedLog atomic.Int64
 	if cfg.Redis.WaitReplicas > 0 {
 		log.Info("writes wait for Redis replicas", "replicas", cfg.Redis.WaitReplicas, "timeout", cfg.Redis.WaitTimeout)
 	}
@@ -138,6 +140,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		WaitTimeout:  cfg.Redis.WaitTimeout,
 		NotReplicated: func(acked int, err error) {
 			notReplicated.Inc()
+			// While no replica answers every write lands here: one line a second is enough.
+			now := time.Now().UnixNano()
+			if now-lastNotReplicatedLog.Load() < int64(time.Second) {
+				return
+			}
+			lastNotReplicatedLog.Store(now)
 			log.Warn("a write was not acknowledged by enough Redis replicas; answered as unavailable, the sender retries",
 				"component", "store", "acked", acked, "want", cfg.Redis.WaitReplicas, "err", err)
 		},

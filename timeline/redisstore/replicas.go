@@ -78,7 +78,8 @@ func (h *replicaHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 	}
 }
 
-// check marks the writes among cmds that succeeded as failed when wait did not see n replicas.
+// check marks the writes among cmds that succeeded as failed when wait did not see n replicas, and
+// tells h.failed once per batch of them.
 func (h *replicaHook) check(cmds []redis.Cmder, wait *redis.IntCmd) {
 	acked, err := wait.Result()
 	if err == nil && int(acked) >= h.n {
@@ -89,13 +90,16 @@ func (h *replicaHook) check(cmds []redis.Cmder, wait *redis.IntCmd) {
 	} else {
 		err = fmt.Errorf("%s: %d of %d replicas acknowledged the write within %s", errNotReplicated, acked, h.n, h.timeout)
 	}
-	if h.failed != nil {
-		h.failed(int(acked), err)
-	}
+	marked := false
 	for _, c := range cmds {
 		if c.Err() == nil && isWrite(c) {
 			c.SetErr(err)
+			marked = true
 		}
+	}
+	// Writes that failed on their own (Redis unreachable) are not replication's failures.
+	if marked && h.failed != nil {
+		h.failed(int(acked), err)
 	}
 }
 
