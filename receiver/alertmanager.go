@@ -221,6 +221,9 @@ func (a amAttributes) appendJSONKeys(b []byte, keys []string, nLabels int) ([]by
 	return append(b, '}'), nil
 }
 
+// inPlaceAttributes is the size from which an event's attributes get room for its JSON.
+const inPlaceAttributes = 64 << 10
+
 // appendJSONTime appends t as time.Time's MarshalJSON writes it, and its error for a time JSON
 // cannot hold (a year outside 0-9999).
 func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
@@ -310,11 +313,18 @@ func (h *Handler) batch(m *amMessage, received time.Time) (timeline.Batch, error
 			services = append(services, s)
 		}
 		ev.ID = timeline.EventID(timeline.SourceAlertmanager, m.GroupKey+"\x00"+key+"\x00"+string(state))
-		// The attributes are written into a buffer with room for the rest of the event's JSON, which
-		// the store writes around them (timeline.Event.JSONInPlace): a huge annotation is then held
-		// once, not once in the attributes and once in the JSON sent to the store.
+		// Large attributes are written into a buffer with room for the rest of the event's JSON,
+		// which the store writes around them (timeline.Event.JSONInPlace): a huge annotation is then
+		// held once, not once in the attributes and once in the JSON sent to the store. Small
+		// ones go without the room: the store encodes them in a buffer it reuses.
 		keys, nLabels, size := attrs.sortedKeys()
-		raw, err := attrs.appendJSONKeys(ev.AttributesBuffer(size), keys, nLabels)
+		var buf []byte
+		if size >= inPlaceAttributes {
+			buf = ev.AttributesBuffer(size)
+		} else {
+			buf = make([]byte, 0, size)
+		}
+		raw, err := attrs.appendJSONKeys(buf, keys, nLabels)
 		if err != nil {
 			return b, err
 		}
@@ -491,42 +501,55 @@ func alertSummary(ann map[string]string, redacted map[string]timeline.Redacted) 
 // joinFields is strings.Join(strings.Fields(s), " ") cut short once it is longer than limit bytes
 // (by less than one field's end): an annotation may be megabytes of words, a summary is a line.
 func joinFields(s string, limit int) string {
-	return joinPieces(func(yield func(string) bool) { yield(s) }, len(s), limit)
+	j := fieldJoiner{field: -1, limit: limit}
+	j.sb.Grow(min(len(s), limit+2*utf8.UTFMax+1))
+	j.add(s)
+	return j.sb.String()
 }
 
 // joinPieces is joinFields of the text that pieces yields a piece at a time, size bytes in all (a
 // redacted annotation, whose replaced text is never built). A character is read within one piece.
 func joinPieces(pieces func(yield func(string) bool), size, limit int) string {
-	var sb strings.Builder
-	sb.Grow(min(size, limit+2*utf8.UTFMax+1))
-	field := -1 // the length of the field being written; -1 between fields
-	pieces(func(s string) bool {
-		for i := 0; i < len(s); {
-			r, n := utf8.DecodeRuneInString(s[i:])
-			if unicode.IsSpace(r) {
-				field = -1
-				i += n
-				continue
-			}
-			if field < 0 {
-				if sb.Len() > limit+utf8.UTFMax {
-					return false
-				}
-				if sb.Len() > 0 {
-					sb.WriteByte(' ')
-				}
-				field = 0
-			}
-			sb.WriteString(s[i : i+n])
-			field += n
+	j := fieldJoiner{field: -1, limit: limit}
+	j.sb.Grow(min(size, limit+2*utf8.UTFMax+1))
+	pieces(j.add)
+	return j.sb.String()
+}
+
+// fieldJoiner writes the fields of a text given to add, joined by single spaces, until they are
+// longer than limit.
+type fieldJoiner struct {
+	sb    strings.Builder
+	field int // the length of the field being written; -1 between fields
+	limit int
+}
+
+// add reads s, the text's next piece; it returns false once nothing more is written.
+func (j *fieldJoiner) add(s string) bool {
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if unicode.IsSpace(r) {
+			j.field = -1
 			i += n
-			if field > limit+utf8.UTFMax { // a field longer than a summary: cut, and done
+			continue
+		}
+		if j.field < 0 {
+			if j.sb.Len() > j.limit+utf8.UTFMax {
 				return false
 			}
+			if j.sb.Len() > 0 {
+				j.sb.WriteByte(' ')
+			}
+			j.field = 0
 		}
-		return true
-	})
-	return sb.String()
+		j.sb.WriteString(s[i : i+n])
+		j.field += n
+		i += n
+		if j.field > j.limit+utf8.UTFMax { // a field longer than a summary: cut, and done
+			return false
+		}
+	}
+	return true
 }
 
 func incidentTitle(m *amMessage) string {
