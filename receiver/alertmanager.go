@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
-	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -34,6 +33,8 @@ type amMessage struct {
 	ExternalURL        string            `json:"externalURL"`
 	NotificationReason string            `json:"notification_reason"`
 	RouteLabels        map[string]string `json:"routeLabels"`
+	// commonRedacted holds the common annotations that name people (see Handler.redactAnnotations).
+	commonRedacted map[string]timeline.Redacted
 }
 
 type amAlert struct {
@@ -44,6 +45,8 @@ type amAlert struct {
 	EndsAt       time.Time         `json:"endsAt"`
 	GeneratorURL string            `json:"generatorURL"`
 	Fingerprint  string            `json:"fingerprint"`
+	// redacted holds the annotations that name people (see Handler.redactAnnotations).
+	redacted map[string]timeline.Redacted
 }
 
 const (
@@ -133,35 +136,57 @@ type amAttributes struct {
 	StartsAt     time.Time         `json:"starts_at"`
 	EndsAt       *time.Time        `json:"ends_at,omitempty"`
 	GeneratorURL string            `json:"generator_url,omitempty"`
+	// redacted holds the annotations that name people, written with their names replaced in
+	// place of Annotations' values (the replaced text is never built: see timeline.Redacted).
+	redacted map[string]timeline.Redacted
 }
 
-// appendJSON appends a's JSON exactly as json.Marshal writes it, in one buffer of about its size
-// (annotations may be megabytes long; encoding/json would grow its own buffer by copies).
-func (a amAttributes) appendJSON(b []byte) ([]byte, error) {
-	// Both maps' keys in one slice, each map's sorted, and the size taken on the way.
-	keys := make([]string, 0, len(a.Labels)+len(a.Annotations))
-	n := 160 + len(a.Fingerprint) + len(a.GeneratorURL)
+// sortedKeys returns both maps' keys in one slice, each map's sorted, and the JSON size of a (an
+// upper bound, exact but for the times), so that its buffer is allocated once, of its size:
+// annotations may be megabytes long, and a buffer grown by a copy holds them twice.
+func (a amAttributes) sortedKeys() (keys []string, nLabels, size int) {
+	keys = make([]string, 0, len(a.Labels)+len(a.Annotations))
+	// The names, braces, commas and the times (at most 37 bytes each).
+	size = 160 + timeline.JSONStringLen(a.Fingerprint) + timeline.JSONStringLen(a.GeneratorURL)
 	for k, v := range a.Labels {
 		keys = append(keys, k)
-		n += len(k) + len(v) + 6
+		size += timeline.JSONStringLen(k) + timeline.JSONStringLen(v) + 2
 	}
-	nLabels := len(keys)
+	nLabels = len(keys)
 	for k, v := range a.Annotations {
 		keys = append(keys, k)
-		n += len(k) + len(v) + 6
+		size += timeline.JSONStringLen(k) + 2
+		if r, ok := a.redacted[k]; ok {
+			size += r.JSONLen()
+		} else {
+			size += timeline.JSONStringLen(v)
+		}
 	}
 	slices.Sort(keys[:nLabels])
 	slices.Sort(keys[nLabels:])
+	return keys, nLabels, size
+}
+
+// appendJSON appends a's JSON exactly as json.Marshal writes it (with the redacted annotations
+// replaced), in one buffer of its size when b is nil.
+func (a amAttributes) appendJSON(b []byte) ([]byte, error) {
+	keys, nLabels, size := a.sortedKeys()
 	if b == nil {
-		b = make([]byte, 0, n+n/16)
+		b = make([]byte, 0, size)
 	}
+	return a.appendJSONKeys(b, keys, nLabels)
+}
+
+// appendJSONKeys is appendJSON with a.sortedKeys' keys.
+func (a amAttributes) appendJSONKeys(b []byte, keys []string, nLabels int) ([]byte, error) {
 	b = append(b, `{"fingerprint":`...)
 	b = timeline.AppendJSONString(b, a.Fingerprint)
 	for _, f := range []struct {
-		name string
-		m    map[string]string
-		keys []string
-	}{{`,"labels":{`, a.Labels, keys[:nLabels]}, {`,"annotations":{`, a.Annotations, keys[nLabels:]}} {
+		name     string
+		m        map[string]string
+		redacted map[string]timeline.Redacted
+		keys     []string
+	}{{`,"labels":{`, a.Labels, nil, keys[:nLabels]}, {`,"annotations":{`, a.Annotations, a.redacted, keys[nLabels:]}} {
 		if len(f.keys) == 0 {
 			continue
 		}
@@ -172,7 +197,11 @@ func (a amAttributes) appendJSON(b []byte) ([]byte, error) {
 			}
 			b = timeline.AppendJSONString(b, k)
 			b = append(b, ':')
-			b = timeline.AppendJSONString(b, f.m[k])
+			if r, ok := f.redacted[k]; ok {
+				b = r.AppendJSON(b)
+			} else {
+				b = timeline.AppendJSONString(b, f.m[k])
+			}
 		}
 		b = append(b, '}')
 	}
@@ -192,6 +221,9 @@ func (a amAttributes) appendJSON(b []byte) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
+// inPlaceAttributes is the size from which an event's attributes get room for its JSON.
+const inPlaceAttributes = 64 << 10
+
 // appendJSONTime appends t as time.Time's MarshalJSON writes it, and its error for a time JSON
 // cannot hold (a year outside 0-9999).
 func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
@@ -204,22 +236,22 @@ func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
 	return append(b, '"'), nil
 }
 
-// redactValues returns ann with redact applied to every value: ann itself when that changes
-// nothing (the usual case: no annotation names anyone), a copy otherwise (nil stays nil).
-func redactValues(ann map[string]string, redact func(string) string) map[string]string {
-	var out map[string]string
-	for k, v := range ann {
-		r := redact(v)
-		if out == nil {
-			if r == v {
-				continue
-			}
-			out = maps.Clone(ann)
-		}
-		out[k] = r
+// redactAnnotations finds the names in ann's values (Options.Redact), and returns the values that
+// have some (nil when none has: the usual case). The values stay as sent in ann: the replaced text
+// is written where it is used (attributes, summaries), never built whole, so that a huge annotation
+// is not held as sent, replaced and escaped at once.
+func (h *Handler) redactAnnotations(ann map[string]string) map[string]timeline.Redacted {
+	if h.redact == nil {
+		return nil
 	}
-	if out == nil {
-		return ann
+	var out map[string]timeline.Redacted
+	for k, v := range ann {
+		if r := h.redact(v); r.Count() > 0 {
+			if out == nil {
+				out = map[string]timeline.Redacted{}
+			}
+			out[k] = r
+		}
 	}
 	return out
 }
@@ -227,12 +259,7 @@ func redactValues(ann map[string]string, redact func(string) string) map[string]
 // batch turns a valid payload into the timeline batch it means (see timeline.Batch for the rules).
 func (h *Handler) batch(m *amMessage, received time.Time) (timeline.Batch, error) {
 	received = received.UTC()
-	if h.redact != nil {
-		m.CommonAnnotations = redactValues(m.CommonAnnotations, h.redact)
-		for i := range m.Alerts {
-			m.Alerts[i].Annotations = redactValues(m.Alerts[i].Annotations, h.redact)
-		}
-	}
+	m.commonRedacted = h.redactAnnotations(m.CommonAnnotations)
 	receiver := unquoteMeta(m.Receiver)
 	role := timeline.Role("Alertmanager (receiver " + receiver + ")")
 	b := timeline.Batch{
@@ -247,6 +274,8 @@ func (h *Handler) batch(m *amMessage, received time.Time) (timeline.Batch, error
 		worstRank        = -1
 	)
 	for _, a := range m.Alerts {
+		// The names in this alert's annotations, found now and dropped with a (12 bytes a name).
+		a.redacted = h.redactAnnotations(a.Annotations)
 		key := a.Fingerprint + ":" + strconv.FormatInt(a.StartsAt.UnixNano(), 10)
 		// A resolution keeps only what identifies the alert: its labels, annotations and link are on
 		// the firing event of the same fingerprint (this halves what a resolution costs to store).
@@ -259,6 +288,7 @@ func (h *Handler) batch(m *amMessage, received time.Time) (timeline.Batch, error
 			ev.At = a.StartsAt.UTC()
 			ev.Fact = alertFact(a, "started firing")
 			attrs.Labels, attrs.Annotations, attrs.GeneratorURL = a.Labels, a.Annotations, a.GeneratorURL
+			attrs.redacted = a.redacted
 			if started.IsZero() || a.StartsAt.Before(started) {
 				started = a.StartsAt
 			}
@@ -283,7 +313,18 @@ func (h *Handler) batch(m *amMessage, received time.Time) (timeline.Batch, error
 			services = append(services, s)
 		}
 		ev.ID = timeline.EventID(timeline.SourceAlertmanager, m.GroupKey+"\x00"+key+"\x00"+string(state))
-		raw, err := attrs.appendJSON(nil)
+		// Large attributes are written into a buffer with room for the rest of the event's JSON,
+		// which the store writes around them (timeline.Event.JSONInPlace): a huge annotation is then
+		// held once, not once in the attributes and once in the JSON sent to the store. Small
+		// ones go without the room: the store encodes them in a buffer it reuses.
+		keys, nLabels, size := attrs.sortedKeys()
+		var buf []byte
+		if size >= inPlaceAttributes {
+			buf = ev.AttributesBuffer(size)
+		} else {
+			buf = make([]byte, 0, size)
+		}
+		raw, err := attrs.appendJSONKeys(buf, keys, nLabels)
 		if err != nil {
 			return b, err
 		}
@@ -432,7 +473,7 @@ func alertFact(a amAlert, what string) string {
 		w(")")
 	}
 	if sb.Len() <= limit && a.Status == amFiring {
-		if s := alertSummary(a.Annotations); s != "" {
+		if s := alertSummary(a.Annotations, a.redacted); s != "" {
 			w(": ")
 			w(s)
 		}
@@ -440,10 +481,18 @@ func alertFact(a amAlert, what string) string {
 	return truncate(sb.String(), limit)
 }
 
-func alertSummary(ann map[string]string) string {
+// alertSummary is the line a fact or a title shows of the first of an alert's summary, message and
+// description that is not blank, with the names in redacted replaced.
+func alertSummary(ann map[string]string, redacted map[string]timeline.Redacted) string {
 	for _, k := range []string{"summary", "message", "description"} {
-		if v := strings.TrimSpace(ann[k]); v != "" {
-			return truncate(joinFields(v, 300), 300)
+		var s string
+		if r, ok := redacted[k]; ok {
+			s = joinPieces(r.Pieces, r.Len(), 300)
+		} else {
+			s = joinFields(ann[k], 300)
+		}
+		if s != "" {
+			return truncate(s, 300)
 		}
 	}
 	return ""
@@ -452,31 +501,55 @@ func alertSummary(ann map[string]string) string {
 // joinFields is strings.Join(strings.Fields(s), " ") cut short once it is longer than limit bytes
 // (by less than one field's end): an annotation may be megabytes of words, a summary is a line.
 func joinFields(s string, limit int) string {
-	var sb strings.Builder
-	sb.Grow(min(len(s), limit+2*utf8.UTFMax+1))
-	for i := 0; i < len(s) && sb.Len() <= limit+utf8.UTFMax; {
-		r, size := utf8.DecodeRuneInString(s[i:])
+	j := fieldJoiner{field: -1, limit: limit}
+	j.sb.Grow(min(len(s), limit+2*utf8.UTFMax+1))
+	j.add(s)
+	return j.sb.String()
+}
+
+// joinPieces is joinFields of the text that pieces yields a piece at a time, size bytes in all (a
+// redacted annotation, whose replaced text is never built). A character is read within one piece.
+func joinPieces(pieces func(yield func(string) bool), size, limit int) string {
+	j := fieldJoiner{field: -1, limit: limit}
+	j.sb.Grow(min(size, limit+2*utf8.UTFMax+1))
+	pieces(j.add)
+	return j.sb.String()
+}
+
+// fieldJoiner writes the fields of a text given to add, joined by single spaces, until they are
+// longer than limit.
+type fieldJoiner struct {
+	sb    strings.Builder
+	field int // the length of the field being written; -1 between fields
+	limit int
+}
+
+// add reads s, the text's next piece; it returns false once nothing more is written.
+func (j *fieldJoiner) add(s string) bool {
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
 		if unicode.IsSpace(r) {
-			i += size
+			j.field = -1
+			i += n
 			continue
 		}
-		start := i
-		for i < len(s) {
-			r, size = utf8.DecodeRuneInString(s[i:])
-			if unicode.IsSpace(r) {
-				break
+		if j.field < 0 {
+			if j.sb.Len() > j.limit+utf8.UTFMax {
+				return false
 			}
-			i += size
-			if i-start > limit+utf8.UTFMax {
-				break
+			if j.sb.Len() > 0 {
+				j.sb.WriteByte(' ')
 			}
+			j.field = 0
 		}
-		if sb.Len() > 0 {
-			sb.WriteByte(' ')
+		j.sb.WriteString(s[i : i+n])
+		j.field += n
+		i += n
+		if j.field > j.limit+utf8.UTFMax { // a field longer than a summary: cut, and done
+			return false
 		}
-		sb.WriteString(s[start:i])
 	}
-	return sb.String()
+	return true
 }
 
 func incidentTitle(m *amMessage) string {
@@ -495,7 +568,7 @@ func incidentTitle(m *amMessage) string {
 	if name == "" {
 		name = "Alertmanager group " + m.GroupKey
 	}
-	if s := alertSummary(m.CommonAnnotations); s != "" {
+	if s := alertSummary(m.CommonAnnotations, m.commonRedacted); s != "" {
 		return truncate(name+": "+s, 200)
 	}
 	return truncate(name, 200)

@@ -506,7 +506,7 @@ func TestAlertFactOfHugeAlerts(t *testing.T) {
 		if sev := a.Labels["severity"]; sev != "" {
 			s += " (severity " + sev + ")"
 		}
-		if sum := alertSummary(a.Annotations); sum != "" && a.Status == amFiring {
+		if sum := alertSummary(a.Annotations, nil); sum != "" && a.Status == amFiring {
 			s += ": " + sum
 		}
 		return truncate(s, 1000)

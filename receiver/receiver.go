@@ -52,11 +52,11 @@ type Options struct {
 	// StoreTimeout bounds one store call, so a hung Redis answers 503 before the sender gives up.
 	// Default 5s.
 	StoreTimeout time.Duration
-	// Redact, if set, replaces the names and e-mail addresses of the people postmortemd knows (the
-	// configured people directory) by their roles in alert annotations before they are stored:
-	// annotations are free text that may name whoever owns a service. Labels identify alerts and
-	// are kept as sent.
-	Redact func(text string) string
+	// Redact, if set, finds the names and e-mail addresses of the people postmortemd knows (the
+	// configured people directory) in alert annotations, which are stored with them replaced by
+	// roles (timeline.FindNames): annotations are free text that may name whoever owns a service.
+	// Labels identify alerts and are kept as sent.
+	Redact func(text string) timeline.Redacted
 }
 
 // Auth is what Alertmanager's http_config may send: a bearer token, basic auth, or both accepted.
@@ -104,7 +104,7 @@ type Handler struct {
 	pd           PagerDutyOptions
 	now          func() time.Time
 	storeTimeout time.Duration
-	redact       func(string) string
+	redact       func(string) timeline.Redacted
 }
 
 // New returns a Handler.

@@ -16,10 +16,23 @@ import (
 // it (what json.Marshal returns); anything else goes through json.Marshal, which checks it and
 // returns its error.
 func (e Event) AppendJSON(b []byte) ([]byte, error) {
-	if !plainTime(e.At) || !plainTime(e.RecordedAt) || (len(e.Attributes) > 0 && !compactJSON(e.Attributes)) {
+	if !e.plain() {
 		js, err := json.Marshal(e)
 		return append(b, js...), err
 	}
+	b = e.appendHead(b)
+	b = append(b, e.Attributes...)
+	return append(b, '}'), nil
+}
+
+// plain reports an event AppendJSON writes itself: plain times, compact attributes.
+func (e Event) plain() bool {
+	return plainTime(e.At) && plainTime(e.RecordedAt) && (len(e.Attributes) == 0 || compactJSON(e.Attributes))
+}
+
+// appendHead appends what AppendJSON writes before the attributes' value (`,"attributes":`
+// included when there are attributes), or before the final '}' when there are none.
+func (e Event) appendHead(b []byte) []byte {
 	b = append(b, `{"id":`...)
 	b = AppendJSONString(b, e.ID)
 	b = append(b, `,"at":"`...)
@@ -38,25 +51,69 @@ func (e Event) AppendJSON(b []byte) ([]byte, error) {
 	b = AppendJSONString(b, e.Fact)
 	if len(e.Attributes) > 0 {
 		b = append(b, `,"attributes":`...)
-		b = append(b, e.Attributes...)
 	}
-	return append(b, '}'), nil
+	return b
+}
+
+// An event whose attributes are megabytes long (a 16 MiB annotation) would be held twice at once if
+// its JSON were a copy of them: once in the attributes, once in the JSON the store sends. Built
+// with AttributesBuffer, the attributes have the room for the rest of the JSON around them, and
+// JSONInPlace writes the JSON there instead.
+
+// AttributesBuffer returns an empty buffer of capacity n for e's attributes, with room in front of
+// it for the rest of e's JSON (as e is now, without attributes) and a byte behind it. Once
+// e.Attributes is set to what was appended to it, within its capacity, JSONInPlace returns e's JSON
+// in the same memory. Appending beyond n moves the attributes elsewhere: they stay correct, and
+// JSONInPlace reports that it cannot write in place.
+func (e *Event) AttributesBuffer(n int) []byte {
+	room := e.EncodedSize() - len(e.Attributes) // the framing counts `,"attributes":` and '}'
+	buf := make([]byte, room, room+n+1)
+	e.room = buf
+	return buf[room : room : room+n]
+}
+
+// JSONInPlace returns e's JSON, exactly as AppendJSON writes it, written around e.Attributes in the
+// memory AttributesBuffer gave them, and true; the attributes are not touched, so it may be called
+// again (a retried store call), but not concurrently for events that share the buffer. It returns
+// false, and writes nothing, when e's attributes are not in such a buffer, when AppendJSON would
+// not write e itself (see AppendJSON), or when the rest of e's JSON grew beyond the room.
+func (e Event) JSONInPlace() ([]byte, bool) {
+	a := e.Attributes
+	if len(a) == 0 || e.room == nil {
+		return nil, false
+	}
+	full, at := e.room[:cap(e.room)], len(e.room)
+	if at+len(a) >= len(full) || &full[at] != &a[0] || !e.plain() {
+		return nil, false
+	}
+	// The head is written aside first (on the stack when it fits, as a fact of 1,000 bytes does),
+	// so that the room only ever holds the head where it ends up: a JSON returned by an earlier
+	// call stays as it was.
+	var small [1536]byte
+	head := e.appendHead(small[:0])
+	if len(head) > at {
+		return nil, false
+	}
+	start, end := at-len(head), at+len(a)
+	copy(full[start:at], head)
+	full[end] = '}'
+	return full[start : end+1 : end+1], true
 }
 
 // EncodedSize is at least what AppendJSON writes for e when it writes e itself (plain times and
 // compact attributes): callers size one buffer with it, and a buffer short by a few bytes is
 // copied whole into a larger one (for a 16 MiB annotation, a third copy of it in memory).
 func (e Event) EncodedSize() int {
-	return eventFraming + 2*len(time.RFC3339Nano) + jsonStringLen(e.ID) + jsonStringLen(string(e.Source)) +
-		jsonStringLen(string(e.Type)) + jsonStringLen(string(e.Kind)) + jsonStringLen(string(e.Role)) +
-		jsonStringLen(e.Fact) + len(e.Attributes)
+	return eventFraming + 2*len(time.RFC3339Nano) + JSONStringLen(e.ID) + JSONStringLen(string(e.Source)) +
+		JSONStringLen(string(e.Type)) + JSONStringLen(string(e.Kind)) + JSONStringLen(string(e.Role)) +
+		JSONStringLen(e.Fact) + len(e.Attributes)
 }
 
 // eventFraming is what AppendJSON writes besides the values: names, quotes, commas, braces.
 const eventFraming = len(`{"id":,"at":"","recorded_at":"","source":,"type":,"kind":,"role":,"fact":,"attributes":}`)
 
-// jsonStringLen is the length of what AppendJSONString appends for s.
-func jsonStringLen(s string) int {
+// JSONStringLen is the length of what AppendJSONString appends for s.
+func JSONStringLen(s string) int {
 	n := 2
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -164,6 +221,14 @@ const hexDigits = "0123456789abcdef"
 // and & escaped), U+2028 and U+2029 escaped, invalid UTF-8 replaced by U+FFFD.
 func AppendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
+	b = appendJSONChars(b, s)
+	return append(b, '"')
+}
+
+// appendJSONChars appends what AppendJSONString writes between the quotes. Each character is
+// escaped on its own, so a text may be written in pieces, provided no piece ends inside a valid
+// UTF-8 sequence that the next one completes.
+func appendJSONChars(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -210,6 +275,5 @@ func AppendJSONString(b []byte, s string) []byte {
 		}
 		i += size
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
 }

@@ -37,70 +37,152 @@ var emailAddress = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za
 // so "渡辺さん" contains "渡辺"), and its parts need 2 characters. Longer names are replaced
 // before shorter ones, so "Dana Okafor" becomes one role, not two.
 func ReplaceNames(text string, people []Participant) (string, int) {
-	if len(text) > math.MaxInt32 {
-		return replaceSpans(text, NameSpans(text, people))
-	}
+	r := FindNames(text, people)
+	return r.String(), r.Count()
+}
+
+// Redacted is a text with the names and addresses ReplaceNames replaces found in it, not yet
+// replaced: String builds the replaced text, AppendJSON writes it as a JSON string without building
+// it. Replacing 650,000 names by longer roles makes a 16 MiB annotation 28 MB; built and then
+// escaped into an event's attributes, it would be held twice at once.
+type Redacted struct {
+	text string
 	// The places found are kept in 12 bytes each, in chunks that are never copied (a NameSpan takes
 	// 32 bytes in a slice that doubles: with a name every few words, as much as the text again).
-	var (
-		roles  []string // the few replacements, indexed by compactSpan.role
-		chunks [][]compactSpan
-		size   = len(text)
-		n      int
-	)
+	roles  []string // the few replacements, indexed by compactSpan.role
+	chunks [][]compactSpan
+	spans  []NameSpan // in place of chunks, for a text of 2 GiB or more
+	n      int        // replacements
+	size   int        // the length of the replaced text
+	// pieces: every replacement is valid UTF-8 and not empty, so the replaced text may be read a
+	// piece at a time: a piece of the text and a replacement never join into one character (a
+	// replacement starts with a character and ends with a whole one).
+	pieces bool
+}
+
+// FindNames finds in text the names and addresses ReplaceNames replaces (see there).
+func FindNames(text string, people []Participant) Redacted {
+	r := Redacted{text: text, size: len(text), pieces: true}
+	note := func(replacement string) {
+		if replacement == "" || !utf8.ValidString(replacement) {
+			r.pieces = false
+		}
+	}
+	if len(text) > math.MaxInt32 {
+		r.spans = NameSpans(text, people)
+		for _, sp := range r.spans {
+			r.size += len(sp.Replacement) - (sp.End - sp.Start)
+			note(sp.Replacement)
+		}
+		r.n = len(r.spans)
+		return r
+	}
 	scanNames(text, people, func(start, end int, replacement string) {
-		role := slices.Index(roles, replacement)
+		role := slices.Index(r.roles, replacement)
 		if role < 0 {
-			role = len(roles)
-			roles = append(roles, replacement)
+			role = len(r.roles)
+			r.roles = append(r.roles, replacement)
+			note(replacement)
 		}
-		if len(chunks) == 0 || len(chunks[len(chunks)-1]) == cap(chunks[len(chunks)-1]) {
-			chunks = append(chunks, make([]compactSpan, 0, min(16<<(2*len(chunks)), 4096)))
+		if len(r.chunks) == 0 || len(r.chunks[len(r.chunks)-1]) == cap(r.chunks[len(r.chunks)-1]) {
+			r.chunks = append(r.chunks, make([]compactSpan, 0, spanChunk(len(r.chunks))))
 		}
-		c := &chunks[len(chunks)-1]
+		c := &r.chunks[len(r.chunks)-1]
 		*c = append(*c, compactSpan{start: int32(start), end: int32(end), role: int32(role)})
-		size += len(replacement) - (end - start)
-		n++
+		r.size += len(replacement) - (end - start)
+		r.n++
 	})
-	if n == 0 {
-		return text, 0
+	return r
+}
+
+// Count is the number of replacements.
+func (r Redacted) Count() int { return r.n }
+
+// Len is the length of the replaced text.
+func (r Redacted) Len() int { return r.size }
+
+// String returns the replaced text: the text itself when nothing is replaced, otherwise one copy of
+// it, of its final size.
+func (r Redacted) String() string {
+	if r.n == 0 {
+		return r.text
 	}
 	var sb strings.Builder
-	sb.Grow(size) // the one copy of the text, of its final size
+	sb.Grow(r.size)
+	r.each(func(s string) { sb.WriteString(s) })
+	return sb.String()
+}
+
+// Pieces calls yield with the replaced text, a piece at a time (the text between replacements and
+// the replacements), until yield returns false. Read a character at a time, the pieces give the
+// characters of String, and invalid UTF-8 in the same places.
+func (r Redacted) Pieces(yield func(string) bool) {
+	if !r.pieces {
+		yield(r.String())
+		return
+	}
+	stop := false
+	r.each(func(s string) {
+		if !stop && s != "" && !yield(s) {
+			stop = true
+		}
+	})
+}
+
+// JSONLen is the length of what AppendJSON appends.
+func (r Redacted) JSONLen() int {
+	if !r.pieces {
+		return JSONStringLen(r.String())
+	}
+	n := 2
+	r.each(func(s string) { n += JSONStringLen(s) - 2 })
+	return n
+}
+
+// AppendJSON appends the replaced text as a JSON string, exactly as AppendJSONString(b, r.String())
+// does, without building the replaced text.
+func (r Redacted) AppendJSON(b []byte) []byte {
+	if !r.pieces {
+		return AppendJSONString(b, r.String())
+	}
+	b = append(b, '"')
+	r.each(func(s string) { b = appendJSONChars(b, s) })
+	return append(b, '"')
+}
+
+// each calls f with the text between replacements and the replacements, in order (some pieces may
+// be empty).
+func (r Redacted) each(f func(string)) {
 	last := 0
-	for _, c := range chunks {
-		for _, sp := range c {
-			sb.WriteString(text[last:sp.start])
-			sb.WriteString(roles[sp.role])
-			last = int(sp.end)
+	if r.spans != nil {
+		for _, sp := range r.spans {
+			f(r.text[last:sp.Start])
+			f(sp.Replacement)
+			last = sp.End
+		}
+	} else {
+		for _, c := range r.chunks {
+			for _, sp := range c {
+				f(r.text[last:sp.start])
+				f(r.roles[sp.role])
+				last = int(sp.end)
+			}
 		}
 	}
-	sb.WriteString(text[last:])
-	return sb.String(), n
+	f(r.text[last:])
 }
 
 // compactSpan is a NameSpan of a text shorter than 2 GiB, its replacement an index.
 type compactSpan struct{ start, end, role int32 }
 
-// replaceSpans writes text with spans replaced, in one copy of its final size.
-func replaceSpans(text string, spans []NameSpan) (string, int) {
-	if len(spans) == 0 {
-		return text, 0
+// spanChunk is the capacity of the i-th chunk of places found: 16, 64, 256, 1024, then 4096 (48
+// KiB). The shift stops there: 16<<(2*i) is 0 from the 30th chunk on, and chunks of no capacity
+// took 40 bytes a place (a chunk each), not 12.
+func spanChunk(i int) int {
+	if i >= 5 {
+		return 4096
 	}
-	size := len(text)
-	for _, sp := range spans {
-		size += len(sp.Replacement) - (sp.End - sp.Start)
-	}
-	var sb strings.Builder
-	sb.Grow(size)
-	last := 0
-	for _, sp := range spans {
-		sb.WriteString(text[last:sp.Start])
-		sb.WriteString(sp.Replacement)
-		last = sp.End
-	}
-	sb.WriteString(text[last:])
-	return sb.String(), len(spans)
+	return 16 << (2 * i)
 }
 
 // NameSpan is a byte range of text that names a person, and what ReplaceNames writes instead: the

@@ -103,6 +103,9 @@ type Event struct {
 	Role       Role            `json:"role"`
 	Fact       string          `json:"fact"`
 	Attributes json.RawMessage `json:"attributes,omitempty"`
+	// room, when set by AttributesBuffer, is the memory in front of Attributes, in the same array,
+	// that JSONInPlace writes the rest of the event's JSON into.
+	room []byte
 }
 
 // Incident is one occurrence of an outage as postmortemd tracks it.

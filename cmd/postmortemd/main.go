@@ -29,7 +29,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/postmortemd/postmortemd/drafts"
-	"github.com/postmortemd/postmortemd/drafts/lint"
 	"github.com/postmortemd/postmortemd/internal/i18n"
 	"github.com/postmortemd/postmortemd/internal/web"
 	"github.com/postmortemd/postmortemd/receiver"
@@ -193,7 +192,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// Alert annotations are free text: the people directory's names, and any e-mail address, become
 	// roles before they are stored, as in notes.
 	people := cfg.participants()
-	redact := func(text string) string { out, _ := lint.ReplaceNames(text, people); return out }
+	redact := func(text string) timeline.Redacted { return timeline.FindNames(text, people) }
 	rcv := receiver.New(receiver.Options{Redact: redact,
 		Store:        store,
 		Logger:       log,

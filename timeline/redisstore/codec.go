@@ -111,6 +111,14 @@ func (w *eventWriter) expectEvents(es ...timeline.Event) {
 
 // stored returns e's stored value.
 func (w *eventWriter) stored(e timeline.Event) ([]byte, error) {
+	if js, ok := e.JSONInPlace(); ok {
+		// Written around the attributes, in their memory: a large event's JSON is not a second copy
+		// of them (the batch keeps its attributes, for a retry, while they are sent).
+		if len(js) > largeEvent {
+			return js, nil
+		}
+		return w.compress(js), nil
+	}
 	if n := e.EncodedSize(); cap(w.scratch) < n {
 		w.scratch = make([]byte, 0, max(n, 2*cap(w.scratch)))
 	}

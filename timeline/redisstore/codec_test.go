@@ -157,3 +157,39 @@ func TestDecodeEventValueRejectsBrokenValues(t *testing.T) {
 		}
 	}
 }
+
+// An event whose attributes were built with room for its JSON (timeline.Event.AttributesBuffer, as
+// the receiver builds them) is stored as any other event is; above largeEvent its stored value is
+// that JSON, in the attributes' memory, not a second copy of them. Storing it again (a retried
+// batch) gives the same value.
+func TestStoredEventInPlace(t *testing.T) {
+	at := time.Date(2026, 11, 23, 13, 28, 22, 671030777, time.UTC)
+	for _, size := range []int{100, largeEvent + 1} {
+		raw, err := json.Marshal(map[string]string{"description": strings.Repeat("disk <full> on db-1, ", size/20)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := timeline.Event{ID: "am:1", At: at, RecordedAt: at, Source: timeline.SourceAlertmanager,
+			Type: timeline.TypeAlertFiring, Kind: timeline.KindFact, Role: "Alertmanager (receiver pm)", Fact: "Alert Disk started firing"}
+		plain := e
+		plain.Attributes = raw
+		e.Attributes = append(e.AttributesBuffer(len(raw)), raw...)
+		want, err := StoredEvent(plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			got, err := StoredEvent(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%d bytes of attributes: stored %d bytes, want %d", len(raw), len(got), len(want))
+			}
+			shared := len(got) > len(raw) && &got[len(got)-1-len(raw)] == &e.Attributes[0]
+			if shared != (len(raw) > largeEvent) {
+				t.Fatalf("%d bytes of attributes: stored value shares their memory: %v", len(raw), shared)
+			}
+		}
+	}
+}
