@@ -181,7 +181,7 @@ func (h *Handler) Alertmanager(c echo.Context) error {
 		return h.fail(log, src, fmt.Errorf("alertmanager batch: %w", err))
 	}
 	if large {
-		collect() // the decoded and the redacted text: only the batch's attributes stay
+		collect() // the body's decoded text and the places names were found: only the batch's attributes stay
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), h.storeTimeout)
 	defer cancel()
@@ -245,8 +245,9 @@ var errTooLarge = errors.New("body too large")
 const largeBody = 1 << 20
 
 // collect runs a garbage collection. A large delivery holds its text several times over, one
-// form after the other (the body, the decoded strings, the redacted annotations, the attributes,
-// then the store's event JSON and frame): each is garbage once the next is built, but the
+// form after the other (the body, the decoded strings, then the attributes, written with names
+// replaced by roles as they are written, in a buffer the store's event JSON is then written
+// around): each is garbage once the next is built, but the
 // collector, paced by the heap's size at its last cycle, lets them pile up to several times the
 // body before it runs (bench/hostile.sh: 5.5-10x a 16 MiB body). Collecting between the steps
 // keeps the peak near the forms alive at once. It costs a few milliseconds, only for bodies of a
@@ -271,9 +272,10 @@ func takeLargeTurn(n int) (done func()) {
 // limitMemory holds the process to about 2 times a large body's size above what it uses now (before
 // the body is read, when its length is declared), until the returned function runs: the runtime's
 // soft memory limit makes the collector run as often as that needs while the delivery is handled
-// (the body, the decoded text, the redacted annotations, the attributes and the store's event JSON
-// are each about the body's size, and each is garbage once the next is built). A lower limit set by the operator (GOMEMLIMIT) is kept. The collector's CPU under the
-// limit is capped by the runtime, and deliveries of a MiB or more are rare.
+// (the body, the decoded text and the attributes are each about the body's size, and each is
+// garbage once the next is built; the event JSON shares the attributes' memory). A lower limit set
+// by the operator (GOMEMLIMIT) is kept. The collector's CPU under the limit is capped by the
+// runtime, and deliveries of a MiB or more are rare.
 func limitMemory(bodyLen int) (restore func()) {
 	sample := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
 	metrics.Read(sample)
