@@ -66,3 +66,61 @@ type SortedReader interface {
 	// not modify it.
 	SortedEntries(ctx context.Context, id string) ([]Entry, error)
 }
+
+// Events is an incident's timeline ready to be written: its events in the order SortEntries gives,
+// each as the JSON the API shows. A store that keeps events compressed hands a timeline out this way
+// so that writing a response does not need a decoded copy of the whole timeline first.
+type Events interface {
+	// Len is the number of events.
+	Len() int
+	// Size is the length of event i's JSON (what AppendJSON appends).
+	Size(i int) int
+	// ID is event i's id.
+	ID(i int) string
+	// Index is the position of the first event whose id is id, -1 when there is none.
+	Index(id string) int
+	// AppendJSON appends event i's JSON to dst. It fails only when a stored event cannot be decoded.
+	AppendJSON(dst []byte, i int) ([]byte, error)
+	// Close tells the store the events are written; they must not be used after. The store may
+	// then keep what it read for later reads.
+	Close()
+}
+
+// EventsReader is what a store offers when it can hand out a timeline without decoding it whole.
+type EventsReader interface {
+	// SortedEvents reads an incident's events, ordered as SortEntries orders them, or returns an
+	// error wrapping ErrNotFound. Everything is read from the store before it returns, so a store
+	// failure is an error here and never a timeline cut short while it is written. The caller must
+	// Close the result.
+	SortedEvents(ctx context.Context, id string) (Events, error)
+}
+
+// EntryEvents is entries (already ordered) as Events.
+type EntryEvents []Entry
+
+// Len is the number of entries.
+func (es EntryEvents) Len() int { return len(es) }
+
+// Size is the length of entry i's JSON.
+func (es EntryEvents) Size(i int) int { return len(es[i].JSON) }
+
+// ID is entry i's event id.
+func (es EntryEvents) ID(i int) string { return es[i].ID() }
+
+// Index is the position of the first entry whose event id is id, -1 when there is none.
+func (es EntryEvents) Index(id string) int {
+	for i, e := range es {
+		if e.ID() == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// AppendJSON appends entry i's JSON to dst.
+func (es EntryEvents) AppendJSON(dst []byte, i int) ([]byte, error) {
+	return append(dst, es[i].JSON...), nil
+}
+
+// Close does nothing: the entries stay as they are.
+func (EntryEvents) Close() {}

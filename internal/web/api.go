@@ -138,21 +138,23 @@ func (s *Server) getTimeline(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	entries, err := s.sortedEntries(ctx, id)
+	events, err := s.sortedEvents(ctx, id)
 	if err != nil {
 		return err
 	}
+	defer events.Close()
+	lo, hi := 0, events.Len()
 	if after := c.QueryParam("after"); after != "" {
-		i := indexOfEvent(entries, after)
+		i := events.Index(after)
 		if i < 0 {
 			return fmt.Errorf("after: %w: no event %q on this timeline", timeline.ErrInvalid, after)
 		}
-		entries = entries[i+1:]
+		lo = i + 1
 	}
 	var next []byte
-	if limit > 0 && len(entries) > limit {
-		entries = entries[:limit]
-		if next, err = json.Marshal(entries[limit-1].ID()); err != nil {
+	if limit > 0 && hi-lo > limit {
+		hi = lo + limit
+		if next, err = json.Marshal(events.ID(hi - 1)); err != nil {
 			return err
 		}
 	}
@@ -161,15 +163,15 @@ func (s *Server) getTimeline(c echo.Context) error {
 		return err
 	}
 	const (
-		head   = `{"incident":`
-		events = `,"events":[`
-		after  = `,"next_after":`
-		tail   = "}\n"
+		head  = `{"incident":`
+		evs   = `,"events":[`
+		after = `,"next_after":`
+		tail  = "}\n"
 	)
-	size := len(head) + len(incJSON) + len(events) + len("]") + len(tail)
-	for i, e := range entries {
-		size += len(e.JSON)
-		if i > 0 {
+	size := len(head) + len(incJSON) + len(evs) + len("]") + len(tail)
+	for i := lo; i < hi; i++ {
+		size += events.Size(i)
+		if i > lo {
 			size++
 		}
 	}
@@ -188,12 +190,28 @@ func (s *Server) getTimeline(c echo.Context) error {
 	}()
 	w.WriteString(head)
 	w.Write(incJSON)
-	w.WriteString(events)
-	for i, e := range entries {
-		if i > 0 {
+	w.WriteString(evs)
+	for i := lo; i < hi; i++ {
+		if i > lo {
 			w.WriteByte(',')
 		}
-		w.Write(e.JSON)
+		// Each event is appended (decoded, when the store keeps it compressed) straight into the
+		// writer's free space: flushed first when it does not fit, so only an event larger than
+		// the buffer gets memory of its own.
+		if events.Size(i) > w.Available() {
+			if err := w.Flush(); err != nil {
+				break
+			}
+		}
+		b, err := events.AppendJSON(w.AvailableBuffer(), i)
+		if err != nil {
+			// The status is sent: the client sees a body shorter than its length.
+			s.log.Error("cannot write a timeline event", "incident_id", id, "err", err)
+			return nil
+		}
+		if _, err := w.Write(b); err != nil {
+			break
+		}
 	}
 	w.WriteByte(']')
 	if next != nil {
@@ -212,27 +230,23 @@ func (s *Server) getTimeline(c echo.Context) error {
 // system calls few without holding a response's worth of memory.
 var responseWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
 
-// sortedEntries returns an incident's events in the order the timeline shows them, shared with the
-// store when it keeps them sorted (callers must not modify them).
-func (s *Server) sortedEntries(ctx context.Context, id string) ([]timeline.Entry, error) {
+// sortedEvents returns an incident's events in the order the timeline shows them: from the store
+// as it keeps them when it can hand them out without decoding them whole, shared with the store
+// when it keeps them sorted, sorted here otherwise.
+func (s *Server) sortedEvents(ctx context.Context, id string) (timeline.Events, error) {
+	if er, ok := s.store.(timeline.EventsReader); ok {
+		return er.SortedEvents(ctx, id)
+	}
 	if sr, ok := s.store.(timeline.SortedReader); ok {
-		return sr.SortedEntries(ctx, id)
+		es, err := sr.SortedEntries(ctx, id)
+		return timeline.EntryEvents(es), err
 	}
 	entries, err := s.store.Entries(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	timeline.SortEntries(entries)
-	return entries, nil
-}
-
-func indexOfEvent(entries []timeline.Entry, id string) int {
-	for i, e := range entries {
-		if e.ID() == id {
-			return i
-		}
-	}
-	return -1
+	return timeline.EntryEvents(entries), nil
 }
 
 func intParam(c echo.Context, name string, def, lo, hi int) (int, error) {

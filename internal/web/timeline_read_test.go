@@ -244,9 +244,12 @@ func TestTimelineResponseUnchanged(t *testing.T) {
 		}
 		t.Run("first read of a new process, then warm: "+id, func(t *testing.T) {
 			for _, p := range pagesOf(id) {
-				h := f.handler(redisstore.New(f.rdb, redisstore.Options{Prefix: f.prefix}))
-				compare(t, h, id, p) // cold
-				compare(t, h, id, p) // warm
+				store := redisstore.New(f.rdb, redisstore.Options{Prefix: f.prefix})
+				h := f.handler(store)
+				compare(t, h, id, p) // cold: written from the compressed events as they are read
+				compare(t, h, id, p) // cold or warm, as the read cache's background fill goes
+				waitWarm(t, store, id)
+				compare(t, h, id, p) // warm: from the read cache the first read filled
 			}
 		})
 	}
@@ -276,6 +279,25 @@ func TestTimelineResponseUnchanged(t *testing.T) {
 			compare(t, h, f.storm, p)
 		}
 	})
+}
+
+// waitWarm waits until store serves id's timeline from its read cache (filled in the background
+// after a cold read).
+func waitWarm(t *testing.T, store *redisstore.Store, id string) {
+	t.Helper()
+	for range 3000 {
+		ev, err := store.SortedEvents(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, warm := ev.(timeline.EntryEvents)
+		ev.Close()
+		if warm {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s: the read cache was not filled after a cold read", id)
 }
 
 // Redis going away in the middle of reading a long timeline gives the client a whole error

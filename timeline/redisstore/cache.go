@@ -16,6 +16,10 @@ type entryCache struct {
 	bytes    int
 	lru      *list.List // of *cachedEntries, front = most recent
 	byID     map[string]*list.Element
+	// filling names the incidents whose view is being built in the background after a cold read
+	// (see coldEvents.Close), so that concurrent cold reads build it once.
+	filling map[string]bool
+	fills   sync.WaitGroup // the fills started and not ended (tests wait for them)
 }
 
 type cachedEntries struct {
@@ -33,7 +37,7 @@ type entriesView struct {
 }
 
 func newEntryCache(maxBytes int) *entryCache {
-	return &entryCache{maxBytes: maxBytes, lru: list.New(), byID: map[string]*list.Element{}}
+	return &entryCache{maxBytes: maxBytes, lru: list.New(), byID: map[string]*list.Element{}, filling: map[string]bool{}}
 }
 
 // get returns the cached view of an incident (shared: callers must not modify it).
@@ -51,7 +55,44 @@ func (c *entryCache) get(id string) entriesView {
 	return el.Value.(*cachedEntries).view
 }
 
+// startFill reports whether the caller should build id's view in the background: nothing is
+// cached for id and nobody else is building it. A true answer must be followed by endFill.
+func (c *entryCache) startFill(id string) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.byID[id]; ok || c.filling[id] {
+		return false
+	}
+	c.filling[id] = true
+	c.fills.Add(1)
+	return true
+}
+
+// endFill ends a startFill, caching v (when ok) unless a read cached a view of id meanwhile: that
+// one is at least as new as v, which was read before the fill started.
+func (c *entryCache) endFill(id string, v entriesView, ok bool) {
+	c.mu.Lock()
+	delete(c.filling, id)
+	c.mu.Unlock()
+	if ok {
+		c.putIfAbsent(id, v)
+	}
+	c.fills.Done()
+}
+
 func (c *entryCache) put(id string, v entriesView) {
+	c.store(id, v, true)
+}
+
+// putIfAbsent is put, except that it leaves a view already cached for id as it is.
+func (c *entryCache) putIfAbsent(id string, v entriesView) {
+	c.store(id, v, false)
+}
+
+func (c *entryCache) store(id string, v entriesView, replace bool) {
 	if c == nil {
 		return
 	}
@@ -62,6 +103,9 @@ func (c *entryCache) put(id string, v entriesView) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.byID[id]; ok {
+		if !replace {
+			return
+		}
 		c.bytes -= el.Value.(*cachedEntries).bytes
 		c.lru.Remove(el)
 		delete(c.byID, id)

@@ -56,6 +56,10 @@ var _ timeline.SortedReader = (*Store)(nil)
 // callers: it must not be modified. A warm read of a long timeline costs no copy and no sort.
 func (s *Store) SortedEntries(ctx context.Context, id string) (es []timeline.Entry, err error) {
 	defer s.timed("entries", &err)()
+	return s.sortedEntries(ctx, id)
+}
+
+func (s *Store) sortedEntries(ctx context.Context, id string) ([]timeline.Entry, error) {
 	v, refined, err := s.view(ctx, id)
 	if err != nil {
 		return nil, err
