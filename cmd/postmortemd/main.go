@@ -433,7 +433,8 @@ func prepareDraftsDir(dir string) error {
 func openRedis(cfg Config, log *slog.Logger) (redis.UniversalClient, func(), error) {
 	timeouts := func(o *redis.UniversalOptions) {
 		o.DialTimeout = 2 * time.Second
-		o.ReadTimeout = 3 * time.Second
+		// A write waiting for replicas (WAIT) blocks its connection up to --redis-wait-timeout.
+		o.ReadTimeout = max(3*time.Second, cfg.Redis.WaitTimeout+time.Second)
 		o.WriteTimeout = 3 * time.Second
 		o.MaxRetries = 1
 		// Webhook bursts hold many deliveries in flight at once; go-redis's default pool (10 per

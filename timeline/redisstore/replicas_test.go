@@ -52,11 +52,12 @@ func waitInSync(t *testing.T, replica *testenv.Redis) {
 func TestWaitReplicasAcknowledgesOnlyWhatTheReplicaHas(t *testing.T) {
 	primary, replica := startReplicated(t)
 	prefix := testPrefix()
-	rdb := redis.NewClient(&redis.Options{Addr: primary.Addr()})
+	// WAIT blocks the connection for up to WaitTimeout: the read timeout must outlast it.
+	rdb := redis.NewClient(&redis.Options{Addr: primary.Addr(), ReadTimeout: 10 * time.Second})
 	t.Cleanup(func() { rdb.Close() })
 	var mu sync.Mutex
 	var failures []string
-	s := redisstore.New(rdb, redisstore.Options{Prefix: prefix, WaitReplicas: 1, WaitTimeout: 300 * time.Millisecond,
+	s := redisstore.New(rdb, redisstore.Options{Prefix: prefix, WaitReplicas: 1, WaitTimeout: 5 * time.Second, // generous: a loaded machine must not fail the writes while the replica is up
 		NotReplicated: func(acked int, err error) {
 			mu.Lock()
 			defer mu.Unlock()
