@@ -411,20 +411,31 @@ func TestCompactFormat(t *testing.T) {
 	})
 }
 
-// TestReadsZstdEntries reads stream entries the first compact format wrote (zstd frames, from
-// testdata/format-zstd.json) beside entries the store writes now, through Entries.
-func TestReadsZstdEntries(t *testing.T) {
+// zstdFrame is one entry of testdata/format-zstd.json: a zstd frame the first compact format wrote
+// and the JSON it holds.
+type zstdFrame struct {
+	JSON   string `json:"json"`
+	Stored []byte `json:"stored"`
+}
+
+// zstdFrames reads testdata/format-zstd.json (see TestReadsZstdFrames in codec_test.go).
+func zstdFrames(t *testing.T) []zstdFrame {
+	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("testdata", "format-zstd.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var frames []struct {
-		JSON   string `json:"json"`
-		Stored []byte `json:"stored"`
+	var frames []zstdFrame
+	if err := json.Unmarshal(raw, &frames); err != nil || len(frames) == 0 {
+		t.Fatalf("zstd frames: %d, %v", len(frames), err)
 	}
-	if err := json.Unmarshal(raw, &frames); err != nil {
-		t.Fatal(err)
-	}
+	return frames
+}
+
+// TestReadsZstdEntries reads stream entries the first compact format wrote (zstd frames, from
+// testdata/format-zstd.json) beside entries the store writes now, through Entries.
+func TestReadsZstdEntries(t *testing.T) {
+	frames := zstdFrames(t)
 	backends(t, func(t *testing.T, s *redisstore.Store, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		b := compatBatch("20261120-zstd", compatFiring("z1", compatT0, compatAttrs))

@@ -88,7 +88,7 @@ func (s *Store) view(ctx context.Context, id string) (entriesView, map[string]st
 		length  *redis.IntCmd
 		refined *redis.MapStringStringCmd
 	)
-	err := r.retry(ctx, func() error {
+	err := retryRead(ctx, func() error {
 		pipe := s.rdb.Pipeline()
 		exists = pipe.Exists(ctx, s.incidentKey(id))
 		_ = pipe.Process(ctx, r.chunkCmd(ctx, from))
@@ -127,7 +127,7 @@ func (s *Store) view(ctx context.Context, id string) (entriesView, map[string]st
 		// The stream changed under the cache (expired and recreated, trimmed): read it all.
 		r.release()
 		r = s.newStreamReader(ctx, id)
-		if err := r.retry(ctx, func() error { return s.rdb.Process(ctx, r.chunkCmd(ctx, "-")) }); err != nil {
+		if err := retryRead(ctx, func() error { return s.rdb.Process(ctx, r.chunkCmd(ctx, "-")) }); err != nil {
 			return entriesView{}, nil, s.wrap("entries "+id, err)
 		}
 		if v.arrival, err = r.read(ctx, "-", int(length.Val())); err != nil {
@@ -232,6 +232,15 @@ var replyBuffers = sync.Pool{New: func() any {
 	return &replyBuffer{b: make([]byte, 0, 512<<10), items: make([]rawEntry, 0, entriesChunk)}
 }}
 
+// putReplyBuffer gives b back to the pool, emptied.
+func putReplyBuffer(b *replyBuffer) {
+	if cap(b.b) <= 4<<20 { // one huge event must not stay pinned in the pool
+		b.b = b.b[:0]
+		b.items = b.items[:0]
+		replyBuffers.Put(b)
+	}
+}
+
 func (s *Store) newStreamReader(_ context.Context, id string) *streamReader {
 	r := &streamReader{s: s, id: id, key: s.eventsKey(id)}
 	r.bufs[0] = replyBuffers.Get().(*replyBuffer)
@@ -246,30 +255,97 @@ func (r *streamReader) release() {
 			continue
 		}
 		b.done.Wait()
-		if cap(b.b) <= 4<<20 { // one huge event must not stay pinned in the pool
-			b.b = b.b[:0]
-			replyBuffers.Put(b)
-		}
+		putReplyBuffer(b)
 		r.bufs[i] = nil
 	}
 }
 
 // chunkCmd is the XRANGE of the chunk starting at from (inclusive), written into the current buffer.
 func (r *streamReader) chunkCmd(ctx context.Context, from string) *redis.RawWriteToCmd {
-	buf := r.bufs[r.cur]
-	buf.b = buf.b[:0]
-	return redis.NewRawWriteToCmd(ctx, buf, "XRANGE", r.key, from, "+", "COUNT", entriesChunk)
+	return xrangeChunk(ctx, r.bufs[r.cur], r.key, from)
 }
 
-// retry runs a read once more after a connection failure. go-redis does not retry commands that
-// write their reply to a writer (a retry would append a second reply to the first), so the reader
-// does: do builds its command again, which empties the buffer.
-func (r *streamReader) retry(ctx context.Context, do func() error) error {
+// xrangeChunk is the XRANGE of the chunk of stream key starting at from (inclusive), written into
+// buf (emptied first, so that a retry starts again).
+func xrangeChunk(ctx context.Context, buf *replyBuffer, key, from string) *redis.RawWriteToCmd {
+	buf.b = buf.b[:0]
+	return redis.NewRawWriteToCmd(ctx, buf, "XRANGE", key, from, "+", "COUNT", entriesChunk)
+}
+
+// retryRead runs a read once more after a connection failure. go-redis does not retry commands
+// that write their reply to a writer (a retry would append a second reply to the first), so the
+// readers do: do builds its command again, which empties the buffer.
+func retryRead(ctx context.Context, do func() error) error {
 	err := do()
 	if err != nil && unavailable(err) && ctx.Err() == nil {
 		err = do()
 	}
 	return err
+}
+
+// firstError keeps the first error the decoders of a read report.
+type firstError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (f *firstError) set(err error) {
+	f.mu.Lock()
+	if f.err == nil {
+		f.err = err
+	}
+	f.mu.Unlock()
+}
+
+func (f *firstError) get() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+// chunked is the result of a read decoded chunk by chunk, by several goroutines at once: each chunk
+// gets its part of one slice sized for the entries the stream is thought to hold, which is never
+// reallocated while decoders write into it; chunks beyond it (appended meanwhile) get slices of
+// their own, joined at the end.
+type chunked[T any] struct {
+	all     []T
+	spilled bool // a part is not in all
+	parts   [][]T
+}
+
+func newChunked[T any](expect int) *chunked[T] {
+	return &chunked[T]{all: make([]T, 0, max(expect, 0))}
+}
+
+// part returns the slice the next chunk's n entries are written into.
+func (c *chunked[T]) part(n int) []T {
+	var p []T
+	if m := len(c.all) + n; m <= cap(c.all) && !c.spilled {
+		p, c.all = c.all[len(c.all):m], c.all[:m]
+	} else {
+		p, c.spilled = make([]T, n), true
+	}
+	c.parts = append(c.parts, p)
+	return p
+}
+
+// joined returns every chunk's entries in order, once the decoders are done.
+func (c *chunked[T]) joined() []T {
+	if !c.spilled {
+		return c.all
+	}
+	if len(c.parts) == 1 {
+		return c.parts[0]
+	}
+	n := 0
+	for _, p := range c.parts {
+		n += len(p)
+	}
+	out := make([]T, 0, n)
+	for _, p := range c.parts {
+		out = append(out, p...)
+	}
+	return out
 }
 
 // read decodes the chunk already fetched into the current buffer (the XRANGE from `from`), fetching
@@ -279,25 +355,10 @@ func (r *streamReader) retry(ctx context.Context, do func() error) error {
 // (chunks beyond it, appended meanwhile, get slices of their own).
 func (r *streamReader) read(ctx context.Context, from string, expect int) ([]timeline.Entry, error) {
 	var (
-		all     = make([]timeline.Entry, 0, max(expect, 0))
-		spilled bool // a part is not in all
-		parts   [][]timeline.Entry
-		mu      sync.Mutex
-		badErr  error
+		out     = newChunked[timeline.Entry](expect)
+		bad     firstError
 		workers = max(runtime.GOMAXPROCS(0), 1)
 	)
-	fail := func(err error) {
-		mu.Lock()
-		if badErr == nil {
-			badErr = err
-		}
-		mu.Unlock()
-	}
-	failed := func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return badErr != nil
-	}
 	skip := from
 	for {
 		buf := r.bufs[r.cur]
@@ -305,7 +366,7 @@ func (r *streamReader) read(ctx context.Context, from string, expect int) ([]tim
 		buf.items, err = parseXRange(buf.b, buf.items[:0])
 		items := buf.items
 		if err != nil {
-			fail(fmt.Errorf("entries %s: %w", r.id, err))
+			bad.set(fmt.Errorf("entries %s: %w", r.id, err))
 			break
 		}
 		full := len(items) == entriesChunk
@@ -316,13 +377,7 @@ func (r *streamReader) read(ctx context.Context, from string, expect int) ([]tim
 		if len(items) > 0 && skip != "-" && string(items[0].cursor) == skip {
 			items = items[1:]
 		}
-		var part []timeline.Entry
-		if n := len(all) + len(items); n <= cap(all) && !spilled {
-			part, all = all[len(all):n], all[:n] // all is never reallocated: decoders write into it
-		} else {
-			part, spilled = make([]timeline.Entry, len(items)), true
-		}
-		parts = append(parts, part)
+		part := out.part(len(items))
 		per := (len(items) + workers - 1) / workers
 		for lo := 0; lo < len(items); lo += per {
 			hi := min(lo+per, len(items))
@@ -331,42 +386,28 @@ func (r *streamReader) read(ctx context.Context, from string, expect int) ([]tim
 			go func() {
 				defer buf.done.Done()
 				if err := decodeRaw(buf.b, chunk, part[lo:hi]); err != nil {
-					fail(fmt.Errorf("entries %s: %w", r.id, err))
+					bad.set(fmt.Errorf("entries %s: %w", r.id, err))
 				}
 			}()
 		}
-		if !full || last == "" || failed() {
+		if !full || last == "" || bad.get() != nil {
 			break
 		}
 		// The next chunk goes into the other buffer, once its last chunk's decoders are done.
 		r.cur ^= 1
 		r.bufs[r.cur].done.Wait()
 		skip = last
-		if err := r.retry(ctx, func() error { return r.s.rdb.Process(ctx, r.chunkCmd(ctx, last)) }); err != nil {
-			fail(r.s.wrap("entries "+r.id, err))
+		if err := retryRead(ctx, func() error { return r.s.rdb.Process(ctx, r.chunkCmd(ctx, last)) }); err != nil {
+			bad.set(r.s.wrap("entries "+r.id, err))
 			break
 		}
 	}
 	r.bufs[0].done.Wait()
 	r.bufs[1].done.Wait()
-	if badErr != nil {
-		return nil, badErr
+	if err := bad.get(); err != nil {
+		return nil, err
 	}
-	if !spilled {
-		return all, nil
-	}
-	if len(parts) == 1 {
-		return parts[0], nil
-	}
-	n := 0
-	for _, p := range parts {
-		n += len(p)
-	}
-	out := make([]timeline.Entry, 0, n)
-	for _, p := range parts {
-		out = append(out, p...)
-	}
-	return out, nil
+	return out.joined(), nil
 }
 
 // rawEntry is one stream entry as it sits in a reply buffer (offsets, so the buffer may be reused).

@@ -86,7 +86,7 @@ func (s *Store) coldEvents(ctx context.Context, id string) (timeline.Events, err
 	err := retryRead(ctx, func() error {
 		pipe := s.rdb.Pipeline()
 		exists = pipe.Exists(ctx, s.incidentKey(id))
-		_ = pipe.Process(ctx, ev.chunkCmd(ctx, first, "-"))
+		_ = pipe.Process(ctx, xrangeChunk(ctx, first, s.eventsKey(id), "-"))
 		length = pipe.XLen(ctx, s.eventsKey(id))
 		refined = pipe.HGetAll(ctx, s.refinedKey(id))
 		_, err := pipe.Exec(ctx)
@@ -113,40 +113,16 @@ func (s *Store) coldEvents(ctx context.Context, id string) (timeline.Events, err
 	return ev, nil
 }
 
-// retryRead runs a read once more after a connection failure (see streamReader.retry).
-func retryRead(ctx context.Context, do func() error) error {
-	err := do()
-	if err != nil && unavailable(err) && ctx.Err() == nil {
-		err = do()
-	}
-	return err
-}
-
 // read takes the entries of the chunk already fetched, fetching the following chunks while there
 // are more, and checks on all CPUs that every event decodes (refined events are decoded, refined
 // and kept). expect is how many entries the stream is thought to hold.
 func (ev *coldEvents) read(ctx context.Context, expect int, refined map[string]string) error {
 	var (
-		all     = make([]coldEntry, 0, max(expect, 0))
-		spilled bool // a part is not in all
-		parts   [][]coldEntry
-		mu      sync.Mutex
-		badErr  error
+		out     = newChunked[coldEntry](expect)
+		bad     firstError
 		wg      sync.WaitGroup
 		workers = max(runtime.GOMAXPROCS(0), 1)
 	)
-	fail := func(err error) {
-		mu.Lock()
-		if badErr == nil {
-			badErr = err
-		}
-		mu.Unlock()
-	}
-	failed := func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return badErr != nil
-	}
 	skip := "-"
 	for {
 		c := &ev.chunks[len(ev.chunks)-1]
@@ -154,7 +130,7 @@ func (ev *coldEvents) read(ctx context.Context, expect int, refined map[string]s
 		c.buf.items, err = parseXRange(c.buf.b, c.buf.items[:0])
 		items := c.buf.items
 		if err != nil {
-			fail(fmt.Errorf("entries %s: %w", ev.id, err))
+			bad.set(fmt.Errorf("entries %s: %w", ev.id, err))
 			break
 		}
 		full := len(items) == entriesChunk
@@ -166,13 +142,7 @@ func (ev *coldEvents) read(ctx context.Context, expect int, refined map[string]s
 			items = items[1:]
 		}
 		c.items = items
-		var part []coldEntry
-		if n := len(all) + len(items); n <= cap(all) && !spilled {
-			part, all = all[len(all):n], all[:n] // all is never reallocated: checkers write into it
-		} else {
-			part, spilled = make([]coldEntry, len(items)), true
-		}
-		parts = append(parts, part)
+		part := out.part(len(items))
 		per := max((len(items)+workers-1)/workers, 1)
 		for lo := 0; lo < len(items); lo += per {
 			hi := min(lo+per, len(items))
@@ -180,35 +150,25 @@ func (ev *coldEvents) read(ctx context.Context, expect int, refined map[string]s
 			go func() {
 				defer wg.Done()
 				if err := checkRaw(items[lo:hi], part[lo:hi], refined); err != nil {
-					fail(fmt.Errorf("entries %s: %w", ev.id, err))
+					bad.set(fmt.Errorf("entries %s: %w", ev.id, err))
 				}
 			}()
 		}
-		if !full || last == "" || failed() {
+		if !full || last == "" || bad.get() != nil {
 			break
 		}
 		skip = last
 		buf := ev.addChunk()
-		if err := retryRead(ctx, func() error { return ev.s.rdb.Process(ctx, ev.chunkCmd(ctx, buf, last)) }); err != nil {
-			fail(ev.s.wrap("entries "+ev.id, err))
+		if err := retryRead(ctx, func() error { return ev.s.rdb.Process(ctx, xrangeChunk(ctx, buf, ev.s.eventsKey(ev.id), last)) }); err != nil {
+			bad.set(ev.s.wrap("entries "+ev.id, err))
 			break
 		}
 	}
 	wg.Wait()
-	if badErr != nil {
-		return badErr
+	if err := bad.get(); err != nil {
+		return err
 	}
-	es := all
-	if spilled {
-		n := 0
-		for _, p := range parts {
-			n += len(p)
-		}
-		es = make([]coldEntry, 0, n)
-		for _, p := range parts {
-			es = append(es, p...)
-		}
-	}
+	es := out.joined()
 	byAt := func(a, b coldEntry) int { return compareAt(a.at, b.at) }
 	if !slices.IsSortedFunc(es, byAt) {
 		slices.SortStableFunc(es, byAt) // stable: arrival order among equal times, as SortEntries
@@ -222,13 +182,6 @@ func (ev *coldEvents) addChunk() *replyBuffer {
 	buf := replyBuffers.Get().(*replyBuffer)
 	ev.chunks = append(ev.chunks, coldChunk{buf: buf})
 	return buf
-}
-
-// chunkCmd is the XRANGE of the chunk starting at from (inclusive), written into buf (emptied
-// first, so that a retry starts again).
-func (ev *coldEvents) chunkCmd(ctx context.Context, buf *replyBuffer, from string) *redis.RawWriteToCmd {
-	buf.b = buf.b[:0]
-	return redis.NewRawWriteToCmd(ctx, buf, "XRANGE", ev.s.eventsKey(ev.id), from, "+", "COUNT", entriesChunk)
 }
 
 // checkScratch holds the buffers events are decoded into to be checked.
@@ -388,12 +341,4 @@ func (ev *coldEvents) release() {
 		putReplyBuffer(c.buf)
 	}
 	ev.chunks = nil
-}
-
-func putReplyBuffer(b *replyBuffer) {
-	if cap(b.b) <= 4<<20 { // one huge event must not stay pinned in the pool
-		b.b = b.b[:0]
-		b.items = b.items[:0]
-		replyBuffers.Put(b)
-	}
 }

@@ -3,10 +3,7 @@ package redisstore_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -21,17 +18,7 @@ import (
 // JSON and zstd frames of older formats, across chunks, out of time order, with refinements. Once
 // it is closed, the cache holds the timeline and reads are warm.
 func TestSortedEventsColdEqualsWarm(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("testdata", "format-zstd.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var frames []struct {
-		JSON   string `json:"json"`
-		Stored []byte `json:"stored"`
-	}
-	if err := json.Unmarshal(raw, &frames); err != nil || len(frames) == 0 {
-		t.Fatalf("zstd frames: %d, %v", len(frames), err)
-	}
+	frames := zstdFrames(t)
 	ctx := context.Background()
 	backends(t, func(t *testing.T, s *redisstore.Store, rdb redis.UniversalClient) {
 		group := fmt.Sprintf("cold-%d", idSeq.Add(1))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,7 +62,7 @@ func (h *replicaHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (h *replicaHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if ctx.Value(waitMark{}) != nil || len(cmds) == 0 || strings.EqualFold(cmds[0].Name(), "multi") || !slicesAnyWrite(cmds) {
+		if ctx.Value(waitMark{}) != nil || len(cmds) == 0 || strings.EqualFold(cmds[0].Name(), "multi") || !slices.ContainsFunc(cmds, isWrite) {
 			return next(ctx, cmds)
 		}
 		wait := redis.NewIntCmd(ctx, "wait", h.n, h.waitMillis(ctx))
@@ -143,13 +144,4 @@ func isWrite(cmd redis.Cmder) bool {
 		return false
 	}
 	return !readOnly[name]
-}
-
-func slicesAnyWrite(cmds []redis.Cmder) bool {
-	for _, c := range cmds {
-		if isWrite(c) {
-			return true
-		}
-	}
-	return false
 }
